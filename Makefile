@@ -1,0 +1,59 @@
+# TwakeAI — two commands on a fresh machine:
+#   make demo   installs what is missing, builds, pulls the models, ingests
+#               the sample workspace and answers a few questions
+#   make test   the whole test suite (lints, unit, integration, end to end)
+SHELL := /bin/bash
+.DEFAULT_GOAL := demo
+
+# A cargo target directory outside the clone is reused when it exists
+# (CI and shared machines); otherwise ./target.
+CARGO_TARGET_DIR ?= $(shell if [ -d /var/cache/twake-ai/target ]; then echo /var/cache/twake-ai/target; else echo $(CURDIR)/target; fi)
+export CARGO_TARGET_DIR
+export OMP_WAIT_POLICY := PASSIVE
+BIN := $(CARGO_TARGET_DIR)/release/twake-ai
+DATA ?= ./data
+ALICE := alice.martin@valmont.fr
+BOB := bob.leroy@valmont.fr
+
+.PHONY: deps build models demo ingest-demo test lint layering bench clean-data
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cargo build --release --locked
+
+models: build
+	$(BIN) models pull
+
+ingest-demo: models
+	$(BIN) --data-dir $(DATA) ingest --readers $(ALICE),$(BOB) examples/workspace/shared
+	$(BIN) --data-dir $(DATA) ingest --readers $(BOB) examples/workspace/private-bob
+
+# Until `twake-ai serve` lands (the server issue), the demo asks questions
+# on the command line.
+demo: ingest-demo
+	$(BIN) --data-dir $(DATA) search --as $(ALICE) "date de bascule Lyon"
+	@echo; echo '$$ twake-ai ask --as $(ALICE) "Quand a lieu la bascule du datacenter de Lyon ?"'
+	$(BIN) --data-dir $(DATA) ask --as $(ALICE) "Quand a lieu la bascule du datacenter de Lyon ?"
+	@echo; echo '$$ twake-ai ask --as $(ALICE) "When will the network switches be delivered?"'
+	$(BIN) --data-dir $(DATA) ask --as $(ALICE) "When will the network switches be delivered?"
+	@echo; echo '$$ twake-ai ask --as $(ALICE) "Quelle augmentation de salaire pour Bob ?"   (private to Bob)'
+	$(BIN) --data-dir $(DATA) ask --as $(ALICE) "Quelle augmentation de salaire pour Bob ?"
+
+lint: deps
+	cargo fmt --all --check
+	cargo clippy --release --locked --all-targets -- -D warnings
+
+# Pure crates must not depend on tokio, on the index or on the models.
+layering:
+	@scripts/check-layering.sh
+
+test: models lint layering
+	TWAKE_AI_TEST_MODELS=1 cargo test --release --locked --workspace
+
+bench: models
+	$(BIN) bench --output docs/BENCHMARKS.md
+
+clean-data:
+	rm -rf $(DATA)

@@ -1,0 +1,67 @@
+//! `twake-ai bench`: runs the benchmarks of `twake_core::bench` and writes
+//! their table.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use twake_core::Config;
+use twake_core::bench::{BenchOptions, run as run_bench, to_markdown};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Where to write the Markdown table (default: print it).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Index sizes for the search benchmark.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![10_000usize, 100_000])]
+    sizes: Vec<usize>,
+    /// Queries per size.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// Messages in the synthetic mbox.
+    #[arg(long, default_value_t = 100)]
+    messages: usize,
+    /// Pages in the synthetic PDF.
+    #[arg(long, default_value_t = 40)]
+    pages: usize,
+    /// Number of `ask` runs (0 skips the model benchmark).
+    #[arg(long, default_value_t = 3)]
+    ask_runs: usize,
+    /// The sample workspace used by the `ask` benchmark.
+    #[arg(long, default_value = "examples/workspace/shared")]
+    sample: PathBuf,
+}
+
+pub async fn run(args: BenchArgs, config: Config) -> Result<()> {
+    let opts = BenchOptions {
+        sizes: args.sizes,
+        queries: args.queries,
+        messages: args.messages,
+        pages: args.pages,
+        ask_runs: args.ask_runs,
+    };
+    let mut log = |m: &str| eprintln!("bench: {m}");
+    let rows = run_bench(&config, &args.sample, &opts, &mut log).await?;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let header = format!(
+        "# Benchmarks\n\nWritten by `twake-ai bench` (`make bench`). Machine: {cpu}, {cores} cores (shared with other work: compare ratios, not absolute numbers). Medians (p50) and p99 over repeated runs; each TwakeAI figure is measured in the same run as its baseline.\n"
+    );
+    let md = to_markdown(&rows, &header);
+    match args.output {
+        Some(p) => {
+            std::fs::write(&p, &md).with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!("bench: table written to {}", p.display());
+            print!("{md}");
+        }
+        None => print!("{md}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,319 @@
+//! `twake-ai`: the command line. A thin layer over `twake-core`: parse
+//! flags, layer the configuration, render progress, text and JSON.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use twake_core::ingest::{FileOutcome, IngestEvent, IngestOptions};
+use twake_core::models::{self, PullOutcome};
+use twake_core::{AccessPass, Config, Principal, Workspace};
+
+mod bench;
+
+#[derive(Parser)]
+#[command(
+    name = "twake-ai",
+    version,
+    about = "Sovereign AI assistant for mail, documents and meetings — offline by default"
+)]
+struct Cli {
+    /// Where the index lives.
+    #[arg(long, global = true, env = "TWAKE_AI_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Configuration file (TOML); `TWAKE_AI__SECTION__KEY` variables override it.
+    #[arg(long, global = true, env = "TWAKE_AI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Chat model: a registry name or a path to any GGUF file.
+    #[arg(long, global = true)]
+    model: Option<String>,
+    /// llama.cpp threads (default: 1 on ≤ 2 cores, cores − 1 above).
+    #[arg(long, global = true)]
+    threads: Option<u32>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index files and folders (mail, documents, transcripts).
+    Ingest {
+        /// Files or folders (recursive). Maildir folders are recognised.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Who may read these documents (comma-separated e-mail addresses).
+        #[arg(long)]
+        readers: Option<String>,
+        /// Owner, the default reader (default: the local user).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Remove documents whose files are gone.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Hybrid search, filtered by what the user may read.
+    Search {
+        query: String,
+        /// The user searching (default: the local user).
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a question from the user's documents, with verified citations.
+    Ask {
+        question: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Measure ingestion, search and generation speed; writes a Markdown table.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Fetch models once (default: the default chat and embedding models), check their sha256.
+    Pull { names: Vec<String> },
+    /// List known models and whether they are present.
+    List,
+}
+
+fn local_user() -> String {
+    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "local".into())
+}
+
+fn principal(s: Option<&str>) -> Result<Principal> {
+    let s = s.map(str::to_string).unwrap_or_else(local_user);
+    Principal::parse(&s).with_context(|| format!("invalid user {s:?}"))
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let mut c = Config::load(cli.config.as_deref(), std::env::vars())?;
+    if let Some(m) = &cli.model {
+        c.models.chat = m.clone();
+    }
+    if let Some(t) = cli.threads {
+        c.models.threads = t;
+    }
+    Ok(c)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TWAKE_AI_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Models { command: ModelsCommand::List } => {
+            let dir = config.models.dir();
+            for m in models::registry() {
+                let present = dir.join(&m.file_name).is_file();
+                println!(
+                    "{:<32} {:<10} {:<8} {}",
+                    m.name,
+                    format!("{:?}", m.kind).to_lowercase(),
+                    if present { "present" } else { "missing" },
+                    m.note
+                );
+            }
+            println!("models folder: {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models { command: ModelsCommand::Pull { names } } => {
+            let dir = config.models.dir();
+            let names = if names.is_empty() {
+                vec![config.models.chat.clone(), config.models.embedding.clone()]
+            } else {
+                names
+            };
+            for name in names {
+                let Some(entry) = models::find(&name) else {
+                    if PathBuf::from(&name).is_file() {
+                        println!("{name}: a local file, nothing to pull");
+                        continue;
+                    }
+                    bail!(
+                        "unknown model {name:?}: `twake-ai models list` shows the known ones, or give a path to a GGUF file"
+                    );
+                };
+                let mut log = |m: &str| eprintln!("  {m}");
+                eprintln!("{}:", entry.name);
+                match models::pull(&entry, &dir, &mut log)? {
+                    PullOutcome::AlreadyPresent(p) => println!("{}: present ({})", entry.name, p.display()),
+                    PullOutcome::Pulled(p) => println!("{}: pulled and verified ({})", entry.name, p.display()),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest { paths, readers, owner, prune } => {
+            let owner = principal(owner.as_deref())?;
+            let readers = match readers {
+                Some(r) => Principal::parse_list(&r).context("invalid --readers")?,
+                None => vec![owner],
+            };
+            let mut ws = Workspace::open(&cli.data_dir, config).await?;
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files ({per_sec}) {wide_msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            let started = std::time::Instant::now();
+            let report = ws
+                .ingest(&paths, &IngestOptions { readers, prune }, &mut |ev| match ev {
+                    IngestEvent::Started { files } => bar.set_length(files as u64),
+                    IngestEvent::FileDone { path, outcome } => {
+                        bar.inc(1);
+                        bar.set_message(path.to_string());
+                        if let FileOutcome::Failed(reason) = outcome {
+                            bar.suspend(|| eprintln!("failed: {path}: {reason}"));
+                        }
+                    }
+                })
+                .await?;
+            bar.finish_and_clear();
+            let (files, docs, chunks) = ws.counts().await?;
+            println!(
+                "ingested in {:.1}s: {} new, {} updated, {} unchanged, {} failed{}{} — {} documents, {} chunks added; index: {files} files, {docs} documents, {chunks} chunks",
+                started.elapsed().as_secs_f64(),
+                report.new,
+                report.updated,
+                report.unchanged,
+                report.failed.len(),
+                if report.skipped > 0 {
+                    format!(", {} skipped (not a supported format)", report.skipped)
+                } else {
+                    String::new()
+                },
+                if report.pruned > 0 { format!(", {} pruned", report.pruned) } else { String::new() },
+                report.documents,
+                report.chunks,
+            );
+            for (path, w) in &report.warnings {
+                eprintln!("warning: {path}: {w}");
+            }
+            for (path, reason) in &report.failed {
+                eprintln!("failed: {path}: {reason}");
+            }
+            Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        }
+        Command::Search { query, as_user, k, json } => {
+            let pass = AccessPass::for_user(principal(as_user.as_deref())?);
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let hits = ws.search(&query, &pass, k).await?;
+            if json {
+                let results: Vec<_> = hits
+                    .iter()
+                    .map(|h| {
+                        json!({"rank": h.rank, "score": h.score, "path": h.chunk.path, "message_id": h.chunk.message_id,
+                               "title": h.chunk.title, "locator": h.chunk.locator.display(), "snippet": h.snippet})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json!({ "results": results }))?);
+            } else if hits.is_empty() {
+                println!("no result");
+            } else {
+                for h in &hits {
+                    let loc = h.chunk.locator.display();
+                    println!(
+                        "{}. {}  ({}{}{})  score {:.3}",
+                        h.rank,
+                        h.chunk.title,
+                        h.chunk.path,
+                        if loc.is_empty() { "" } else { ", " },
+                        loc,
+                        h.score
+                    );
+                    println!("   {}", h.snippet);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ask { question, as_user, json } => {
+            let pass = AccessPass::for_user(principal(as_user.as_deref())?);
+            let mut ws = Workspace::open(&cli.data_dir, config).await?;
+            let mut stdout = std::io::stdout();
+            let answer = ws
+                .ask(&question, &pass, &mut |t| {
+                    if !json {
+                        let _ = write!(stdout, "{t}");
+                        let _ = stdout.flush();
+                    }
+                })
+                .await?;
+            if json {
+                let citations: Vec<_> = answer
+                    .citations
+                    .iter()
+                    .map(|c| {
+                        json!({"n": c.n, "path": c.chunk.path, "message_id": c.chunk.message_id, "title": c.chunk.title,
+                               "locator": c.chunk.locator.display(), "snippet": c.snippet})
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"answer": answer.text, "citations": citations, "model": answer.model})
+                    )?
+                );
+            } else {
+                println!();
+                if !answer.citations.is_empty() {
+                    println!();
+                    for c in &answer.citations {
+                        let loc = c.chunk.locator.display();
+                        let id = c.chunk.message_id.as_deref().map(|m| format!(" <{m}>")).unwrap_or_default();
+                        println!(
+                            "[{}] {} — {}{}{}{}",
+                            c.n,
+                            c.chunk.title,
+                            c.chunk.path,
+                            if loc.is_empty() { "" } else { ", " },
+                            loc,
+                            id
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            bench::run(args, config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Grounded answers with verified citations.
+//!
+//! The model is given numbered passages (material first, instruction last),
+//! and its answer is checked sentence by sentence as it streams: a `[n]`
+//! survives only if passage n was given and supports the sentence (shared
+//! content terms, or embedding similarity for paraphrases and translations);
+//! a sentence without a valid citation is attributed to the passage that
+//! supports it best, if one does. Small models rarely write `[n]` by
+//! themselves, so attribution is what makes citations hold.
+
+use twake_index::{ChunkView, VectorIndex};
+use twake_llm::{ChatMessage, GenEvent, GenParams, GenStats, Role};
+use twake_types::AccessPass;
+
+use crate::search::{SearchHit, snippet};
+use crate::text::{Lang, detect, terms};
+use crate::{CoreError, Result, Workspace};
+
+#[derive(Debug, Clone)]
+pub struct Citation {
+    pub n: usize,
+    pub chunk: ChunkView,
+    pub snippet: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub text: String,
+    pub citations: Vec<Citation>,
+    pub model: String,
+    /// False when no passage was relevant (nothing was sent to the model)
+    /// or the model said the passages do not answer.
+    pub found: bool,
+    pub stats: Option<GenStats>,
+    /// Passages given to the model, in prompt order.
+    pub passages: Vec<SearchHit>,
+}
+
+pub fn not_found_text(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Fr => "Je n'ai trouvé dans vos documents aucun passage qui réponde à cette question.",
+        Lang::En => "I found nothing in your documents that answers this question.",
+    }
+}
+
+const NO_ANSWER: &str = "NO_ANSWER";
+
+/// The prompt: passages first, the instruction and the question last (small
+/// models copied the material when the instruction came first).
+pub fn build_messages(question: &str, passages: &[SearchHit], lang: Lang) -> Vec<ChatMessage> {
+    let mut material = String::new();
+    for (i, p) in passages.iter().enumerate() {
+        let loc = p.chunk.locator.display();
+        let head = if loc.is_empty() { p.chunk.title.clone() } else { format!("{} — {loc}", p.chunk.title) };
+        material.push_str(&format!("[{}] {head}\n{}\n\n", i + 1, p.chunk.text.trim()));
+    }
+    let system = format!(
+        "You are TwakeAI, an assistant that answers questions about the user's own mail, documents and meetings. \
+         Use only the numbered sources. Answer in {lang}. Be brief: at most three sentences. \
+         End each sentence with the number of the source it comes from, like [1]. \
+         If the sources do not contain the answer, reply exactly {NO_ANSWER}.",
+        lang = lang.name()
+    );
+    let user = format!(
+        "Sources:\n\n{material}Question: {question}\n\nAnswer the question in {lang} using only the sources above, citing them as [n]. If they do not contain the answer, reply {NO_ANSWER}.",
+        lang = lang.name()
+    );
+    vec![ChatMessage { role: Role::System, content: system }, ChatMessage { role: Role::User, content: user }]
+}
+
+/// Citation markers (`[2]`, `[1, 3]`, `[1][2]`) removed from a sentence,
+/// with the numbers they named.
+pub fn strip_markers(sentence: &str) -> (String, Vec<usize>) {
+    let mut out = String::new();
+    let mut nums = Vec::new();
+    let mut rest = sentence;
+    while let Some(start) = rest.find('[') {
+        let Some(len) = rest[start..].find(']') else { break };
+        let inner = &rest[start + 1..start + len];
+        let parsed: Option<Vec<usize>> =
+            inner.split([',', ';']).map(|p| p.trim().trim_start_matches("Source ").trim().parse().ok()).collect();
+        match parsed {
+            Some(ns) if !ns.is_empty() => {
+                out.push_str(&rest[..start]);
+                nums.extend(ns);
+            }
+            _ => out.push_str(&rest[..=start + len]),
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    // Tidy the spaces left by removed markers: "mars [1]." → "mars.".
+    let mut tidy = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for p in [" .", " ,", " !", " ?", " ;", " :"] {
+        if p == " :" || p == " ;" || p == " !" || p == " ?" {
+            continue; // French typography keeps a space before these.
+        }
+        tidy = tidy.replace(p, &p[1..]);
+    }
+    (tidy, nums)
+}
+
+/// Splits complete sentences off the front of a streamed buffer. A
+/// sentence is complete when its end punctuation (or a line break) is
+/// followed by text that is not a citation marker.
+pub fn take_sentences(buf: &mut String, finished: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let chars: Vec<(usize, char)> = buf.char_indices().collect();
+        let mut cut = None;
+        for (i, &(pos, c)) in chars.iter().enumerate() {
+            let end_punct = matches!(c, '.' | '!' | '?' | '\n');
+            if !end_punct {
+                continue;
+            }
+            if c != '\n' && chars.get(i + 1).is_some_and(|(_, n)| !n.is_whitespace()) {
+                continue; // "3.5", "e.g"
+            }
+            // Absorb following white space and markers like " [1][2]".
+            let mut j = i + 1;
+            let mut after = pos + c.len_utf8();
+            loop {
+                while j < chars.len() && chars[j].1.is_whitespace() && chars[j].1 != '\n' {
+                    j += 1;
+                }
+                if j < chars.len() && chars[j].1 == '[' {
+                    match chars[j..].iter().position(|(_, c)| *c == ']') {
+                        Some(k) => {
+                            j += k + 1;
+                            after = chars.get(j).map(|x| x.0).unwrap_or(buf.len());
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+                break;
+            }
+            if j < chars.len() {
+                // Also take a trailing period after markers: "mars [1]."
+                if matches!(chars[j].1, '.' | '!' | '?') {
+                    j += 1;
+                    after = chars.get(j).map(|x| x.0).unwrap_or(buf.len());
+                }
+                if j < chars.len() {
+                    cut = Some(after);
+                    break;
+                }
+            }
+            if finished {
+                cut = Some(after);
+                break;
+            }
+        }
+        match cut {
+            Some(at) => {
+                let s: String = buf[..at].to_string();
+                buf.replace_range(..at, "");
+                if !s.trim().is_empty() {
+                    out.push(s);
+                }
+            }
+            None => {
+                if finished && !buf.trim().is_empty() {
+                    out.push(std::mem::take(buf));
+                }
+                return out;
+            }
+        }
+    }
+}
+
+/// How well a passage supports a sentence, in [0, 1]: the larger of the
+/// share of the sentence's content terms found in the passage and the
+/// rescaled embedding similarity (which carries paraphrases and
+/// translations).
+pub fn support(sentence_terms: &[String], passage_terms: &[String], cosine: f32) -> f32 {
+    let lexical = if sentence_terms.is_empty() {
+        0.0
+    } else {
+        sentence_terms.iter().filter(|t| passage_terms.contains(t)).count() as f32 / sentence_terms.len() as f32
+    };
+    let dense = ((cosine - 0.78) / 0.12).clamp(0.0, 1.0);
+    lexical.max(dense)
+}
+
+/// Decides the citations of one sentence: keeps the given numbers that are
+/// in range and supported, else attributes the best-supporting passage.
+/// Returns 0-based passage indexes.
+pub fn attribute(cited: &[usize], supports: &[f32], min_support: f32) -> Vec<usize> {
+    let mut kept: Vec<usize> = cited
+        .iter()
+        .filter(|&&n| n >= 1 && n <= supports.len() && supports[n - 1] >= min_support)
+        .map(|n| n - 1)
+        .collect();
+    kept.dedup();
+    if kept.is_empty() {
+        if let Some((i, s)) = supports.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
+            if *s >= min_support {
+                kept.push(i);
+            }
+        }
+    }
+    kept
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Workspace {
+    /// Answers `question` from the passages `pass` may read. `on_text`
+    /// receives the verified answer as it is produced, sentence by sentence.
+    pub async fn ask(&mut self, question: &str, pass: &AccessPass, on_text: &mut dyn FnMut(&str)) -> Result<Answer> {
+        let lang = detect(question);
+        let cfg = self.config.answer.clone();
+        let hits = self.search(question, pass, cfg.passages.max(8)).await?;
+        let best = hits.iter().map(|h| h.dense).fold(f32::NEG_INFINITY, f32::max);
+        let chat = self.chat().await?;
+        let model = chat.name.clone();
+        if hits.is_empty() || best < cfg.min_similarity {
+            let text = not_found_text(lang).to_string();
+            on_text(&text);
+            return Ok(Answer { text, citations: vec![], model, found: false, stats: None, passages: vec![] });
+        }
+        let passages: Vec<SearchHit> =
+            hits.into_iter().filter(|h| h.dense >= best - cfg.margin).take(cfg.passages).collect();
+        let passage_terms: Vec<Vec<String>> =
+            passages.iter().map(|p| terms(&format!("{}\n{}", p.chunk.title, p.chunk.text))).collect();
+        let passage_vecs: Vec<Vec<f32>> = passages
+            .iter()
+            .map(|p| match &self.vectors {
+                VectorIndex::Flat(f) => f.vector(p.chunk.chunk_id).unwrap_or_default(),
+            })
+            .collect();
+
+        let messages = build_messages(question, &passages, lang);
+        let params = GenParams { max_tokens: cfg.max_tokens, ..GenParams::default() };
+        let generation = chat.generate(messages, params)?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::task::spawn_blocking(move || {
+            for ev in generation {
+                if tx.send(ev).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let mut buf = String::new();
+        let mut out = String::new();
+        let mut order: Vec<usize> = Vec::new(); // passage index by citation number - 1
+        let mut stats = None;
+        let mut raw = String::new();
+        let mut finished = false;
+        while !finished {
+            let ev = rx.recv().await;
+            match ev {
+                Some(GenEvent::Text(t)) => {
+                    raw.push_str(&t);
+                    buf.push_str(&t);
+                }
+                Some(GenEvent::Done(s)) => {
+                    stats = Some(s);
+                    finished = true;
+                }
+                Some(GenEvent::Error(e)) => return Err(CoreError::from(e)),
+                None => finished = true,
+            }
+            if raw.trim_start().starts_with(NO_ANSWER) || NO_ANSWER.starts_with(raw.trim_start()) && !finished {
+                continue;
+            }
+            for sentence in take_sentences(&mut buf, finished) {
+                let piece =
+                    self.verify_sentence(&sentence, &passage_terms, &passage_vecs, cfg.min_support, &mut order).await?;
+                if piece.is_empty() {
+                    continue;
+                }
+                let sep = if out.is_empty() {
+                    ""
+                } else if sentence.starts_with('\n') || out.ends_with('\n') {
+                    "\n"
+                } else {
+                    " "
+                };
+                let chunk = format!("{sep}{piece}");
+                on_text(&chunk);
+                out.push_str(&chunk);
+            }
+        }
+        if raw.trim().is_empty() || raw.trim_start().starts_with(NO_ANSWER) {
+            let text = not_found_text(lang).to_string();
+            on_text(&text);
+            return Ok(Answer { text, citations: vec![], model, found: false, stats, passages });
+        }
+        let citations = order
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| Citation {
+                n: i + 1,
+                chunk: passages[p].chunk.clone(),
+                snippet: snippet(&passages[p].chunk.text, question, 240),
+            })
+            .collect();
+        Ok(Answer { text: out.trim().to_string(), citations, model, found: true, stats, passages })
+    }
+
+    async fn verify_sentence(
+        &self,
+        sentence: &str,
+        passage_terms: &[Vec<String>],
+        passage_vecs: &[Vec<f32>],
+        min_support: f32,
+        order: &mut Vec<usize>,
+    ) -> Result<String> {
+        let (clean, cited) = strip_markers(sentence.trim());
+        if clean.is_empty() || clean.contains(NO_ANSWER) {
+            return Ok(String::new());
+        }
+        let st = terms(&clean);
+        if st.len() < 2 {
+            return Ok(clean);
+        }
+        let sv = self.embedder.embed_query(&clean).await?;
+        let supports: Vec<f32> =
+            passage_terms.iter().zip(passage_vecs).map(|(pt, pv)| support(&st, pt, cosine(&sv, pv))).collect();
+        tracing::debug!(target: "llm", sentence = %clean, ?cited, ?supports, "citation check");
+        let kept = attribute(&cited, &supports, min_support);
+        if kept.is_empty() {
+            return Ok(clean);
+        }
+        let marks: String = kept
+            .iter()
+            .map(|p| {
+                let n = match order.iter().position(|q| q == p) {
+                    Some(i) => i + 1,
+                    None => {
+                        order.push(*p);
+                        order.len()
+                    }
+                };
+                format!("[{n}]")
+            })
+            .collect();
+        Ok(match clean.char_indices().last() {
+            Some((i, c)) if matches!(c, '.' | '!' | '?') => format!("{} {marks}{c}", clean[..i].trim_end()),
+            _ => format!("{clean} {marks}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_are_parsed_and_removed() {
+        assert_eq!(
+            strip_markers("La bascule a lieu le 14 mars [1]."),
+            ("La bascule a lieu le 14 mars.".into(), vec![1])
+        );
+        assert_eq!(strip_markers("A [1, 3] et B [2][9]"), ("A et B".into(), vec![1, 3, 2, 9]));
+        assert_eq!(strip_markers("tableau [x] ok"), ("tableau [x] ok".into(), vec![]));
+    }
+
+    #[test]
+    fn sentences_complete_only_when_the_next_one_starts() {
+        let mut b = "Le 14 mars [1]. Ensuite".to_string();
+        assert_eq!(take_sentences(&mut b, false), ["Le 14 mars [1]. "]);
+        assert_eq!(b, "Ensuite");
+        let mut b = "Prix : 3.5 k€. [2]".to_string();
+        assert!(take_sentences(&mut b, false).is_empty());
+        assert_eq!(take_sentences(&mut b, true), ["Prix : 3.5 k€. [2]"]);
+        let mut b = "A. [1] B.".to_string();
+        assert_eq!(take_sentences(&mut b, true), ["A. [1] ", "B."]);
+    }
+
+    #[test]
+    fn attribution_keeps_supported_citations_and_fixes_wrong_ones() {
+        // Cited [2] but only passage 1 supports the sentence.
+        assert_eq!(attribute(&[2], &[0.9, 0.1], 0.5), [0]);
+        // Out-of-range citation removed, nothing supports: no citation.
+        assert_eq!(attribute(&[7], &[0.2, 0.1], 0.5), Vec::<usize>::new());
+        // Supported citation kept as given.
+        assert_eq!(attribute(&[2], &[0.9, 0.8], 0.5), [1]);
+    }
+
+    #[test]
+    fn support_uses_terms_or_similarity() {
+        let s = terms("La bascule aura lieu le 14 mars");
+        let p = terms("Bascule du datacenter de Lyon : 14 mars à 22h");
+        assert!(support(&s, &p, 0.0) >= 0.5);
+        assert!(support(&s, &[], 0.90) >= 0.99);
+        assert_eq!(support(&s, &[], 0.5), 0.0);
+    }
+}

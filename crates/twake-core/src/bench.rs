@@ -1,0 +1,372 @@
+//! Benchmarks (not tests): each figure is measured side by side with a
+//! baseline in the same run, and reported as medians and ratios, since
+//! these machines are shared and noisy.
+
+use std::path::Path;
+use std::time::Instant;
+
+use twake_index::{FlatIndex, TantivyIndex, quantize};
+use twake_types::{AccessPass, Principal};
+
+use crate::ingest::IngestOptions;
+use crate::{Config, Result, Workspace};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub sizes: Vec<usize>,
+    pub queries: usize,
+    pub messages: usize,
+    pub pages: usize,
+    pub ask_runs: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions { sizes: vec![10_000, 100_000], queries: 200, messages: 100, pages: 40, ask_runs: 3 }
+    }
+}
+
+/// One line of the result table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub group: &'static str,
+    pub what: String,
+    pub ours: String,
+    pub baseline: String,
+    pub ratio: String,
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// A tiny deterministic generator (xorshift) so runs are comparable.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next() % 20_000) as f32 / 10_000.0 - 1.0
+    }
+}
+
+const WORDS: &[&str] = &[
+    "migration",
+    "datacenter",
+    "Lyon",
+    "budget",
+    "réunion",
+    "projet",
+    "serveur",
+    "réseau",
+    "sauvegarde",
+    "calendrier",
+    "décision",
+    "contrat",
+    "livraison",
+    "formation",
+    "sécurité",
+    "accès",
+    "planning",
+    "rapport",
+    "équipe",
+    "client",
+    "delivery",
+    "meeting",
+    "network",
+    "backup",
+    "schedule",
+    "security",
+    "contract",
+    "report",
+    "team",
+    "decision",
+    "mars",
+    "février",
+    "janvier",
+    "avril",
+    "Grenoble",
+    "Vénissieux",
+    "facture",
+    "licence",
+    "stockage",
+    "messagerie",
+];
+
+fn sentence(rng: &mut Rng, n: usize) -> String {
+    (0..n).map(|_| WORDS[(rng.next() % WORDS.len() as u64) as usize]).collect::<Vec<_>>().join(" ")
+}
+
+fn unit(rng: &mut Rng, dim: usize) -> Vec<f32> {
+    let v: Vec<f32> = (0..dim).map(|_| rng.f32()).collect();
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / n).collect()
+}
+
+/// A synthetic mbox of `n` messages.
+pub fn synthetic_mbox(n: usize) -> String {
+    let mut rng = Rng(7);
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!(
+            "From a@valmont.fr Mon Nov  2 09:12:00 2026\nFrom: A <a@valmont.fr>\nTo: b@valmont.fr\nSubject: Point {i} {}\nMessage-ID: <bench-{i}@valmont.fr>\nDate: Mon, 2 Nov 2026 09:12:00 +0100\nContent-Type: text/plain; charset=UTF-8\n\n{}.\n{}.\n\n",
+            sentence(&mut rng, 3),
+            sentence(&mut rng, 40),
+            sentence(&mut rng, 40)
+        ));
+    }
+    s
+}
+
+/// A synthetic PDF of `pages` pages with a text layer.
+pub fn synthetic_pdf(pages: usize) -> Vec<u8> {
+    let mut rng = Rng(11);
+    let mut objs: Vec<Vec<u8>> = vec![b"<< /Type /Catalog /Pages 2 0 R >>".to_vec()];
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
+    objs.push(format!("<< /Type /Pages /Kids [{}] /Count {pages} >>", kids.join(" ")).into_bytes());
+    objs.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec());
+    for i in 0..pages {
+        let mut content = String::from("BT /F1 11 Tf 72 760 Td 14 TL\n");
+        for _ in 0..20 {
+            let line: String = sentence(&mut rng, 10).chars().filter(|c| c.is_ascii()).collect();
+            content.push_str(&format!("({line}) Tj T*\n"));
+        }
+        content.push_str("ET");
+        objs.push(format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>", 5 + 2 * i).into_bytes());
+        objs.push(format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()).into_bytes());
+    }
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (n, body) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", n + 1).bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").bytes());
+    }
+    out.extend(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).bytes());
+    out
+}
+
+/// Runs every benchmark; `log` reports progress.
+pub async fn run(config: &Config, sample: &Path, opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let tmp = std::env::temp_dir().join(format!("twake-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| crate::CoreError::Other(e.to_string()))?;
+    let alice = Principal::parse("alice@valmont.fr").expect("valid");
+
+    // --- Ingestion: end to end (with embeddings) vs extraction alone. ---
+    log("ingestion");
+    let mbox = tmp.join("bench.mbox");
+    std::fs::write(&mbox, synthetic_mbox(opts.messages)).map_err(|e| crate::CoreError::Other(e.to_string()))?;
+    let pdf = tmp.join("bench.pdf");
+    std::fs::write(&pdf, synthetic_pdf(opts.pages)).map_err(|e| crate::CoreError::Other(e.to_string()))?;
+    let mut ws = Workspace::open(&tmp.join("data"), config.clone()).await?;
+    let ingest_opts = IngestOptions { readers: vec![alice.clone()], prune: false };
+    for (path, unit, n, format) in [
+        (&mbox, "messages", opts.messages, twake_extract::Format::Mbox),
+        (&pdf, "pages", opts.pages, twake_extract::Format::Pdf),
+    ] {
+        let bytes = std::fs::read(path).map_err(|e| crate::CoreError::Other(e.to_string()))?;
+        let t = Instant::now();
+        let ex = twake_extract::extract(format, "bench", &bytes).map_err(|e| crate::CoreError::Other(e.to_string()))?;
+        let chunks: usize = ex.documents.iter().map(|d| twake_extract::chunk_document(d).len()).sum();
+        let parse_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let report = ws.ingest(std::slice::from_ref(path), &ingest_opts, &mut |_| {}).await?;
+        let full_s = t.elapsed().as_secs_f64();
+        rows.push(Row {
+            group: "ingestion",
+            what: format!(
+                "{} ({n} {unit}, {chunks} chunks): ingest with embeddings vs parse + chunk only",
+                format.name()
+            ),
+            ours: format!("{:.1} {unit}/s", n as f64 / full_s),
+            baseline: format!("{:.0} {unit}/s", n as f64 / parse_s),
+            ratio: format!("{:.3}", parse_s / full_s),
+        });
+        let _ = report;
+    }
+
+    // --- Search latency at N chunks. ---
+    let dim = ws.embedder().dim();
+    let mut q_embed = Vec::new();
+    for i in 0..10 {
+        let t = Instant::now();
+        ws.embedder().embed_query(&format!("date de la bascule {i}")).await?;
+        q_embed.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    rows.push(Row {
+        group: "search",
+        what: "query embedding (e5-small, 1 query)".into(),
+        ours: format!("p50 {:.1} ms", pct(&mut q_embed.clone(), 0.5)),
+        baseline: "—".into(),
+        ratio: "—".into(),
+    });
+    for &n in &opts.sizes {
+        log(&format!("search at {n} chunks"));
+        let mut rng = Rng(42 + n as u64);
+        let readers: [Vec<String>; 3] = [
+            vec!["alice@valmont.fr".into()],
+            vec!["bob@valmont.fr".into()],
+            vec!["alice@valmont.fr".into(), "bob@valmont.fr".into()],
+        ];
+        let mut flat = FlatIndex::new(dim);
+        let mut raw: Vec<f32> = Vec::with_capacity(n * dim);
+        let lex_dir = tmp.join(format!("lex-{n}"));
+        let mut lex = TantivyIndex::open(&lex_dir)?;
+        for i in 0..n {
+            let v = unit(&mut rng, dim);
+            let (s, q) = quantize(&v);
+            let r = &readers[i % 3];
+            flat.insert(i as i64, i as i64, r, s, &q)?;
+            raw.extend_from_slice(&v);
+            lex.add(i as i64, i as i64, r, &sentence(&mut rng, 60))?;
+        }
+        lex.commit()?;
+        let pass = AccessPass::for_user(alice.clone());
+        let (mut t_dense, mut t_f32, mut t_lex, mut t_hybrid) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..opts.queries {
+            let q = unit(&mut rng, dim);
+            let text = sentence(&mut rng, 4);
+            let t = Instant::now();
+            let d = flat.search(&q, &pass, 50)?;
+            t_dense.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            let mut best: Vec<(f32, usize)> = raw
+                .chunks_exact(dim)
+                .enumerate()
+                .filter(|(i, _)| i % 3 != 1)
+                .map(|(i, row)| (row.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>(), i))
+                .collect();
+            let nth = 49.min(best.len() - 1);
+            best.select_nth_unstable_by(nth, |a, b| b.0.total_cmp(&a.0));
+            t_f32.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            let l = lex.search(&text, &pass, 50)?;
+            t_lex.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            let d2 = flat.search(&q, &pass, 50)?;
+            let l2 = lex.search(&text, &pass, 50)?;
+            let _ = crate::search::fuse(
+                &d2,
+                &l2,
+                config.retrieval.fusion,
+                config.retrieval.lexical_weight,
+                config.retrieval.rrf_k,
+            );
+            t_hybrid.push(t.elapsed().as_secs_f64() * 1000.0);
+            let _ = (d, l);
+        }
+        let (d50, d99, f50, f99) =
+            (pct(&mut t_dense, 0.5), pct(&mut t_dense, 0.99), pct(&mut t_f32, 0.5), pct(&mut t_f32, 0.99));
+        rows.push(Row {
+            group: "search",
+            what: format!("{n} chunks, dense top-50 filtered (int8 exact) vs f32 brute force"),
+            ours: format!("p50 {d50:.2} ms, p99 {d99:.2} ms"),
+            baseline: format!("p50 {f50:.2} ms, p99 {f99:.2} ms"),
+            ratio: format!("{:.2}", f50 / d50),
+        });
+        rows.push(Row {
+            group: "search",
+            what: format!("{n} chunks, lexical BM25 top-50 filtered (tantivy)"),
+            ours: format!("p50 {:.2} ms, p99 {:.2} ms", pct(&mut t_lex, 0.5), pct(&mut t_lex, 0.99)),
+            baseline: "—".into(),
+            ratio: "—".into(),
+        });
+        rows.push(Row {
+            group: "search",
+            what: format!("{n} chunks, hybrid (dense + lexical + fusion, without query embedding)"),
+            ours: format!("p50 {:.2} ms, p99 {:.2} ms", pct(&mut t_hybrid, 0.5), pct(&mut t_hybrid, 0.99)),
+            baseline: "—".into(),
+            ratio: "—".into(),
+        });
+        let _ = std::fs::remove_dir_all(&lex_dir);
+    }
+
+    // --- ask: time to first token and tokens/s vs raw llama.cpp decode. ---
+    if opts.ask_runs > 0 {
+        log("ask on the sample workspace");
+        let mut ws2 = Workspace::open(&tmp.join("sample"), config.clone()).await?;
+        ws2.ingest(&[sample.to_path_buf()], &ingest_opts, &mut |_| {}).await?;
+        let pass = AccessPass::for_user(alice.clone());
+        let (mut ttft, mut tps, mut total) = (vec![], vec![], vec![]);
+        let mut prompt_text = String::new();
+        for _ in 0..opts.ask_runs {
+            let t = Instant::now();
+            let a = ws2.ask("Quand a lieu la bascule du datacenter de Lyon ?", &pass, &mut |_| {}).await?;
+            total.push(t.elapsed().as_secs_f64());
+            if let Some(s) = a.stats {
+                ttft.push(s.first_token_ms);
+                tps.push(s.tokens_per_second());
+            }
+            if prompt_text.is_empty() {
+                let lang = crate::text::detect("Quand a lieu la bascule du datacenter de Lyon ?");
+                prompt_text =
+                    crate::answer::build_messages("Quand a lieu la bascule du datacenter de Lyon ?", &a.passages, lang)
+                        .into_iter()
+                        .map(|m| m.content)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+            }
+        }
+        let model_path = crate::models::resolve(&config.models.chat, &config.models.dir());
+        let threads = config.models.threads();
+        log("raw llama.cpp decode baseline");
+        let (raw_prompt, raw_gen) = tokio::task::spawn_blocking(move || {
+            twake_llm::raw_decode_benchmark(&model_path, threads, &prompt_text, 64)
+        })
+        .await
+        .map_err(|e| crate::CoreError::Other(e.to_string()))??;
+        let ours = pct(&mut tps, 0.5);
+        rows.push(Row {
+            group: "ask",
+            what: format!(
+                "generation speed, {} ({} thread(s)), median of {} asks vs raw llama.cpp decode",
+                config.models.chat, threads, opts.ask_runs
+            ),
+            ours: format!("{ours:.1} tokens/s"),
+            baseline: format!("{raw_gen:.1} tokens/s"),
+            ratio: format!("{:.2}", ours / raw_gen),
+        });
+        rows.push(Row {
+            group: "ask",
+            what: "time to first token (retrieval + prompt of ~4 passages)".into(),
+            ours: format!("p50 {:.1} s", pct(&mut ttft, 0.5) / 1000.0),
+            baseline: format!("raw prompt eval {raw_prompt:.0} tokens/s"),
+            ratio: "—".into(),
+        });
+        rows.push(Row {
+            group: "ask",
+            what: "whole ask (retrieval, generation, citation checks)".into(),
+            ours: format!("p50 {:.1} s", pct(&mut total, 0.5)),
+            baseline: "—".into(),
+            ratio: "—".into(),
+        });
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(rows)
+}
+
+/// The Markdown table written to `docs/BENCHMARKS.md`.
+pub fn to_markdown(rows: &[Row], header: &str) -> String {
+    let mut s = String::from(header);
+    s.push_str("\n| group | what | TwakeAI | baseline | ratio (baseline time ÷ ours, or ours ÷ baseline speed) |\n|---|---|---|---|---|\n");
+    for r in rows {
+        s.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.group, r.what, r.ours, r.baseline, r.ratio));
+    }
+    s
+}

@@ -1,0 +1,189 @@
+//! Configuration: built-in defaults → config file → `TWAKE_AI__SECTION__KEY`
+//! environment → command-line flags (applied by the binary). Unknown keys
+//! are errors, so a typo never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::CoreError;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub models: ModelsConfig,
+    pub retrieval: RetrievalConfig,
+    pub answer: AnswerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Where `models pull` stores models. Default: `$XDG_DATA_HOME/twake-ai/models`.
+    pub dir: Option<PathBuf>,
+    /// A registry name (`qwen2.5-coder-1.5b-instruct`) or a path to any GGUF.
+    pub chat: String,
+    /// A registry name or a path to a GGUF embedding model.
+    pub embedding: String,
+    /// Threads for llama.cpp; 0 = one on ≤ 2 cores, cores − 1 above.
+    pub threads: u32,
+    /// Context size of the chat model, in tokens.
+    pub context: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrievalConfig {
+    /// Candidates taken from each of the lexical and the dense index.
+    pub candidates: usize,
+    /// How lexical and dense rankings are combined.
+    pub fusion: FusionMethod,
+    /// Weight of the normalised BM25 score in weighted fusion.
+    pub lexical_weight: f32,
+    /// Reciprocal rank fusion constant.
+    pub rrf_k: f32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FusionMethod {
+    /// Dense cosine plus a weighted, max-normalised BM25 score.
+    Weighted,
+    /// Reciprocal rank fusion of both rankings.
+    Rrf,
+    /// Dense retrieval alone.
+    Dense,
+    /// Lexical retrieval alone.
+    Lexical,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnswerConfig {
+    /// Passages given to the model.
+    pub passages: usize,
+    /// Passages whose dense similarity is more than `margin` below the best
+    /// one are not given to the model.
+    pub margin: f32,
+    /// Below this dense similarity of the best passage, nothing is relevant.
+    pub min_similarity: f32,
+    pub max_tokens: u32,
+    /// Minimum support for a sentence to keep a citation.
+    pub min_support: f32,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: None,
+            chat: crate::models::DEFAULT_CHAT.into(),
+            embedding: crate::models::DEFAULT_EMBEDDING.into(),
+            threads: 0,
+            context: 4096,
+        }
+    }
+}
+
+impl Default for RetrievalConfig {
+    fn default() -> Self {
+        RetrievalConfig { candidates: 50, fusion: FusionMethod::Weighted, lexical_weight: 0.05, rrf_k: 60.0 }
+    }
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        AnswerConfig { passages: 4, margin: 0.06, min_similarity: 0.80, max_tokens: 320, min_support: 0.55 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            models: ModelsConfig::default(),
+            retrieval: RetrievalConfig::default(),
+            answer: AnswerConfig::default(),
+        }
+    }
+}
+
+impl ModelsConfig {
+    pub fn dir(&self) -> PathBuf {
+        if let Some(d) = &self.dir {
+            return d.clone();
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("twake-ai/models")
+    }
+
+    pub fn threads(&self) -> u32 {
+        if self.threads == 0 { twake_llm::default_threads() } else { self.threads }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config, CoreError> {
+        let mut table = toml::Table::new();
+        if let Some(f) = file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| CoreError::Config(format!("cannot read {}: {e}", f.display())))?;
+            table = text.parse::<toml::Table>().map_err(|e| CoreError::Config(format!("{}: {e}", f.display())))?;
+        }
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("TWAKE_AI__") else { continue };
+            let parts: Vec<String> = rest.split("__").map(|p| p.to_lowercase()).collect();
+            let value = parse_env_value(&v);
+            let mut t = &mut table;
+            for p in &parts[..parts.len() - 1] {
+                let entry = t.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                t = entry.as_table_mut().ok_or_else(|| CoreError::Config(format!("{k}: {p} is not a section")))?;
+            }
+            t.insert(parts[parts.len() - 1].clone(), value);
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| CoreError::Config(format!("invalid configuration: {}", e.message())))
+    }
+}
+
+fn parse_env_value(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(f) = v.parse::<f64>() {
+        return toml::Value::Float(f);
+    }
+    match v {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_file_then_env_and_rejects_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("twake-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        std::fs::write(&f, "[models]\nthreads = 3\nchat = \"/m/x.gguf\"\n").unwrap();
+        let env = vec![
+            ("TWAKE_AI__MODELS__THREADS".to_string(), "2".to_string()),
+            ("TWAKE_AI__RETRIEVAL__FUSION".into(), "rrf".into()),
+        ];
+        let c = Config::load(Some(&f), env.into_iter()).unwrap();
+        assert_eq!(c.models.threads, 2);
+        assert_eq!(c.models.chat, "/m/x.gguf");
+        assert_eq!(c.retrieval.fusion, FusionMethod::Rrf);
+        std::fs::write(&f, "[models]\nthreds = 3\n").unwrap();
+        let e = Config::load(Some(&f), std::iter::empty()).unwrap_err().to_string();
+        assert!(e.contains("threds"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

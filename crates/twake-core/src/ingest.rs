@@ -1,0 +1,329 @@
+//! The ingestion pipeline: walk → read → hash → extract → chunk → embed →
+//! store → index. One file at a time, each in its own store transaction, so
+//! a bad file or a crash never loses what was already indexed.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use twake_extract::{Format, chunk_document};
+use twake_index::{FileRecord, LexicalIndex, NewChunk, NewDocument, VectorIndex, quantize};
+use twake_types::{AccessPass, Principal};
+
+use crate::{CoreError, Result, Workspace};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOutcome {
+    New { documents: usize, chunks: usize },
+    Updated { documents: usize, chunks: usize },
+    Unchanged,
+    Failed(String),
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    pub new: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: Vec<(String, String)>,
+    /// Parts of files that could not be read (a broken message in an mbox).
+    pub warnings: Vec<(String, String)>,
+    pub skipped: usize,
+    pub pruned: usize,
+    pub documents: usize,
+    pub chunks: usize,
+}
+
+/// Progress events for a bar or a log.
+pub enum IngestEvent<'a> {
+    Started { files: usize },
+    FileDone { path: &'a str, outcome: &'a FileOutcome },
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub readers: Vec<Principal>,
+    pub prune: bool,
+}
+
+/// A file to ingest: its path as given (relative stays relative) and
+/// whether its format is forced (Maildir messages have no extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub path: PathBuf,
+    pub forced: Option<Format>,
+    /// Named on the command line (an unknown format is then an error, not a skip).
+    pub explicit: bool,
+}
+
+/// Expands files and folders (recursively, in sorted order, hidden entries
+/// skipped). A folder with `cur/` and `new/` is a Maildir.
+pub fn walk(paths: &[PathBuf]) -> (Vec<Input>, Vec<(String, String)>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk_dir(p, &mut out, &mut errors);
+        } else if p.exists() {
+            out.push(Input { path: p.clone(), forced: None, explicit: true });
+        } else {
+            errors.push((p.display().to_string(), "no such file or directory".to_string()));
+        }
+    }
+    (out, errors)
+}
+
+fn is_maildir(dir: &Path) -> bool {
+    dir.join("cur").is_dir() && dir.join("new").is_dir()
+}
+
+fn walk_dir(dir: &Path, out: &mut Vec<Input>, errors: &mut Vec<(String, String)>) {
+    if is_maildir(dir) {
+        for sub in ["cur", "new"] {
+            let mut files = list(&dir.join(sub), errors);
+            files.retain(|f| f.is_file());
+            out.extend(files.into_iter().map(|path| Input { path, forced: Some(Format::Eml), explicit: false }));
+        }
+        return;
+    }
+    for entry in list(dir, errors) {
+        if entry.is_dir() {
+            walk_dir(&entry, out, errors);
+        } else if entry.is_file() {
+            out.push(Input { path: entry, forced: None, explicit: false });
+        }
+    }
+}
+
+fn list(dir: &Path, errors: &mut Vec<(String, String)>) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => {
+            let mut v: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path())
+                .collect();
+            v.sort();
+            v
+        }
+        Err(e) => {
+            errors.push((dir.display().to_string(), format!("cannot list folder: {e}")));
+            vec![]
+        }
+    }
+}
+
+/// Text given to both indexes for a chunk: the title carries the topic.
+pub fn index_text(title: &str, text: &str) -> String {
+    format!("{title}\n{text}")
+}
+
+impl Workspace {
+    pub async fn ingest(
+        &mut self,
+        paths: &[PathBuf],
+        opts: &IngestOptions,
+        progress: &mut dyn FnMut(IngestEvent<'_>),
+    ) -> Result<IngestReport> {
+        let mut report = IngestReport::default();
+        let (inputs, errors) = walk(paths);
+        report.failed.extend(errors);
+        progress(IngestEvent::Started { files: inputs.len() });
+        let readers: Vec<Principal> = {
+            let set: BTreeSet<Principal> = opts.readers.iter().cloned().collect();
+            set.into_iter().collect()
+        };
+        let mut since_commit = 0;
+        for input in &inputs {
+            let path = input.path.display().to_string();
+            let outcome = match self.ingest_one(input, &readers).await {
+                Ok(Some((o, warnings))) => {
+                    report.warnings.extend(warnings.into_iter().map(|w| (path.clone(), w)));
+                    o
+                }
+                Ok(None) => {
+                    report.skipped += 1;
+                    continue;
+                }
+                Err(e) => FileOutcome::Failed(e),
+            };
+            match &outcome {
+                FileOutcome::New { documents, chunks } => {
+                    report.new += 1;
+                    report.documents += documents;
+                    report.chunks += chunks;
+                    since_commit += 1;
+                }
+                FileOutcome::Updated { documents, chunks } => {
+                    report.updated += 1;
+                    report.documents += documents;
+                    report.chunks += chunks;
+                    since_commit += 1;
+                }
+                FileOutcome::Unchanged => report.unchanged += 1,
+                FileOutcome::Failed(reason) => report.failed.push((path.clone(), reason.clone())),
+            }
+            progress(IngestEvent::FileDone { path: &path, outcome: &outcome });
+            if since_commit >= 50 {
+                self.commit_lexical()?;
+                since_commit = 0;
+            }
+        }
+        if opts.prune {
+            report.pruned = self.prune().await?;
+        }
+        self.commit_lexical()?;
+        Ok(report)
+    }
+
+    fn commit_lexical(&mut self) -> Result<()> {
+        match &mut self.lexical {
+            LexicalIndex::Tantivy(t) => t.commit()?,
+        }
+        Ok(())
+    }
+
+    /// Removes the documents of files that no longer exist.
+    async fn prune(&mut self) -> Result<usize> {
+        let mut n = 0;
+        for f in self.store.as_sqlite().files().await? {
+            if !Path::new(&f.path).exists() {
+                let removed = self.store.as_sqlite().remove_file(&f.path).await?;
+                self.drop_derived(&removed)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn drop_derived(&mut self, docs: &[i64]) -> Result<()> {
+        match &mut self.vectors {
+            VectorIndex::Flat(f) => f.remove_docs(docs),
+        }
+        match &mut self.lexical {
+            LexicalIndex::Tantivy(t) => t.remove_docs(docs)?,
+        }
+        Ok(())
+    }
+
+    /// `Ok(None)`: not a file TwakeAI reads (skipped while walking a folder).
+    /// `Err(reason)`: the file failed; nothing already indexed is lost.
+    async fn ingest_one(
+        &mut self,
+        input: &Input,
+        readers: &[Principal],
+    ) -> Result<Option<(FileOutcome, Vec<String>)>, String> {
+        let path = input.path.display().to_string();
+        let bytes = tokio::fs::read(&input.path).await.map_err(|e| format!("cannot read file: {e}"))?;
+        let name = input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let format = match input.forced.or_else(|| Format::detect(&name, &bytes[..bytes.len().min(4096)])) {
+            Some(f) => f,
+            None if input.explicit => {
+                return Err("unknown format: TwakeAI reads .eml, mbox, Maildir, .md, .txt, .html, .pdf, .docx, .odt, .pptx, .vtt and .srt".into());
+            }
+            None => return Ok(None),
+        };
+        let hash = hex::encode(Sha256::digest(&bytes));
+        let previous = self.store.as_sqlite().file(&path).await.map_err(|e| e.to_string())?;
+        if let Some(prev) = &previous {
+            if prev.content_hash == hash && prev.readers == readers {
+                return Ok(Some((FileOutcome::Unchanged, vec![])));
+            }
+        }
+        let name2 = name.clone();
+        let extracted = tokio::task::spawn_blocking(move || twake_extract::extract(format, &name2, &bytes))
+            .await
+            .map_err(|e| format!("extraction crashed: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let mut docs = Vec::new();
+        let mut texts = Vec::new();
+        for doc in extracted.documents {
+            let chunks = chunk_document(&doc);
+            for c in &chunks {
+                texts.push(format!("passage: {}", index_text(&doc.title, &c.text)));
+            }
+            docs.push((doc, chunks));
+        }
+        let vectors = self.embedder.embed(texts).await.map_err(|e| format!("embedding failed: {e}"))?;
+        let mut vi = vectors.into_iter();
+        let mut new_docs = Vec::new();
+        let mut n_chunks = 0;
+        for (doc, chunks) in docs {
+            let chunks = chunks
+                .into_iter()
+                .map(|c| {
+                    let (scale, embedding) = quantize(&vi.next().unwrap_or_default());
+                    NewChunk { ordinal: c.ordinal, locator: c.locator, text: c.text, scale, embedding }
+                })
+                .collect::<Vec<_>>();
+            n_chunks += chunks.len();
+            new_docs.push(NewDocument { doc, chunks });
+        }
+        let record = FileRecord {
+            path: path.clone(),
+            content_hash: hash,
+            readers: readers.to_vec(),
+            format: format.name().to_string(),
+        };
+        let n_docs = new_docs.len();
+        let (removed, added) =
+            self.store.as_sqlite().replace_file(&record, &new_docs).await.map_err(|e| e.to_string())?;
+        self.index_docs(&removed, &added).await.map_err(|e| e.to_string())?;
+        let outcome = if previous.is_some() {
+            FileOutcome::Updated { documents: n_docs, chunks: n_chunks }
+        } else {
+            FileOutcome::New { documents: n_docs, chunks: n_chunks }
+        };
+        Ok(Some((outcome, extracted.warnings)))
+    }
+
+    async fn index_docs(&mut self, removed: &[i64], added: &[i64]) -> Result<()> {
+        self.drop_derived(removed)?;
+        let rows = self
+            .store
+            .as_sqlite()
+            .chunks_of_docs(Some(added), &AccessPass::system("index newly stored chunks"))
+            .await?;
+        for (v, text) in rows {
+            match &mut self.vectors {
+                VectorIndex::Flat(f) => f.insert(v.chunk_id, v.doc_id, &v.readers, v.scale, &v.embedding)?,
+            }
+            match &mut self.lexical {
+                LexicalIndex::Tantivy(t) => t.add(v.chunk_id, v.doc_id, &v.readers, &text)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<String> for CoreError {
+    fn from(s: String) -> Self {
+        CoreError::Other(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_finds_files_sorted_detects_maildir_and_reports_missing() {
+        let d = std::env::temp_dir().join(format!("twake-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("docs/.git")).unwrap();
+        std::fs::create_dir_all(d.join("mail/cur")).unwrap();
+        std::fs::create_dir_all(d.join("mail/new")).unwrap();
+        std::fs::create_dir_all(d.join("mail/tmp")).unwrap();
+        std::fs::write(d.join("docs/b.md"), "x").unwrap();
+        std::fs::write(d.join("docs/a.txt"), "x").unwrap();
+        std::fs::write(d.join("docs/.git/config"), "x").unwrap();
+        std::fs::write(d.join("mail/cur/123.host:2,S"), "x").unwrap();
+        let (inputs, errors) = walk(&[d.clone(), d.join("missing.pdf")]);
+        let names: Vec<String> =
+            inputs.iter().map(|i| i.path.strip_prefix(&d).unwrap().display().to_string()).collect();
+        assert_eq!(names, ["docs/a.txt", "docs/b.md", "mail/cur/123.host:2,S"]);
+        assert_eq!(inputs[2].forced, Some(Format::Eml));
+        assert_eq!(errors.len(), 1);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

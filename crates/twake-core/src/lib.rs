@@ -1,0 +1,37 @@
+//! The TwakeAI engine: ingestion pipeline, hybrid retrieval and grounded
+//! answers with verified citations, over the backends of `twake-index` and
+//! the models of `twake-llm`.
+//!
+//! Boundary: [`Workspace`] is the one entry point (the CLI and, later, the
+//! server call it). Architecture invariants: every search and answer runs
+//! with an [`AccessPass`]; every `[n]` in an answer maps to a passage that
+//! was given to the model and that supports the sentence.
+
+pub mod answer;
+pub mod bench;
+pub mod config;
+pub mod ingest;
+pub mod models;
+pub mod search;
+pub mod text;
+mod workspace;
+
+pub use config::Config;
+pub use twake_types::{AccessPass, Principal};
+pub use workspace::{Embedder, Workspace};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("model: {0}")]
+    Model(String),
+    #[error(transparent)]
+    Index(#[from] twake_index::IndexError),
+    #[error(transparent)]
+    Llm(#[from] twake_llm::LlmError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -1,0 +1,157 @@
+//! Hybrid retrieval: BM25 (French and English fields) and dense vectors,
+//! both filtered by the access pass inside the index, then fused.
+
+use std::collections::HashMap;
+
+use twake_index::ChunkView;
+use twake_types::AccessPass;
+
+use crate::config::FusionMethod;
+use crate::text::terms;
+use crate::{Result, Workspace};
+
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub rank: usize,
+    /// Fused score (meaning depends on the fusion method).
+    pub score: f32,
+    /// Cosine similarity of the passage to the query.
+    pub dense: f32,
+    pub lexical: Option<f32>,
+    pub chunk: ChunkView,
+    pub snippet: String,
+}
+
+/// Combines a dense and a lexical ranking (each best first).
+pub fn fuse(
+    dense: &[(i64, f32)],
+    lexical: &[(i64, f32)],
+    method: FusionMethod,
+    lexical_weight: f32,
+    rrf_k: f32,
+) -> Vec<(i64, f32, f32, Option<f32>)> {
+    let floor = dense.last().map(|d| d.1).unwrap_or(0.0);
+    let max_bm25 = lexical.iter().map(|l| l.1).fold(0f32, f32::max).max(1e-6);
+    let mut all: HashMap<i64, (Option<usize>, f32, Option<(usize, f32)>)> = HashMap::new();
+    for (r, (id, s)) in dense.iter().enumerate() {
+        all.entry(*id).or_insert((None, floor, None)).0 = Some(r);
+        all.get_mut(id).expect("inserted").1 = *s;
+    }
+    for (r, (id, s)) in lexical.iter().enumerate() {
+        all.entry(*id).or_insert((None, floor, None)).2 = Some((r, *s));
+    }
+    let mut out: Vec<(i64, f32, f32, Option<f32>)> = all
+        .into_iter()
+        .filter_map(|(id, (dr, cos, lex))| {
+            let score = match method {
+                FusionMethod::Dense => dr.map(|_| cos)?,
+                FusionMethod::Lexical => lex.map(|(_, s)| s)?,
+                FusionMethod::Weighted => cos + lexical_weight * lex.map(|(_, s)| s / max_bm25).unwrap_or(0.0),
+                FusionMethod::Rrf => {
+                    dr.map(|r| 1.0 / (rrf_k + r as f32 + 1.0)).unwrap_or(0.0)
+                        + lex.map(|(r, _)| 1.0 / (rrf_k + r as f32 + 1.0)).unwrap_or(0.0)
+                }
+            };
+            Some((id, score, cos, lex.map(|l| l.1)))
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// The sentence of `text` that shares most terms with the query, cut to
+/// about `max` characters. A mail chunk's header lines (subject, sender)
+/// are left out.
+pub fn snippet(text: &str, query: &str, max: usize) -> String {
+    let q: Vec<String> = terms(query);
+    let body = match text.split_once("\n\n") {
+        Some((head, rest))
+            if head.lines().count() == 2 && head.lines().nth(1).is_some_and(|l| l.starts_with("From: ")) =>
+        {
+            rest
+        }
+        _ => text,
+    };
+    let flat = body.replace('\n', " ");
+    let sentences = twake_extract::chunk::sentences(&flat);
+    let best = sentences
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, s)| {
+            let t = terms(s);
+            (q.iter().filter(|w| t.contains(w)).count(), usize::MAX - i)
+        })
+        .map(|(i, _)| i)
+        .unwrap_or(0);
+    let mut out = String::new();
+    for s in sentences.iter().skip(best) {
+        if !out.is_empty() && out.chars().count() + s.chars().count() > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(s);
+    }
+    if out.chars().count() > max {
+        out = out.chars().take(max).collect::<String>() + "…";
+    }
+    out
+}
+
+impl Workspace {
+    pub async fn search(&self, query: &str, pass: &AccessPass, k: usize) -> Result<Vec<SearchHit>> {
+        let cfg = &self.config.retrieval;
+        let qv = self.embedder.embed_query(query).await?;
+        let n = cfg.candidates.max(k);
+        let dense = self.vectors.search(&qv, pass, n)?;
+        let lexical = self.lexical.search(query, pass, n)?;
+        let fused = fuse(&dense, &lexical, cfg.fusion, cfg.lexical_weight, cfg.rrf_k);
+        let top: Vec<_> = fused.into_iter().take(k).collect();
+        let ids: Vec<i64> = top.iter().map(|t| t.0).collect();
+        let views = self.store.as_sqlite().chunks(&ids, pass).await?;
+        let mut by_id: HashMap<i64, ChunkView> = views.into_iter().map(|v| (v.chunk_id, v)).collect();
+        Ok(top
+            .into_iter()
+            .filter_map(|(id, score, dense, lexical)| {
+                let chunk = by_id.remove(&id)?;
+                let snippet = snippet(&chunk.text, query, 240);
+                Some((score, dense, lexical, chunk, snippet))
+            })
+            .enumerate()
+            .map(|(i, (score, dense, lexical, chunk, snippet))| SearchHit {
+                rank: i + 1,
+                score,
+                dense,
+                lexical,
+                chunk,
+                snippet,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fusion_methods() {
+        let dense = [(1, 0.9), (2, 0.8), (3, 0.7)];
+        let lexical = [(3, 10.0), (4, 5.0)];
+        let ids = |v: Vec<(i64, f32, f32, Option<f32>)>| v.into_iter().map(|x| x.0).collect::<Vec<_>>();
+        assert_eq!(ids(fuse(&dense, &lexical, FusionMethod::Dense, 0.0, 60.0)), [1, 2, 3]);
+        assert_eq!(ids(fuse(&dense, &lexical, FusionMethod::Lexical, 0.0, 60.0)), [3, 4]);
+        // A strong lexical match lifts chunk 3 above 2 and 1 with weight 0.3.
+        assert_eq!(ids(fuse(&dense, &lexical, FusionMethod::Weighted, 0.3, 60.0))[0], 3);
+        let rrf = ids(fuse(&dense, &lexical, FusionMethod::Rrf, 0.0, 60.0));
+        assert_eq!(rrf[0], 3);
+        assert_eq!(rrf.len(), 4);
+    }
+
+    #[test]
+    fn snippet_picks_the_matching_sentence() {
+        let t = "Intro sans rapport. La bascule de Lyon aura lieu le 14 mars. Autre chose.";
+        assert!(snippet(t, "date de la bascule Lyon", 60).starts_with("La bascule de Lyon"));
+    }
+}

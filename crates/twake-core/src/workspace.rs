@@ -1,0 +1,142 @@
+//! A data directory opened with its models.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use twake_index::{FlatIndex, LexicalIndex, SqliteStore, Store, TantivyIndex, VectorIndex};
+use twake_llm::{EmbedderOptions, GgufChat, GgufEmbedder, ModelOptions};
+use twake_types::AccessPass;
+
+use crate::{Config, CoreError, Result, models};
+
+/// The embedding model. One variant today (an OpenAI-compatible endpoint
+/// comes with the model gateway issue).
+#[derive(Clone)]
+pub enum Embedder {
+    Gguf(Arc<GgufEmbedder>),
+}
+
+impl Embedder {
+    pub fn name(&self) -> &str {
+        match self {
+            Embedder::Gguf(e) => &e.name,
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        match self {
+            Embedder::Gguf(e) => e.dim,
+        }
+    }
+
+    /// Embeds on the model's thread without blocking the async runtime.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Embedder::Gguf(e) => {
+                let e = e.clone();
+                tokio::task::spawn_blocking(move || e.embed(texts))
+                    .await
+                    .map_err(|e| CoreError::Other(format!("embedding task failed: {e}")))?
+                    .map_err(CoreError::from)
+            }
+        }
+    }
+
+    pub async fn embed_query(&self, q: &str) -> Result<Vec<f32>> {
+        let mut v = self.embed(vec![format!("query: {q}")]).await?;
+        Ok(v.pop().unwrap_or_default())
+    }
+}
+
+pub struct Workspace {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub(crate) store: Store,
+    pub(crate) lexical: LexicalIndex,
+    pub(crate) vectors: VectorIndex,
+    pub(crate) embedder: Embedder,
+    chat: Option<Arc<GgufChat>>,
+}
+
+impl Workspace {
+    /// Opens (or creates) the data directory and loads the embedding model.
+    pub async fn open(data_dir: &Path, config: Config) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| CoreError::Other(format!("cannot create data directory {}: {e}", data_dir.display())))?;
+        let models_dir = config.models.dir();
+        let embed_path = models::resolve(&config.models.embedding, &models_dir);
+        let threads = config.models.threads();
+        let embedder = tokio::task::spawn_blocking(move || {
+            GgufEmbedder::load(EmbedderOptions { path: embed_path, threads, queue: 64 })
+        })
+        .await
+        .map_err(|e| CoreError::Other(e.to_string()))??;
+        let embedder = Embedder::Gguf(Arc::new(embedder));
+
+        let store = Store::Sqlite(SqliteStore::open(&data_dir.join("twake.db")).await?);
+        let sqlite = store.as_sqlite();
+        match sqlite.meta("embedding_model").await? {
+            Some(m) if m != embedder.name() => {
+                return Err(CoreError::Config(format!(
+                    "{} was indexed with the embedding model {m}, but {} is configured: use the same model or ingest into a fresh --data-dir",
+                    data_dir.display(),
+                    embedder.name()
+                )));
+            }
+            Some(_) => {}
+            None => sqlite.set_meta("embedding_model", embedder.name()).await?,
+        }
+
+        // The derived indexes are rebuilt from the store: vectors always (in
+        // memory), the lexical index when it disagrees with the store.
+        let pass = AccessPass::system("rebuild derived indexes at open");
+        let rows = sqlite.chunks_of_docs(None, &pass).await?;
+        let mut flat = FlatIndex::new(embedder.dim());
+        for (v, _) in &rows {
+            flat.insert(v.chunk_id, v.doc_id, &v.readers, v.scale, &v.embedding)?;
+        }
+        let mut lexical = TantivyIndex::open(&data_dir.join("lexical"))?;
+        if lexical.num_docs() != rows.len() as u64 {
+            tracing::info!(target: "ingest", chunks = rows.len(), "rebuilding the lexical index from the store");
+            lexical.clear()?;
+            for (v, text) in &rows {
+                lexical.add(v.chunk_id, v.doc_id, &v.readers, text)?;
+            }
+            lexical.commit()?;
+        }
+        Ok(Workspace {
+            config,
+            data_dir: data_dir.to_path_buf(),
+            store,
+            lexical: LexicalIndex::Tantivy(lexical),
+            vectors: VectorIndex::Flat(flat),
+            embedder,
+            chat: None,
+        })
+    }
+
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// Loads the chat model on first use.
+    pub async fn chat(&mut self) -> Result<Arc<GgufChat>> {
+        if let Some(c) = &self.chat {
+            return Ok(c.clone());
+        }
+        let path = models::resolve(&self.config.models.chat, &self.config.models.dir());
+        let opts =
+            ModelOptions { path, threads: self.config.models.threads(), context: self.config.models.context, queue: 8 };
+        let chat = tokio::task::spawn_blocking(move || GgufChat::load(opts))
+            .await
+            .map_err(|e| CoreError::Other(e.to_string()))??;
+        let chat = Arc::new(chat);
+        self.chat = Some(chat.clone());
+        Ok(chat)
+    }
+
+    /// (files, documents, chunks) in the store.
+    pub async fn counts(&self) -> Result<(i64, i64, i64)> {
+        Ok(self.store.as_sqlite().counts().await?)
+    }
+}

@@ -1,0 +1,445 @@
+//! Documents: Markdown, plain text, HTML, PDF (text layer), DOCX, ODT, PPTX.
+//!
+//! Each yields one [`Document`] whose sections carry the locator a citation
+//! points at: the heading path, the PDF page or the slide.
+
+use std::io::{Cursor, Read};
+
+use quick_xml::events::Event;
+use twake_types::{Document, Locator, Section, SourceKind};
+
+use crate::text::normalize_whitespace;
+use crate::{ExtractError, Result};
+
+fn doc(title: String, body: String, sections: Vec<Section>) -> Document {
+    Document {
+        kind: SourceKind::Document,
+        key: String::new(),
+        title,
+        message_id: None,
+        thread_id: None,
+        author: None,
+        date: None,
+        body,
+        sections,
+    }
+}
+
+fn non_empty(format: &'static str, d: Document, hint: &'static str) -> Result<Document> {
+    if d.sections.iter().all(|s| s.text.trim().is_empty()) {
+        return Err(ExtractError::NoText { format, hint });
+    }
+    Ok(d)
+}
+
+/// Splits text on heading lines (`#`, `##`...) into sections named by their
+/// heading path. Returns the sections and the first level-1 heading.
+fn split_headings(text: &str) -> (Vec<Section>, Option<String>) {
+    let mut sections = Vec::new();
+    let mut path: Vec<(usize, String)> = Vec::new();
+    let mut current = String::new();
+    let mut first_h1 = None;
+    let mut in_fence = false;
+    let flush = |path: &Vec<(usize, String)>, current: &mut String, sections: &mut Vec<Section>| {
+        let text = normalize_whitespace(current);
+        if !text.is_empty() {
+            let name = path.iter().map(|(_, h)| h.as_str()).collect::<Vec<_>>().join(" > ");
+            sections.push(Section { locator: Locator::Section(name), text });
+        }
+        current.clear();
+    };
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            in_fence = !in_fence;
+        }
+        let level = t.chars().take_while(|&c| c == '#').count();
+        let is_heading =
+            !in_fence && (1..=6).contains(&level) && t[level..].starts_with(' ') && !t[level..].trim().is_empty();
+        if is_heading {
+            flush(&path, &mut current, &mut sections);
+            let title = t[level..].trim().trim_end_matches('#').trim().to_string();
+            if level == 1 && first_h1.is_none() {
+                first_h1 = Some(title.clone());
+            }
+            path.retain(|(l, _)| *l < level);
+            path.push((level, title.clone()));
+            // The heading stays in the passage: it often carries the topic.
+            current.push_str(&title);
+            current.push('\n');
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    flush(&path, &mut current, &mut sections);
+    // A section that is only its heading adds nothing on its own.
+    sections.retain(|s| match &s.locator {
+        Locator::Section(name) if !name.is_empty() => s.text.lines().count() > 1,
+        _ => true,
+    });
+    (sections, first_h1)
+}
+
+pub fn markdown(stem: &str, text: &str) -> Result<Document> {
+    let (sections, h1) = split_headings(text);
+    non_empty("Markdown", doc(h1.unwrap_or_else(|| stem.to_string()), text.to_string(), sections), "")
+}
+
+pub fn plain(stem: &str, text: &str) -> Result<Document> {
+    let body = normalize_whitespace(text);
+    let sections = vec![Section { locator: Locator::Section(String::new()), text: body.clone() }];
+    non_empty("plain text", doc(stem.to_string(), body, sections), "")
+}
+
+/// HTML to text with headings kept as `#` lines, so that sections follow
+/// the page's structure.
+pub fn html(stem: &str, html: &str) -> Result<Document> {
+    let title = find_between_ci(html, "<title", "</title>")
+        .and_then(|t| t.split_once('>').map(|(_, t)| t.trim().to_string()))
+        .filter(|t| !t.is_empty());
+    let marked = mark_html_blocks(html);
+    let text = mail_parser::decoders::html::html_to_text(&marked);
+    let (sections, h1) = split_headings(&text);
+    let title = title.or(h1).unwrap_or_else(|| stem.to_string());
+    non_empty("HTML", doc(title, normalize_whitespace(&text), sections), "")
+}
+
+fn find_between_ci<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let lower = s.to_ascii_lowercase();
+    let a = lower.find(start)?;
+    let b = lower[a..].find(end)? + a;
+    s.get(a + start.len()..b)
+}
+
+/// Inserts line breaks around block elements and `#` markers inside
+/// headings, which the tag-stripping converter then keeps as text.
+fn mark_html_blocks(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 256);
+    let bytes = html.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'<' {
+            let end = match html[i..].find('>') {
+                Some(e) => i + e,
+                None => {
+                    out.push_str(&html[i..]);
+                    break;
+                }
+            };
+            let tag = &html[i + 1..end];
+            let closing = tag.starts_with('/');
+            let name: String = tag
+                .trim_start_matches('/')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            out.push_str(&html[i..=end]);
+            let heading = name.len() == 2 && name.starts_with('h') && name.as_bytes()[1].is_ascii_digit();
+            if heading && !closing {
+                let level = (name.as_bytes()[1] - b'0') as usize;
+                out.push_str("<br>");
+                out.push_str(&"#".repeat(level.clamp(1, 6)));
+                out.push(' ');
+            } else if heading
+                || (closing
+                    && matches!(
+                        name.as_str(),
+                        "li" | "div" | "tr" | "table" | "ul" | "ol" | "section" | "article" | "blockquote" | "pre"
+                    ))
+            {
+                out.push_str("<br>");
+            }
+            i = end + 1;
+        } else {
+            let next = html[i..].find('<').map(|n| i + n).unwrap_or(bytes.len());
+            out.push_str(&html[i..next]);
+            i = next;
+        }
+    }
+    out
+}
+
+pub fn pdf(stem: &str, bytes: &[u8]) -> Result<Document> {
+    let owned = bytes.to_vec();
+    // The PDF parser panics on some malformed files: contain it.
+    let pages = std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem_by_pages(&owned))
+        .map_err(|_| ExtractError::Corrupt { format: "PDF", reason: "the PDF parser gave up on this file".into() })?
+        .map_err(|e| ExtractError::Corrupt { format: "PDF", reason: e.to_string() })?;
+    let mut sections = Vec::new();
+    let mut body = String::new();
+    for (i, page) in pages.iter().enumerate() {
+        let text = normalize_whitespace(page);
+        if !text.is_empty() {
+            body.push_str(&text);
+            body.push_str("\n\n");
+            sections.push(Section { locator: Locator::Page(i as u32 + 1), text });
+        }
+    }
+    let title = sections
+        .first()
+        .and_then(|s| s.text.lines().next())
+        .filter(|l| l.chars().count() <= 120)
+        .map(str::to_string)
+        .unwrap_or_else(|| stem.to_string());
+    non_empty("PDF", doc(title, body, sections), " (no text layer: is it a scan? OCR it first)")
+}
+
+fn zip_entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str) -> Option<Vec<u8>> {
+    let mut f = zip.by_name(name).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    Some(buf)
+}
+
+fn open_zip<'a>(format: &'static str, bytes: &'a [u8]) -> Result<zip::ZipArchive<Cursor<&'a [u8]>>> {
+    zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| ExtractError::Corrupt { format, reason: format!("not a valid zip container: {e}") })
+}
+
+fn xml_error(format: &'static str, e: impl std::fmt::Display) -> ExtractError {
+    ExtractError::Corrupt { format, reason: format!("malformed XML: {e}") }
+}
+
+/// `dc:title` from an OOXML `docProps/core.xml` or an ODF `meta.xml`.
+fn dc_title(xml: &[u8]) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut in_title = false;
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) if e.local_name().as_ref() == b"title" => in_title = true,
+            Event::Text(t) if in_title => {
+                let t = t.unescape().ok()?.trim().to_string();
+                return (!t.is_empty()).then_some(t);
+            }
+            Event::End(_) => in_title = false,
+            Event::Eof => return None,
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+fn attr(e: &quick_xml::events::BytesStart<'_>, local: &[u8]) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.local_name().as_ref() == local)
+        .and_then(|a| a.unescape_value().ok().map(|v| v.to_string()))
+}
+
+/// Heading level of a Word paragraph style id (`Heading2`, `Titre2`);
+/// `None` for body styles and for `Title`, which names the document rather
+/// than a section.
+fn word_heading_level(style: &str) -> Option<usize> {
+    let s = style.to_lowercase();
+    for prefix in ["heading", "titre", "berschrift", "kop"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            return rest.trim().parse::<usize>().ok().filter(|l| (1..=9).contains(l));
+        }
+    }
+    None
+}
+
+/// Builds Markdown-like text (headings as `#` lines) from (level, text)
+/// paragraphs, so that one sectioner serves every format.
+fn paragraphs_to_sections(paras: &[(Option<usize>, String)]) -> (Vec<Section>, Option<String>) {
+    let mut md = String::new();
+    for (level, text) in paras {
+        if text.trim().is_empty() {
+            continue;
+        }
+        if let Some(l) = level {
+            md.push_str(&"#".repeat((*l).clamp(1, 6)));
+            md.push(' ');
+            md.push_str(&text.replace('\n', " "));
+        } else {
+            md.push_str(text);
+        }
+        md.push_str("\n\n");
+    }
+    split_headings(&md)
+}
+
+pub fn docx(stem: &str, bytes: &[u8]) -> Result<Document> {
+    const F: &str = "DOCX";
+    let mut zip = open_zip(F, bytes)?;
+    let xml = zip_entry(&mut zip, "word/document.xml")
+        .ok_or_else(|| ExtractError::Corrupt { format: F, reason: "word/document.xml is missing".into() })?;
+    let title = zip_entry(&mut zip, "docProps/core.xml").and_then(|x| dc_title(&x));
+    let mut reader = quick_xml::Reader::from_reader(xml.as_slice());
+    let mut buf = Vec::new();
+    let mut paras: Vec<(Option<usize>, String)> = Vec::new();
+    let (mut cur, mut level, mut in_text) = (String::new(), None, false);
+    loop {
+        match reader.read_event_into(&mut buf).map_err(|e| xml_error(F, e))? {
+            Event::Start(e) | Event::Empty(e) => match e.local_name().as_ref() {
+                b"p" => {
+                    cur.clear();
+                    level = None;
+                }
+                b"pStyle" => level = attr(&e, b"val").as_deref().and_then(word_heading_level),
+                b"t" => in_text = true,
+                b"tab" => cur.push('\t'),
+                b"br" | b"cr" => cur.push('\n'),
+                _ => {}
+            },
+            Event::Text(t) if in_text => cur.push_str(&t.unescape().map_err(|e| xml_error(F, e))?),
+            Event::End(e) => match e.local_name().as_ref() {
+                b"t" => in_text = false,
+                b"p" => paras.push((level, std::mem::take(&mut cur))),
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    let body = normalize_whitespace(&paras.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n"));
+    let (sections, h1) = paragraphs_to_sections(&paras);
+    non_empty(F, doc(title.or(h1).unwrap_or_else(|| stem.to_string()), body, sections), "")
+}
+
+pub fn odt(stem: &str, bytes: &[u8]) -> Result<Document> {
+    const F: &str = "ODT";
+    let mut zip = open_zip(F, bytes)?;
+    let xml = zip_entry(&mut zip, "content.xml")
+        .ok_or_else(|| ExtractError::Corrupt { format: F, reason: "content.xml is missing".into() })?;
+    let title = zip_entry(&mut zip, "meta.xml").and_then(|x| dc_title(&x));
+    let mut reader = quick_xml::Reader::from_reader(xml.as_slice());
+    let mut buf = Vec::new();
+    let mut paras: Vec<(Option<usize>, String)> = Vec::new();
+    // Paragraphs nest (notes, frames): keep a stack.
+    let mut stack: Vec<(Option<usize>, String)> = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).map_err(|e| xml_error(F, e))? {
+            Event::Start(e) => match e.local_name().as_ref() {
+                b"h" => {
+                    let l = attr(&e, b"outline-level").and_then(|v| v.parse().ok()).unwrap_or(1);
+                    stack.push((Some(l), String::new()));
+                }
+                b"p" => stack.push((None, String::new())),
+                _ => {}
+            },
+            Event::Empty(e) => {
+                if let Some((_, cur)) = stack.last_mut() {
+                    match e.local_name().as_ref() {
+                        b"s" => {
+                            let n = attr(&e, b"c").and_then(|v| v.parse().ok()).unwrap_or(1usize);
+                            cur.push_str(&" ".repeat(n.min(16)));
+                        }
+                        b"tab" => cur.push('\t'),
+                        b"line-break" => cur.push('\n'),
+                        _ => {}
+                    }
+                }
+            }
+            Event::Text(t) => {
+                if let Some((_, cur)) = stack.last_mut() {
+                    cur.push_str(&t.unescape().map_err(|e| xml_error(F, e))?);
+                }
+            }
+            Event::End(e) if matches!(e.local_name().as_ref(), b"h" | b"p") => {
+                if let Some(p) = stack.pop() {
+                    paras.push(p);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    let body = normalize_whitespace(&paras.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n"));
+    let (sections, h1) = paragraphs_to_sections(&paras);
+    non_empty(F, doc(title.or(h1).unwrap_or_else(|| stem.to_string()), body, sections), "")
+}
+
+pub fn pptx(stem: &str, bytes: &[u8]) -> Result<Document> {
+    const F: &str = "PPTX";
+    let mut zip = open_zip(F, bytes)?;
+    let mut slides: Vec<(u32, String)> = zip
+        .file_names()
+        .filter_map(|n| {
+            let num = n.strip_prefix("ppt/slides/slide")?.strip_suffix(".xml")?.parse().ok()?;
+            Some((num, n.to_string()))
+        })
+        .collect();
+    if slides.is_empty() {
+        return Err(ExtractError::Corrupt { format: F, reason: "no slide found under ppt/slides/".into() });
+    }
+    slides.sort();
+    let title = zip_entry(&mut zip, "docProps/core.xml").and_then(|x| dc_title(&x));
+    let mut sections = Vec::new();
+    let mut body = String::new();
+    for (num, name) in slides {
+        let xml = zip_entry(&mut zip, &name).unwrap_or_default();
+        let mut reader = quick_xml::Reader::from_reader(xml.as_slice());
+        let mut buf = Vec::new();
+        let (mut text, mut in_t) = (String::new(), false);
+        loop {
+            match reader.read_event_into(&mut buf).map_err(|e| xml_error(F, e))? {
+                Event::Start(e) if e.local_name().as_ref() == b"t" => in_t = true,
+                Event::Text(t) if in_t => text.push_str(&t.unescape().map_err(|e| xml_error(F, e))?),
+                Event::End(e) => match e.local_name().as_ref() {
+                    b"t" => in_t = false,
+                    b"p" => text.push('\n'),
+                    _ => {}
+                },
+                Event::Eof => break,
+                _ => {}
+            }
+            buf.clear();
+        }
+        let text = normalize_whitespace(&text);
+        if !text.is_empty() {
+            body.push_str(&text);
+            body.push_str("\n\n");
+            sections.push(Section { locator: Locator::Slide(num), text });
+        }
+    }
+    let title = title
+        .or_else(|| sections.first().and_then(|s| s.text.lines().next()).map(str::to_string))
+        .unwrap_or_else(|| stem.to_string());
+    non_empty(F, doc(title, body, sections), "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_sections_follow_heading_path() {
+        let d = markdown("x", "# Projet\nIntro.\n## Dates\nLe 12 mars.\n### Détail\nÀ 8h.\n## Budget\n120 k€\n```\n# not a heading\n```\n").unwrap();
+        assert_eq!(d.title, "Projet");
+        let names: Vec<String> = d.sections.iter().map(|s| s.locator.display()).collect();
+        assert_eq!(names, ["Projet", "Projet > Dates", "Projet > Dates > Détail", "Projet > Budget"]);
+        assert!(d.sections[3].text.contains("# not a heading"));
+    }
+
+    #[test]
+    fn html_keeps_headings_and_title() {
+        let d = html("x", "<html><head><title>Guide</title><style>p{}</style></head><body><h1>Accès</h1><p>Badge&nbsp;requis.</p><h2>VPN</h2><ul><li>un</li><li>deux</li></ul></body></html>").unwrap();
+        assert_eq!(d.title, "Guide");
+        assert_eq!(d.sections[0].locator.display(), "Accès");
+        assert!(d.sections[0].text.contains("Badge requis."), "{:?}", d.sections);
+        assert_eq!(d.sections[1].locator.display(), "Accès > VPN");
+        assert!(!d.body.contains("p{}"));
+    }
+
+    #[test]
+    fn word_styles() {
+        assert_eq!(word_heading_level("Heading2"), Some(2));
+        assert_eq!(word_heading_level("Titre1"), Some(1));
+        assert_eq!(word_heading_level("Title"), None);
+        assert_eq!(word_heading_level("Titre"), None);
+        assert_eq!(word_heading_level("Normal"), None);
+    }
+
+    #[test]
+    fn corrupt_containers_are_errors() {
+        assert!(matches!(docx("x", b"not a zip"), Err(ExtractError::Corrupt { .. })));
+        assert!(matches!(pdf("x", b"%PDF-1.4 garbage"), Err(ExtractError::Corrupt { .. })));
+        assert!(matches!(plain("x", "  \n "), Err(ExtractError::NoText { .. })));
+    }
+}

@@ -1,0 +1,53 @@
+//! Storage and retrieval backends.
+//!
+//! Boundary: the [`Store`] keeps files, documents, readers, chunks and their
+//! vectors (the source of truth); the [`LexicalIndex`] and the
+//! [`VectorIndex`] are derived from it and can be rebuilt from it. Closed
+//! sets of backends are enums: today `Sqlite`, `Tantivy` and `Flat`; a later
+//! issue adds PostgreSQL + pgvector variants behind the same methods.
+//!
+//! Architecture invariant: every read that returns chunks takes an
+//! [`AccessPass`] and filters *inside* the query (a SQL `EXISTS` on readers,
+//! a tantivy term-set clause, a reader-set mask in the vector scan), so the
+//! top-k are always the asker's best k.
+
+mod lexical;
+mod sqlite;
+mod vectors;
+
+pub use lexical::{LexicalIndex, TantivyIndex};
+pub use sqlite::{ChunkView, FileRecord, NewChunk, NewDocument, SqliteStore, StoredVector};
+pub use vectors::{FlatIndex, VectorIndex, quantize};
+
+pub use twake_types::AccessPass;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("database error in {path}: {source}")]
+    Database { path: String, source: sqlx::Error },
+    #[error(
+        "lexical index error in {path}: {reason} (delete that folder and run `twake-ai ingest` again to rebuild it)"
+    )]
+    Lexical { path: String, reason: String },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(
+        "vector of dimension {got} given to an index of dimension {expected}: the embedding model changed; re-ingest into a fresh data directory"
+    )]
+    Dimension { expected: usize, got: usize },
+}
+
+pub type Result<T, E = IndexError> = std::result::Result<T, E>;
+
+/// The metadata and chunk store. One variant today.
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    pub fn as_sqlite(&self) -> &SqliteStore {
+        match self {
+            Store::Sqlite(s) => s,
+        }
+    }
+}

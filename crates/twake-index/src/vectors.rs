@@ -1,0 +1,193 @@
+//! Exact vector search over int8-quantised unit vectors.
+//!
+//! Brute force stays exact under any access filter (no graph to fall out
+//! of) and is fast enough to about a million chunks on one machine.
+
+use std::collections::HashMap;
+
+use twake_types::AccessPass;
+
+use crate::{IndexError, Result};
+
+/// Int8 quantisation of a unit vector: `x ≈ q / scale`.
+pub fn quantize(v: &[f32]) -> (f32, Vec<i8>) {
+    let max = v.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
+    let scale = 127.0 / max;
+    (scale, v.iter().map(|x| (x * scale).round().clamp(-127.0, 127.0) as i8).collect())
+}
+
+/// The vector index. One variant today.
+pub enum VectorIndex {
+    Flat(FlatIndex),
+}
+
+impl VectorIndex {
+    pub fn search(&self, query: &[f32], pass: &AccessPass, k: usize) -> Result<Vec<(i64, f32)>> {
+        match self {
+            VectorIndex::Flat(f) => f.search(query, pass, k),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct FlatIndex {
+    dim: usize,
+    ids: Vec<i64>,
+    doc_ids: Vec<i64>,
+    inv_scales: Vec<f32>,
+    acl: Vec<u32>,
+    data: Vec<i8>,
+    /// Distinct reader sets, interned: most documents share a few.
+    acl_sets: Vec<Vec<String>>,
+    acl_lookup: HashMap<Vec<String>, u32>,
+}
+
+impl FlatIndex {
+    pub fn new(dim: usize) -> Self {
+        FlatIndex { dim, ..Default::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn insert(&mut self, chunk_id: i64, doc_id: i64, readers: &[String], scale: f32, v: &[i8]) -> Result<()> {
+        if v.len() != self.dim {
+            return Err(IndexError::Dimension { expected: self.dim, got: v.len() });
+        }
+        let mut key = readers.to_vec();
+        key.sort();
+        key.dedup();
+        let next = self.acl_sets.len() as u32;
+        let acl = *self.acl_lookup.entry(key.clone()).or_insert_with(|| next);
+        if acl == next {
+            self.acl_sets.push(key);
+        }
+        self.ids.push(chunk_id);
+        self.doc_ids.push(doc_id);
+        self.inv_scales.push(1.0 / scale);
+        self.acl.push(acl);
+        self.data.extend_from_slice(v);
+        Ok(())
+    }
+
+    /// The stored vector of a chunk, dequantised.
+    pub fn vector(&self, chunk_id: i64) -> Option<Vec<f32>> {
+        let i = self.ids.iter().position(|&id| id == chunk_id)?;
+        let inv = self.inv_scales[i];
+        Some(self.data[i * self.dim..(i + 1) * self.dim].iter().map(|&q| q as f32 * inv).collect())
+    }
+
+    /// Drops every vector of these documents.
+    pub fn remove_docs(&mut self, docs: &[i64]) {
+        if docs.is_empty() {
+            return;
+        }
+        let gone: std::collections::HashSet<i64> = docs.iter().copied().collect();
+        let dim = self.dim;
+        let mut w = 0;
+        for r in 0..self.ids.len() {
+            if gone.contains(&self.doc_ids[r]) {
+                continue;
+            }
+            if w != r {
+                self.ids[w] = self.ids[r];
+                self.doc_ids[w] = self.doc_ids[r];
+                self.inv_scales[w] = self.inv_scales[r];
+                self.acl[w] = self.acl[r];
+                self.data.copy_within(r * dim..(r + 1) * dim, w * dim);
+            }
+            w += 1;
+        }
+        self.ids.truncate(w);
+        self.doc_ids.truncate(w);
+        self.inv_scales.truncate(w);
+        self.acl.truncate(w);
+        self.data.truncate(w * dim);
+    }
+
+    /// The `k` best chunks by cosine similarity among those the pass may
+    /// read. The filter is applied before ranking.
+    pub fn search(&self, query: &[f32], pass: &AccessPass, k: usize) -> Result<Vec<(i64, f32)>> {
+        if query.len() != self.dim {
+            return Err(IndexError::Dimension { expected: self.dim, got: query.len() });
+        }
+        let allowed: Vec<bool> = self.acl_sets.iter().map(|set| pass.allows(set.iter().map(String::as_str))).collect();
+        let mut top: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+        let mut floor = f32::NEG_INFINITY;
+        for (i, row) in self.data.chunks_exact(self.dim).enumerate() {
+            if !allowed[self.acl[i] as usize] {
+                continue;
+            }
+            let s = dot_i8(query, row) * self.inv_scales[i];
+            if top.len() < k || s > floor {
+                let at = top.partition_point(|(t, _)| *t >= s);
+                top.insert(at, (s, i));
+                if top.len() > k {
+                    top.pop();
+                }
+                if top.len() == k {
+                    floor = top[k - 1].0;
+                }
+            }
+        }
+        Ok(top.into_iter().map(|(s, i)| (self.ids[i], s)).collect())
+    }
+}
+
+fn dot_i8(q: &[f32], row: &[i8]) -> f32 {
+    // Four accumulators let the compiler vectorise the loop.
+    let mut acc = [0f32; 8];
+    let chunks = q.len() / 8;
+    for c in 0..chunks {
+        for j in 0..8 {
+            acc[j] += q[c * 8 + j] * row[c * 8 + j] as f32;
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for j in chunks * 8..q.len() {
+        s += q[j] * row[j] as f32;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twake_types::Principal;
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    #[test]
+    fn filter_applies_before_ranking() {
+        let mut idx = FlatIndex::new(3);
+        let (s, q) = quantize(&unit(&[1.0, 0.0, 0.0]));
+        idx.insert(1, 10, &["bob@x".into()], s, &q).unwrap();
+        let (s, q) = quantize(&unit(&[0.8, 0.6, 0.0]));
+        idx.insert(2, 20, &["alice@x".into()], s, &q).unwrap();
+        let (s, q) = quantize(&unit(&[0.0, 0.0, 1.0]));
+        idx.insert(3, 30, &["alice@x".into(), "bob@x".into()], s, &q).unwrap();
+        let alice = AccessPass::for_user(Principal::parse("alice@x").unwrap());
+        let hits = idx.search(&[1.0, 0.0, 0.0], &alice, 1).unwrap();
+        // Bob's chunk is the best match overall but alice gets her own best.
+        assert_eq!(hits[0].0, 2);
+        assert!((hits[0].1 - 0.8).abs() < 0.01);
+        let all = idx.search(&[1.0, 0.0, 0.0], &AccessPass::system("test"), 3).unwrap();
+        assert_eq!(all.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 2, 3]);
+        idx.remove_docs(&[10]);
+        assert_eq!(idx.len(), 2);
+        assert_eq!(idx.search(&[1.0, 0.0, 0.0], &AccessPass::system("test"), 1).unwrap()[0].0, 2);
+        assert!(idx.search(&[1.0], &alice, 1).is_err());
+    }
+}

