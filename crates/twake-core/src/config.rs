@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::CoreError;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub models: ModelsConfig,
@@ -86,23 +86,13 @@ impl Default for ModelsConfig {
 
 impl Default for RetrievalConfig {
     fn default() -> Self {
-        RetrievalConfig { candidates: 50, fusion: FusionMethod::Weighted, lexical_weight: 0.05, rrf_k: 60.0 }
+        RetrievalConfig { candidates: 50, fusion: FusionMethod::Weighted, lexical_weight: 0.02, rrf_k: 60.0 }
     }
 }
 
 impl Default for AnswerConfig {
     fn default() -> Self {
         AnswerConfig { passages: 4, margin: 0.06, min_similarity: 0.80, max_tokens: 320, min_support: 0.55 }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            models: ModelsConfig::default(),
-            retrieval: RetrievalConfig::default(),
-            answer: AnswerConfig::default(),
-        }
     }
 }
 

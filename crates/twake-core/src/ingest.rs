@@ -225,10 +225,11 @@ impl Workspace {
         };
         let hash = hex::encode(Sha256::digest(&bytes));
         let previous = self.store.as_sqlite().file(&path).await.map_err(|e| e.to_string())?;
-        if let Some(prev) = &previous {
-            if prev.content_hash == hash && prev.readers == readers {
-                return Ok(Some((FileOutcome::Unchanged, vec![])));
-            }
+        if let Some(prev) = &previous
+            && prev.content_hash == hash
+            && prev.readers == readers
+        {
+            return Ok(Some((FileOutcome::Unchanged, vec![])));
         }
         let name2 = name.clone();
         let extracted = tokio::task::spawn_blocking(move || twake_extract::extract(format, &name2, &bytes))

@@ -189,14 +189,14 @@ pub fn pull(entry: &ModelEntry, dir: &Path, log: &mut dyn FnMut(&str)) -> Result
     };
     let _ = std::fs::remove_dir_all(&tmp);
     let got = sha256_file(&partial).map_err(io_err("cannot read model"))?;
-    if let Some(want) = pinned {
-        if got != want {
-            let _ = std::fs::remove_file(&partial);
-            return Err(CoreError::Model(format!(
-                "{} has sha256 {got} but {want} is pinned: the source changed, refusing to use it",
-                entry.name
-            )));
-        }
+    if let Some(want) = pinned
+        && got != want
+    {
+        let _ = std::fs::remove_file(&partial);
+        return Err(CoreError::Model(format!(
+            "{} has sha256 {got} but {want} is pinned: the source changed, refusing to use it",
+            entry.name
+        )));
     }
     std::fs::rename(&partial, &target).map_err(io_err("cannot move model into place"))?;
     let record = serde_json::json!({

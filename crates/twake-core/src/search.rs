@@ -22,6 +22,25 @@ pub struct SearchHit {
     pub snippet: String,
 }
 
+/// One candidate after fusion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fused {
+    pub chunk_id: i64,
+    pub score: f32,
+    /// Cosine similarity (the lowest dense candidate's for a chunk found by
+    /// the lexical index only: it is at most that).
+    pub dense: f32,
+    pub lexical: Option<f32>,
+}
+
+/// A candidate's positions in both rankings.
+#[derive(Clone, Copy)]
+struct Ranks {
+    dense: Option<usize>,
+    cosine: f32,
+    lexical: Option<(usize, f32)>,
+}
+
 /// Combines a dense and a lexical ranking (each best first).
 pub fn fuse(
     dense: &[(i64, f32)],
@@ -29,33 +48,35 @@ pub fn fuse(
     method: FusionMethod,
     lexical_weight: f32,
     rrf_k: f32,
-) -> Vec<(i64, f32, f32, Option<f32>)> {
+) -> Vec<Fused> {
     let floor = dense.last().map(|d| d.1).unwrap_or(0.0);
     let max_bm25 = lexical.iter().map(|l| l.1).fold(0f32, f32::max).max(1e-6);
-    let mut all: HashMap<i64, (Option<usize>, f32, Option<(usize, f32)>)> = HashMap::new();
+    let empty = Ranks { dense: None, cosine: floor, lexical: None };
+    let mut all: HashMap<i64, Ranks> = HashMap::new();
     for (r, (id, s)) in dense.iter().enumerate() {
-        all.entry(*id).or_insert((None, floor, None)).0 = Some(r);
-        all.get_mut(id).expect("inserted").1 = *s;
+        let e = all.entry(*id).or_insert(empty);
+        e.dense = Some(r);
+        e.cosine = *s;
     }
     for (r, (id, s)) in lexical.iter().enumerate() {
-        all.entry(*id).or_insert((None, floor, None)).2 = Some((r, *s));
+        all.entry(*id).or_insert(empty).lexical = Some((r, *s));
     }
-    let mut out: Vec<(i64, f32, f32, Option<f32>)> = all
+    let rrf = |r: usize| 1.0 / (rrf_k + r as f32 + 1.0);
+    let mut out: Vec<Fused> = all
         .into_iter()
-        .filter_map(|(id, (dr, cos, lex))| {
+        .filter_map(|(id, r)| {
             let score = match method {
-                FusionMethod::Dense => dr.map(|_| cos)?,
-                FusionMethod::Lexical => lex.map(|(_, s)| s)?,
-                FusionMethod::Weighted => cos + lexical_weight * lex.map(|(_, s)| s / max_bm25).unwrap_or(0.0),
-                FusionMethod::Rrf => {
-                    dr.map(|r| 1.0 / (rrf_k + r as f32 + 1.0)).unwrap_or(0.0)
-                        + lex.map(|(r, _)| 1.0 / (rrf_k + r as f32 + 1.0)).unwrap_or(0.0)
+                FusionMethod::Dense => r.dense.map(|_| r.cosine)?,
+                FusionMethod::Lexical => r.lexical.map(|(_, s)| s)?,
+                FusionMethod::Weighted => {
+                    r.cosine + lexical_weight * r.lexical.map(|(_, s)| s / max_bm25).unwrap_or(0.0)
                 }
+                FusionMethod::Rrf => r.dense.map(rrf).unwrap_or(0.0) + r.lexical.map(|(k, _)| rrf(k)).unwrap_or(0.0),
             };
-            Some((id, score, cos, lex.map(|l| l.1)))
+            Some(Fused { chunk_id: id, score, dense: r.cosine, lexical: r.lexical.map(|l| l.1) })
         })
         .collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.chunk_id.cmp(&b.chunk_id)));
     out
 }
 
@@ -108,25 +129,18 @@ impl Workspace {
         let lexical = self.lexical.search(query, pass, n)?;
         let fused = fuse(&dense, &lexical, cfg.fusion, cfg.lexical_weight, cfg.rrf_k);
         let top: Vec<_> = fused.into_iter().take(k).collect();
-        let ids: Vec<i64> = top.iter().map(|t| t.0).collect();
+        let ids: Vec<i64> = top.iter().map(|t| t.chunk_id).collect();
         let views = self.store.as_sqlite().chunks(&ids, pass).await?;
         let mut by_id: HashMap<i64, ChunkView> = views.into_iter().map(|v| (v.chunk_id, v)).collect();
         Ok(top
             .into_iter()
-            .filter_map(|(id, score, dense, lexical)| {
-                let chunk = by_id.remove(&id)?;
+            .filter_map(|f| {
+                let chunk = by_id.remove(&f.chunk_id)?;
                 let snippet = snippet(&chunk.text, query, 240);
-                Some((score, dense, lexical, chunk, snippet))
+                Some(SearchHit { rank: 0, score: f.score, dense: f.dense, lexical: f.lexical, chunk, snippet })
             })
             .enumerate()
-            .map(|(i, (score, dense, lexical, chunk, snippet))| SearchHit {
-                rank: i + 1,
-                score,
-                dense,
-                lexical,
-                chunk,
-                snippet,
-            })
+            .map(|(i, hit)| SearchHit { rank: i + 1, ..hit })
             .collect())
     }
 }
@@ -139,7 +153,7 @@ mod tests {
     fn fusion_methods() {
         let dense = [(1, 0.9), (2, 0.8), (3, 0.7)];
         let lexical = [(3, 10.0), (4, 5.0)];
-        let ids = |v: Vec<(i64, f32, f32, Option<f32>)>| v.into_iter().map(|x| x.0).collect::<Vec<_>>();
+        let ids = |v: Vec<Fused>| v.into_iter().map(|x| x.chunk_id).collect::<Vec<_>>();
         assert_eq!(ids(fuse(&dense, &lexical, FusionMethod::Dense, 0.0, 60.0)), [1, 2, 3]);
         assert_eq!(ids(fuse(&dense, &lexical, FusionMethod::Lexical, 0.0, 60.0)), [3, 4]);
         // A strong lexical match lifts chunk 3 above 2 and 1 with weight 0.3.

@@ -75,9 +75,22 @@ async fn retrieval_recall_at_5_on_labelled_questions() {
     let mut ws = sample(dir.path()).await;
     let qs = questions();
     let mut default_recall = (0.0, 0.0);
-    // Every fusion method is measured; the default must meet the bar.
-    for method in [FusionMethod::Weighted, FusionMethod::Dense, FusionMethod::Rrf, FusionMethod::Lexical] {
+    let default = Config::default().retrieval;
+    // Every fusion method is measured (these numbers chose the default,
+    // see the README); the default must meet the bar.
+    let variants = [
+        (FusionMethod::Weighted, default.lexical_weight),
+        (FusionMethod::Weighted, 0.02),
+        (FusionMethod::Weighted, 0.1),
+        (FusionMethod::Weighted, 0.2),
+        (FusionMethod::Dense, 0.0),
+        (FusionMethod::Rrf, 0.0),
+        (FusionMethod::Lexical, 0.0),
+    ];
+    for (i, (method, weight)) in variants.into_iter().enumerate() {
         ws.config.retrieval.fusion = method;
+        ws.config.retrieval.lexical_weight = weight;
+        let is_default = i == 0;
         let (mut hits, mut cross_hits, mut cross_n, mut rr) = (0, 0, 0, 0.0);
         for q in &qs {
             let results = ws.search(&q.question, &pass(ALICE), 5).await.unwrap();
@@ -85,7 +98,7 @@ async fn retrieval_recall_at_5_on_labelled_questions() {
             if let Some(r) = rank {
                 hits += 1;
                 rr += 1.0 / (r + 1) as f64;
-            } else if method == FusionMethod::Weighted {
+            } else if is_default {
                 eprintln!("miss: {:?} → {:?}", q.question, results.iter().map(|r| &r.chunk.title).collect::<Vec<_>>());
             }
             if q.cross {
@@ -95,13 +108,13 @@ async fn retrieval_recall_at_5_on_labelled_questions() {
         }
         let n = qs.len() as f64;
         eprintln!(
-            "{method:?}: recall@5 {:.2}, MRR {:.2}, cross-lingual recall@5 {:.2} ({} questions, {cross_n} cross-lingual)",
+            "{method:?} (lexical weight {weight}): recall@5 {:.2}, MRR {:.2}, cross-lingual recall@5 {:.2} ({} questions, {cross_n} cross-lingual)",
             hits as f64 / n,
             rr / n,
             cross_hits as f64 / cross_n as f64,
             qs.len()
         );
-        if method == FusionMethod::Weighted {
+        if is_default {
             default_recall = (hits as f64 / n, cross_hits as f64 / cross_n as f64);
         }
     }
@@ -195,9 +208,10 @@ async fn bad_files_are_reported_and_never_lose_indexed_data() {
     let good = dir.path().join("good.md");
     std::fs::write(&good, "# Salle\nLa salle Belledonne est au 4e étage.\n").unwrap();
     ingest(&mut ws, std::slice::from_ref(&good), &[ALICE]).await;
-    std::fs::write(&good, [0xffu8, 0xfe, 0x00, 0x00]).unwrap();
+    std::fs::write(&good, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR").unwrap();
     let r = ingest(&mut ws, std::slice::from_ref(&good), &[ALICE]).await;
     assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert!(r.failed[0].1.contains("binary data"), "{r:?}");
     let hits = ws.search("salle Belledonne étage", &pass(ALICE), 3).await.unwrap();
     assert!(hits.iter().any(|h| h.chunk.text.contains("Belledonne")));
     // A missing path and an unknown explicit file are reported too.
@@ -215,11 +229,20 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut ws = sample(dir.path()).await;
-    let cases = [
-        ("Quand a lieu la bascule du datacenter de Lyon ?", &["14 mars"][..]),
-        ("When will the network switches be delivered?", &["February 20", "20 February"][..]),
-        ("Quel est le budget d'infrastructure 2027 ?", &["1,2 million", "1.2 million"][..]),
+    // Three labelled questions: French, cross-lingual (English question,
+    // French and English sources), and a PDF page.
+    let asked = [
+        "Quand a lieu la bascule du datacenter de Lyon ?",
+        "When will the network switches be delivered?",
+        "Quel est le budget d'infrastructure 2027 ?",
     ];
+    let qs = questions();
+    let cases: Vec<(&str, &[String])> = qs
+        .iter()
+        .filter(|q| asked.contains(&q.question.as_str()))
+        .map(|q| (q.question.as_str(), &q.facts[..]))
+        .collect();
+    assert_eq!(cases.len(), 3);
     for (q, facts) in cases {
         let mut streamed = String::new();
         let a = ws.ask(q, &pass(ALICE), &mut |t| streamed.push_str(t)).await.unwrap();
@@ -230,7 +253,7 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
         );
         assert!(a.found, "{q}: {}", a.text);
         assert_eq!(streamed.trim(), a.text, "the streamed text is the verified answer");
-        assert!(facts.iter().any(|f| a.text.contains(f)), "{q}: answer lacks the fact: {}", a.text);
+        assert!(facts.iter().any(|f| a.text.contains(f.as_str())), "{q}: answer lacks the fact: {}", a.text);
         assert!(!a.citations.is_empty(), "{q}: no citation");
         // Every [n] in the text has a citation and vice versa.
         for c in &a.citations {

@@ -112,6 +112,8 @@ pub enum ExtractError {
     Corrupt { format: &'static str, reason: String },
     #[error("{format} file has no text to index{hint}")]
     NoText { format: &'static str, hint: &'static str },
+    #[error("this {format} file contains binary data: is it really {format}? Rename it or remove it from the folder")]
+    Binary { format: &'static str },
 }
 
 pub type Result<T, E = ExtractError> = std::result::Result<T, E>;
@@ -129,18 +131,19 @@ pub struct Extracted {
 pub fn extract(format: Format, file_name: &str, bytes: &[u8]) -> Result<Extracted> {
     let stem = file_stem(file_name);
     let single = |d: Document| Extracted { documents: vec![d], warnings: vec![] };
+    let text = |format: Format| text::decode_text(bytes).ok_or(ExtractError::Binary { format: format.name() });
     match format {
         Format::Eml => mail::parse_message(bytes).map(single),
         Format::Mbox => mail::parse_mbox(bytes),
-        Format::Markdown => docs::markdown(&stem, &text::decode_text(bytes)).map(single),
-        Format::Text => docs::plain(&stem, &text::decode_text(bytes)).map(single),
-        Format::Html => docs::html(&stem, &text::decode_text(bytes)).map(single),
+        Format::Markdown => docs::markdown(&stem, &text(format)?).map(single),
+        Format::Text => docs::plain(&stem, &text(format)?).map(single),
+        Format::Html => docs::html(&stem, &text(format)?).map(single),
         Format::Pdf => docs::pdf(&stem, bytes).map(single),
         Format::Docx => docs::docx(&stem, bytes).map(single),
         Format::Odt => docs::odt(&stem, bytes).map(single),
         Format::Pptx => docs::pptx(&stem, bytes).map(single),
-        Format::WebVtt => transcript::webvtt(&stem, &text::decode_text(bytes)).map(single),
-        Format::Srt => transcript::srt(&stem, &text::decode_text(bytes)).map(single),
+        Format::WebVtt => transcript::webvtt(&stem, &text(format)?).map(single),
+        Format::Srt => transcript::srt(&stem, &text(format)?).map(single),
     }
 }
 

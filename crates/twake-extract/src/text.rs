@@ -1,13 +1,29 @@
 //! Small text helpers shared by the parsers.
 
-/// Decodes bytes as UTF-8, falling back to Windows-1252 (the usual encoding
-/// of French text files that are not UTF-8), and drops a BOM.
-pub fn decode_text(bytes: &[u8]) -> String {
+/// Decodes a text file: UTF-16 with a BOM, else UTF-8, falling back to
+/// Windows-1252 (the usual encoding of French text files that are not
+/// UTF-8). `None` when the bytes are binary (NUL bytes).
+pub fn decode_text(bytes: &[u8]) -> Option<String> {
+    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        return utf16(rest, u16::from_le_bytes);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        return utf16(rest, u16::from_be_bytes);
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
+    if bytes.contains(&0) {
+        return None;
+    }
+    Some(match std::str::from_utf8(bytes) {
         Ok(s) => s.to_string(),
         Err(_) => bytes.iter().map(|&b| cp1252(b)).collect(),
-    }
+    })
+}
+
+fn utf16(bytes: &[u8], f: fn([u8; 2]) -> u16) -> Option<String> {
+    let units = bytes.chunks_exact(2).map(|c| f([c[0], c[1]]));
+    let s: String = char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
+    (!s.contains('\0')).then_some(s)
 }
 
 fn cp1252(b: u8) -> char {
@@ -63,8 +79,11 @@ mod tests {
 
     #[test]
     fn decodes_latin1_fallback_and_bom() {
-        assert_eq!(decode_text(b"\xEF\xBB\xBFd\xc3\xa9j\xc3\xa0"), "déjà");
-        assert_eq!(decode_text(b"d\xe9j\xe0 \x80"), "déjà €");
+        assert_eq!(decode_text(b"\xEF\xBB\xBFd\xc3\xa9j\xc3\xa0").unwrap(), "déjà");
+        assert_eq!(decode_text(b"d\xe9j\xe0 \x80").unwrap(), "déjà €");
+        assert_eq!(decode_text(b"\xFF\xFEd\x00\xe9\x00").unwrap(), "dé");
+        assert_eq!(decode_text(b"\xFF\xFE\x00\x00"), None);
+        assert_eq!(decode_text(b"ab\x00cd"), None);
     }
 
     #[test]

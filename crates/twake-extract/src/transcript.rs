@@ -110,10 +110,9 @@ pub fn webvtt(stem: &str, text: &str) -> Result<Document> {
     for (i, block) in blocks(text).into_iter().enumerate() {
         if i == 0 {
             // Header block: "WEBVTT - Title" and metadata.
-            if let Some(t) = block[0].strip_prefix("WEBVTT").map(|t| t.trim_start_matches([' ', '-', '\t']).trim()) {
-                if !t.is_empty() {
-                    title = t.to_string();
-                }
+            let header = block[0].strip_prefix("WEBVTT").map(|t| t.trim_start_matches([' ', '-', '\t']).trim());
+            if let Some(t) = header.filter(|t| !t.is_empty()) {
+                title = t.to_string();
             }
             continue;
         }

@@ -282,14 +282,13 @@ fn run_chat(
         ])
     };
     let mut stats = GenStats { prompt_tokens: tokens.len(), ..GenStats::default() };
-    let mut pos = tokens.len() as i32;
     let mut pending: Vec<u8> = Vec::new();
     let mut text = String::new();
     let mut first_at = None;
     let budget = (job.params.max_tokens as usize).min(n_ctx as usize - tokens.len());
     let mut batch = LlamaBatch::new(1, 1);
     let mut logits_index = -1i32; // the last row of the prompt batch
-    for _ in 0..budget {
+    for pos in (tokens.len() as i32..).take(budget) {
         if job.cancel.load(Ordering::Relaxed) {
             break;
         }
@@ -320,7 +319,6 @@ fn run_chat(
         }
         batch.clear();
         batch.add(token, pos, &[0], true).map_err(|e| LlmError::Runtime(e.to_string()))?;
-        pos += 1;
         ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
         logits_index = 0;
     }
@@ -463,16 +461,14 @@ pub fn raw_decode_benchmark(path: &Path, threads: u32, prompt: &str, n_gen: usiz
     let prompt_s = t0.elapsed().as_secs_f64();
     let mut sampler = LlamaSampler::greedy();
     let mut batch = LlamaBatch::new(1, 1);
-    let mut pos = tokens.len() as i32;
     let mut idx = -1;
     let t1 = Instant::now();
     let mut n = 0;
-    for _ in 0..n_gen {
+    for pos in (tokens.len() as i32..).take(n_gen) {
         let t = sampler.sample(&ctx, idx);
         batch.clear();
         batch.add(t, pos, &[0], true).map_err(|e| LlmError::Runtime(e.to_string()))?;
         ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
-        pos += 1;
         idx = 0;
         n += 1;
     }

@@ -1,0 +1,101 @@
+//! The `twake-ai` binary end to end, in a temporary directory: ingest with
+//! a progress summary and per-file failures, `search --json` and
+//! `ask --json` contracts, on the real default models (run when
+//! `TWAKE_AI_TEST_MODELS=1`, as `make test` does after pulling them).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn twake(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_twake-ai"))
+        .current_dir(root())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run twake-ai")
+}
+
+fn enabled() -> bool {
+    let on = std::env::var_os("TWAKE_AI_TEST_MODELS").is_some();
+    if !on {
+        eprintln!("skipped: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
+    }
+    on
+}
+
+#[test]
+fn usage_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = twake(dir.path(), &["search"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<QUERY>"));
+    let out = twake(dir.path(), &["ingest", "--readers", "a b", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --readers"));
+}
+
+#[test]
+fn ingest_search_and_ask_json_contracts() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let d = d.to_str().unwrap();
+    let out =
+        twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr,bob@valmont.fr", "examples/workspace/shared"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("11 new, 0 updated, 0 unchanged, 0 failed"), "{stdout}");
+    let out = twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr", "examples/workspace/shared"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 11 updated"), "readers changed: re-index");
+    let out = twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr", "examples/workspace/shared"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 0 updated, 11 unchanged"));
+
+    // Bad files: reported one by one, exit code 3, good files indexed.
+    let out = twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr", "tests/fixtures/files"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failed: tests/fixtures/files/corrupt.pdf: PDF file is corrupt"), "{err}");
+    assert!(err.contains("failed: tests/fixtures/files/corrupt.docx: DOCX file is corrupt"), "{err}");
+
+    let out = twake(Path::new(d), &["search", "--as", "alice@valmont.fr", "--json", "date de bascule Lyon"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    for (i, r) in results.iter().enumerate() {
+        for key in ["rank", "score", "path", "message_id", "title", "locator", "snippet"] {
+            assert!(r.get(key).is_some(), "missing {key} in {r}");
+        }
+        assert_eq!(r["rank"], i + 1);
+    }
+    assert_eq!(results[0]["path"], "examples/workspace/shared/mail/projet-lyon.mbox", "{v}");
+    assert_eq!(results[0]["message_id"], "lyon-001@valmont.fr");
+    // Bob sees nothing of alice's re-ingested files now.
+    let out = twake(Path::new(d), &["search", "--as", "bob@valmont.fr", "--json", "date de bascule Lyon"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["results"].as_array().unwrap().is_empty(), "{v}");
+
+    let out = twake(
+        Path::new(d),
+        &["ask", "--as", "alice@valmont.fr", "--json", "Quand a lieu la bascule du datacenter de Lyon ?"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer = v["answer"].as_str().unwrap();
+    assert!(answer.contains("14 mars"), "{v}");
+    assert!(answer.contains("[1]"), "{v}");
+    assert_eq!(v["model"], "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf");
+    let c = &v["citations"][0];
+    assert_eq!(c["n"], 1);
+    for key in ["path", "message_id", "title", "locator", "snippet"] {
+        assert!(c.get(key).is_some(), "missing {key} in {c}");
+    }
+    assert!(c["path"].as_str().unwrap().starts_with("examples/workspace/shared/"), "relative path kept: {c}");
+}
