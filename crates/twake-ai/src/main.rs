@@ -85,8 +85,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ModelsCommand {
-    /// Fetch models once (default: the default chat and embedding models), check their sha256.
-    Pull { names: Vec<String> },
+    /// Fetch models once (default: the configured chat and embedding models), check their sha256.
+    Pull {
+        /// Registry names (`twake-ai models list`).
+        names: Vec<String>,
+        /// Fetch a GGUF from an https:// (or file://) URL instead.
+        #[arg(long, conflicts_with = "file")]
+        url: Option<String>,
+        /// Copy a local GGUF into the models folder instead.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Name of the model fetched with --url or --file (file name without .gguf).
+        #[arg(long)]
+        name: Option<String>,
+        /// Expected sha256 of the file fetched with --url or --file.
+        #[arg(long)]
+        sha256: Option<String>,
+    },
     /// List known models and whether they are present.
     List,
 }
@@ -151,7 +166,35 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("models folder: {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Models { command: ModelsCommand::Pull { names } } => {
+        Command::Models { command: ModelsCommand::Pull { url, file, name, sha256, .. } }
+            if url.is_some() || file.is_some() =>
+        {
+            let dir = config.models.dir();
+            let source = match (url, file) {
+                (Some(u), _) => models::ModelSource::Url(u),
+                (None, Some(f)) => models::ModelSource::File(f),
+                (None, None) => unreachable!("guarded"),
+            };
+            let entry = models::custom_entry(name.as_deref(), source, sha256)?;
+            if entry.sha256.is_none() {
+                eprintln!(
+                    "warning: no --sha256 given: the file is recorded with the checksum it has, not checked against one"
+                );
+            }
+            let mut log = |m: &str| eprintln!("  {m}");
+            let path = match models::pull(&entry, &dir, &mut log)? {
+                PullOutcome::AlreadyPresent(p) | PullOutcome::Pulled(p) => p,
+            };
+            println!(
+                "{}: ready ({}); use it with --model {} or `chat = \"{}\"` in the config",
+                entry.name,
+                path.display(),
+                path.display(),
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models { command: ModelsCommand::Pull { names, .. } } => {
             let dir = config.models.dir();
             let names = if names.is_empty() {
                 vec![config.models.chat.clone(), config.models.embedding.clone()]

@@ -8,7 +8,7 @@
 //! supports it best, if one does. Small models rarely write `[n]` by
 //! themselves, so attribution is what makes citations hold.
 
-use twake_index::{ChunkView, VectorIndex};
+use twake_index::ChunkView;
 use twake_llm::{ChatMessage, GenEvent, GenParams, GenStats, Role};
 use twake_types::AccessPass;
 
@@ -214,8 +214,7 @@ impl Workspace {
         let cfg = self.config.answer.clone();
         let hits = self.search(question, pass, cfg.passages.max(8)).await?;
         let best = hits.iter().map(|h| h.dense).fold(f32::NEG_INFINITY, f32::max);
-        let chat = self.chat().await?;
-        let model = chat.name.clone();
+        let model = self.chat_model_name();
         if hits.is_empty() || best < cfg.min_similarity {
             let text = not_found_text(lang).to_string();
             on_text(&text);
@@ -225,13 +224,10 @@ impl Workspace {
             hits.into_iter().filter(|h| h.dense >= best - cfg.margin).take(cfg.passages).collect();
         let passage_terms: Vec<Vec<String>> =
             passages.iter().map(|p| terms(&format!("{}\n{}", p.chunk.title, p.chunk.text))).collect();
-        let passage_vecs: Vec<Vec<f32>> = passages
-            .iter()
-            .map(|p| match &self.vectors {
-                VectorIndex::Flat(f) => f.vector(p.chunk.chunk_id).unwrap_or_default(),
-            })
-            .collect();
+        let passage_vecs: Vec<Vec<f32>> =
+            passages.iter().map(|p| self.vectors.vector(p.chunk.chunk_id).unwrap_or_default()).collect();
 
+        let chat = self.chat().await?;
         let messages = build_messages(question, &passages, lang);
         let params = GenParams { max_tokens: cfg.max_tokens, ..GenParams::default() };
         let generation = chat.generate(messages, params)?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use twake_extract::{Format, chunk_document};
-use twake_index::{FileRecord, LexicalIndex, NewChunk, NewDocument, VectorIndex, quantize};
+use twake_index::{FileRecord, NewChunk, NewDocument, quantize};
 use twake_types::{AccessPass, Principal};
 
 use crate::{CoreError, Result, Workspace};
@@ -177,18 +177,15 @@ impl Workspace {
     }
 
     fn commit_lexical(&mut self) -> Result<()> {
-        match &mut self.lexical {
-            LexicalIndex::Tantivy(t) => t.commit()?,
-        }
-        Ok(())
+        Ok(self.lexical.commit()?)
     }
 
     /// Removes the documents of files that no longer exist.
     async fn prune(&mut self) -> Result<usize> {
         let mut n = 0;
-        for f in self.store.as_sqlite().files().await? {
+        for f in self.store.files().await? {
             if !Path::new(&f.path).exists() {
-                let removed = self.store.as_sqlite().remove_file(&f.path).await?;
+                let removed = self.store.remove_file(&f.path).await?;
                 self.drop_derived(&removed)?;
                 n += 1;
             }
@@ -197,13 +194,8 @@ impl Workspace {
     }
 
     fn drop_derived(&mut self, docs: &[i64]) -> Result<()> {
-        match &mut self.vectors {
-            VectorIndex::Flat(f) => f.remove_docs(docs),
-        }
-        match &mut self.lexical {
-            LexicalIndex::Tantivy(t) => t.remove_docs(docs)?,
-        }
-        Ok(())
+        self.vectors.remove_docs(docs);
+        Ok(self.lexical.remove_docs(docs)?)
     }
 
     /// `Ok(None)`: not a file TwakeAI reads (skipped while walking a folder).
@@ -224,7 +216,7 @@ impl Workspace {
             None => return Ok(None),
         };
         let hash = hex::encode(Sha256::digest(&bytes));
-        let previous = self.store.as_sqlite().file(&path).await.map_err(|e| e.to_string())?;
+        let previous = self.store.file(&path).await.map_err(|e| e.to_string())?;
         if let Some(prev) = &previous
             && prev.content_hash == hash
             && prev.readers == readers
@@ -267,8 +259,7 @@ impl Workspace {
             format: format.name().to_string(),
         };
         let n_docs = new_docs.len();
-        let (removed, added) =
-            self.store.as_sqlite().replace_file(&record, &new_docs).await.map_err(|e| e.to_string())?;
+        let (removed, added) = self.store.replace_file(&record, &new_docs).await.map_err(|e| e.to_string())?;
         self.index_docs(&removed, &added).await.map_err(|e| e.to_string())?;
         let outcome = if previous.is_some() {
             FileOutcome::Updated { documents: n_docs, chunks: n_chunks }
@@ -280,18 +271,10 @@ impl Workspace {
 
     async fn index_docs(&mut self, removed: &[i64], added: &[i64]) -> Result<()> {
         self.drop_derived(removed)?;
-        let rows = self
-            .store
-            .as_sqlite()
-            .chunks_of_docs(Some(added), &AccessPass::system("index newly stored chunks"))
-            .await?;
+        let rows = self.store.chunks_of_docs(Some(added), &AccessPass::system("index newly stored chunks")).await?;
         for (v, text) in rows {
-            match &mut self.vectors {
-                VectorIndex::Flat(f) => f.insert(v.chunk_id, v.doc_id, &v.readers, v.scale, &v.embedding)?,
-            }
-            match &mut self.lexical {
-                LexicalIndex::Tantivy(t) => t.add(v.chunk_id, v.doc_id, &v.readers, &text)?,
-            }
+            self.vectors.insert(v.chunk_id, v.doc_id, &v.readers, v.scale, &v.embedding)?;
+            self.lexical.add(v.chunk_id, v.doc_id, &v.readers, &text)?;
         }
         Ok(())
     }

@@ -89,6 +89,32 @@ pub fn registry() -> Vec<ModelEntry> {
 const E5_SOURCE_SHA256: &str = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f";
 const E5_GGUF_SHA256: &str = "b0999916d341e30a65ae5458067cc4e1edb8ae887c3771225cbe3bb566e754a7";
 
+/// A model from a URL or a local file given on the command line.
+pub fn custom_entry(name: Option<&str>, source: ModelSource, sha256: Option<String>) -> Result<ModelEntry, CoreError> {
+    let from = match &source {
+        ModelSource::Url(u) => u.rsplit('/').next().unwrap_or("").to_string(),
+        ModelSource::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let name = name.map(str::to_string).unwrap_or_else(|| from.trim_end_matches(".gguf").to_string());
+    if name.is_empty() || name.contains('/') {
+        return Err(CoreError::Model(format!("cannot name the model {name:?}: give --name")));
+    }
+    if let Some(h) = &sha256
+        && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Err(CoreError::Model(format!("--sha256 {h:?} is not 64 hexadecimal digits")));
+    }
+    Ok(ModelEntry {
+        file_name: format!("{name}.gguf"),
+        name,
+        kind: ModelKind::Chat,
+        sha256: sha256.map(|h| h.to_lowercase()),
+        source,
+        note: "added with models pull --url/--file",
+    })
+}
+
 pub fn find(name: &str) -> Option<ModelEntry> {
     registry().into_iter().find(|m| m.name == name)
 }

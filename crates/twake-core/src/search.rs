@@ -130,7 +130,7 @@ impl Workspace {
         let fused = fuse(&dense, &lexical, cfg.fusion, cfg.lexical_weight, cfg.rrf_k);
         let top: Vec<_> = fused.into_iter().take(k).collect();
         let ids: Vec<i64> = top.iter().map(|t| t.chunk_id).collect();
-        let views = self.store.as_sqlite().chunks(&ids, pass).await?;
+        let views = self.store.chunks(&ids, pass).await?;
         let mut by_id: HashMap<i64, ChunkView> = views.into_iter().map(|v| (v.chunk_id, v)).collect();
         Ok(top
             .into_iter()

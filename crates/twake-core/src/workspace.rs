@@ -74,8 +74,7 @@ impl Workspace {
         let embedder = Embedder::Gguf(Arc::new(embedder));
 
         let store = Store::Sqlite(SqliteStore::open(&data_dir.join("twake.db")).await?);
-        let sqlite = store.as_sqlite();
-        match sqlite.meta("embedding_model").await? {
+        match store.meta("embedding_model").await? {
             Some(m) if m != embedder.name() => {
                 return Err(CoreError::Config(format!(
                     "{} was indexed with the embedding model {m}, but {} is configured: use the same model or ingest into a fresh --data-dir",
@@ -84,13 +83,13 @@ impl Workspace {
                 )));
             }
             Some(_) => {}
-            None => sqlite.set_meta("embedding_model", embedder.name()).await?,
+            None => store.set_meta("embedding_model", embedder.name()).await?,
         }
 
         // The derived indexes are rebuilt from the store: vectors always (in
         // memory), the lexical index when it disagrees with the store.
         let pass = AccessPass::system("rebuild derived indexes at open");
-        let rows = sqlite.chunks_of_docs(None, &pass).await?;
+        let rows = store.chunks_of_docs(None, &pass).await?;
         let mut flat = FlatIndex::new(embedder.dim());
         for (v, _) in &rows {
             flat.insert(v.chunk_id, v.doc_id, &v.readers, v.scale, &v.embedding)?;
@@ -119,6 +118,12 @@ impl Workspace {
         &self.embedder
     }
 
+    /// The file name of the configured chat model (what answers report).
+    pub fn chat_model_name(&self) -> String {
+        let path = models::resolve(&self.config.models.chat, &self.config.models.dir());
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+
     /// Loads the chat model on first use.
     pub async fn chat(&mut self) -> Result<Arc<GgufChat>> {
         if let Some(c) = &self.chat {
@@ -137,6 +142,6 @@ impl Workspace {
 
     /// (files, documents, chunks) in the store.
     pub async fn counts(&self) -> Result<(i64, i64, i64)> {
-        Ok(self.store.as_sqlite().counts().await?)
+        Ok(self.store.counts().await?)
     }
 }

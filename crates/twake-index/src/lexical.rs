@@ -27,6 +27,37 @@ impl LexicalIndex {
             LexicalIndex::Tantivy(t) => t.search(query, pass, k),
         }
     }
+
+    pub fn add(&mut self, chunk_id: i64, doc_id: i64, readers: &[String], text: &str) -> Result<()> {
+        match self {
+            LexicalIndex::Tantivy(t) => t.add(chunk_id, doc_id, readers, text),
+        }
+    }
+
+    pub fn remove_docs(&mut self, doc_ids: &[i64]) -> Result<()> {
+        match self {
+            LexicalIndex::Tantivy(t) => t.remove_docs(doc_ids),
+        }
+    }
+
+    pub fn clear(&mut self) -> Result<()> {
+        match self {
+            LexicalIndex::Tantivy(t) => t.clear(),
+        }
+    }
+
+    /// Makes the changes durable and visible to searches.
+    pub fn commit(&mut self) -> Result<()> {
+        match self {
+            LexicalIndex::Tantivy(t) => t.commit(),
+        }
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        match self {
+            LexicalIndex::Tantivy(t) => t.num_docs(),
+        }
+    }
 }
 
 fn lex_err(path: &str, e: tantivy::TantivyError) -> IndexError {

@@ -39,15 +39,70 @@ pub enum IndexError {
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
 
-/// The metadata and chunk store. One variant today.
+/// The metadata and chunk store. One variant today; PostgreSQL joins it.
 pub enum Store {
     Sqlite(SqliteStore),
 }
 
 impl Store {
-    pub fn as_sqlite(&self) -> &SqliteStore {
+    pub async fn meta(&self, key: &str) -> Result<Option<String>> {
         match self {
-            Store::Sqlite(s) => s,
+            Store::Sqlite(s) => s.meta(key).await,
+        }
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.set_meta(key, value).await,
+        }
+    }
+
+    pub async fn file(&self, path: &str) -> Result<Option<FileRecord>> {
+        match self {
+            Store::Sqlite(s) => s.file(path).await,
+        }
+    }
+
+    pub async fn files(&self) -> Result<Vec<FileRecord>> {
+        match self {
+            Store::Sqlite(s) => s.files().await,
+        }
+    }
+
+    /// Replaces one file's documents in one transaction; returns the ids of
+    /// the documents removed and added.
+    pub async fn replace_file(&self, file: &FileRecord, docs: &[NewDocument]) -> Result<(Vec<i64>, Vec<i64>)> {
+        match self {
+            Store::Sqlite(s) => s.replace_file(file, docs).await,
+        }
+    }
+
+    pub async fn remove_file(&self, path: &str) -> Result<Vec<i64>> {
+        match self {
+            Store::Sqlite(s) => s.remove_file(path).await,
+        }
+    }
+
+    pub async fn chunks(&self, ids: &[i64], pass: &AccessPass) -> Result<Vec<ChunkView>> {
+        match self {
+            Store::Sqlite(s) => s.chunks(ids, pass).await,
+        }
+    }
+
+    pub async fn chunks_of_docs(
+        &self,
+        doc_ids: Option<&[i64]>,
+        pass: &AccessPass,
+    ) -> Result<Vec<(StoredVector, String)>> {
+        match self {
+            Store::Sqlite(s) => s.chunks_of_docs(doc_ids, pass).await,
+        }
+    }
+
+    /// (files, documents, chunks).
+    pub async fn counts(&self) -> Result<(i64, i64, i64)> {
+        match self {
+            Store::Sqlite(s) => s.counts().await,
         }
     }
 }

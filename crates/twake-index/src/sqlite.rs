@@ -245,27 +245,30 @@ impl SqliteStore {
         Ok(removed)
     }
 
-    /// Chunks of the given documents with their readers, for the derived
-    /// indexes. Maintenance read: takes a system pass.
+    /// Chunks of the given documents (all when `None`) that the pass may
+    /// read, with their readers and their index text (title + text), for
+    /// the derived indexes.
     pub async fn chunks_of_docs(
         &self,
         doc_ids: Option<&[i64]>,
-        _pass: &AccessPass,
+        pass: &AccessPass,
     ) -> Result<Vec<(StoredVector, String)>> {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "SELECT c.id, c.doc_id, c.scale, c.embedding, c.text, d.title, (SELECT group_concat(principal, ',') FROM doc_readers r WHERE r.doc_id = c.doc_id) AS readers FROM chunks c JOIN documents d ON d.id = c.doc_id",
         );
+        qb.push(" WHERE 1 = 1");
         if let Some(ids) = doc_ids {
             if ids.is_empty() {
                 return Ok(vec![]);
             }
-            qb.push(" WHERE c.doc_id IN (");
+            qb.push(" AND c.doc_id IN (");
             let mut sep = qb.separated(", ");
             for id in ids {
                 sep.push_bind(*id);
             }
             qb.push(")");
         }
+        push_access_filter(&mut qb, pass);
         qb.push(" ORDER BY c.id");
         let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
         Ok(rows

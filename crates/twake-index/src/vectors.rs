@@ -27,6 +27,24 @@ impl VectorIndex {
             VectorIndex::Flat(f) => f.search(query, pass, k),
         }
     }
+
+    pub fn insert(&mut self, chunk_id: i64, doc_id: i64, readers: &[String], scale: f32, v: &[i8]) -> Result<()> {
+        match self {
+            VectorIndex::Flat(f) => f.insert(chunk_id, doc_id, readers, scale, v),
+        }
+    }
+
+    pub fn remove_docs(&mut self, docs: &[i64]) {
+        match self {
+            VectorIndex::Flat(f) => f.remove_docs(docs),
+        }
+    }
+
+    pub fn vector(&self, chunk_id: i64) -> Option<Vec<f32>> {
+        match self {
+            VectorIndex::Flat(f) => f.vector(chunk_id),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -121,13 +139,16 @@ impl FlatIndex {
             return Err(IndexError::Dimension { expected: self.dim, got: query.len() });
         }
         let allowed: Vec<bool> = self.acl_sets.iter().map(|set| pass.allows(set.iter().map(String::as_str))).collect();
+        // The query is quantised too: an i8 × i8 dot product with i32
+        // accumulation vectorises well and reads a quarter of the memory.
+        let (q_scale, q8) = quantize(query);
         let mut top: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
         let mut floor = f32::NEG_INFINITY;
         for (i, row) in self.data.chunks_exact(self.dim).enumerate() {
             if !allowed[self.acl[i] as usize] {
                 continue;
             }
-            let s = dot_i8(query, row) * self.inv_scales[i];
+            let s = dot_i8(&q8, row) as f32 * self.inv_scales[i] / q_scale;
             if top.len() < k || s > floor {
                 let at = top.partition_point(|(t, _)| *t >= s);
                 top.insert(at, (s, i));
@@ -143,18 +164,20 @@ impl FlatIndex {
     }
 }
 
-fn dot_i8(q: &[f32], row: &[i8]) -> f32 {
-    // Four accumulators let the compiler vectorise the loop.
-    let mut acc = [0f32; 8];
-    let chunks = q.len() / 8;
-    for c in 0..chunks {
-        for j in 0..8 {
-            acc[j] += q[c * 8 + j] * row[c * 8 + j] as f32;
+fn dot_i8(q: &[i8], row: &[i8]) -> i32 {
+    // Sixteen-lane blocks of i16 products summed into i32: the compiler turns
+    // this into packed multiply-adds.
+    let mut acc = [0i32; 16];
+    let blocks = q.len() / 16;
+    for b in 0..blocks {
+        let (qb, rb) = (&q[b * 16..b * 16 + 16], &row[b * 16..b * 16 + 16]);
+        for j in 0..16 {
+            acc[j] += (qb[j] as i16 * rb[j] as i16) as i32;
         }
     }
-    let mut s: f32 = acc.iter().sum();
-    for j in chunks * 8..q.len() {
-        s += q[j] * row[j] as f32;
+    let mut s: i32 = acc.iter().sum();
+    for j in blocks * 16..q.len() {
+        s += q[j] as i32 * row[j] as i32;
     }
     s
 }
