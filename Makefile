@@ -50,7 +50,7 @@ layering:
 	@scripts/check-layering.sh
 
 test: models lint layering
-	TWAKE_AI_TEST_MODELS=1 cargo test --release --locked --workspace
+	scripts/test.sh
 
 bench: models
 	$(BIN) bench --output docs/BENCHMARKS.md

@@ -310,14 +310,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let pass = AccessPass::for_user(principal(as_user.as_deref())?);
             let mut ws = Workspace::open(&cli.data_dir, config).await?;
             let mut stdout = std::io::stdout();
+            // A spinner on stderr until the first verified sentence arrives
+            // (hidden when stderr is not a terminal).
+            let spinner = ProgressBar::new_spinner().with_message("reading your documents…");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
             let answer = ws
                 .ask(&question, &pass, &mut |t| {
+                    spinner.finish_and_clear();
                     if !json {
                         let _ = write!(stdout, "{t}");
                         let _ = stdout.flush();
                     }
                 })
-                .await?;
+                .await;
+            spinner.finish_and_clear();
+            let answer = answer?;
             if json {
                 let citations: Vec<_> = answer
                     .citations

@@ -116,6 +116,14 @@ pub fn take_sentences(buf: &mut String, finished: bool) -> Vec<String> {
             if c != '\n' && chars.get(i + 1).is_some_and(|(_, n)| !n.is_whitespace()) {
                 continue; // "3.5", "e.g"
             }
+            if c == '.' {
+                // A list number ("2. ") does not end a sentence.
+                let line_start = chars[..i].iter().rposition(|(_, x)| *x == '\n').map(|p| p + 1).unwrap_or(0);
+                let token = &chars[line_start..i];
+                if !token.is_empty() && token.iter().all(|(_, x)| x.is_ascii_digit() || x.is_whitespace()) {
+                    continue;
+                }
+            }
             // Absorb following white space and markers like " [1][2]".
             let mut j = i + 1;
             let mut after = pos + c.len_utf8();
@@ -246,6 +254,7 @@ impl Workspace {
         let mut stats = None;
         let mut raw = String::new();
         let mut finished = false;
+        let mut line_break = false; // the last sentence ended its line
         while !finished {
             let ev = rx.recv().await;
             match ev {
@@ -271,11 +280,12 @@ impl Workspace {
                 }
                 let sep = if out.is_empty() {
                     ""
-                } else if sentence.starts_with('\n') || out.ends_with('\n') {
+                } else if line_break || sentence.starts_with('\n') {
                     "\n"
                 } else {
                     " "
                 };
+                line_break = sentence.trim_end_matches([' ', '\t']).ends_with('\n');
                 let chunk = format!("{sep}{piece}");
                 on_text(&chunk);
                 out.push_str(&chunk);
@@ -364,6 +374,9 @@ mod tests {
         let mut b = "Prix : 3.5 k€. [2]".to_string();
         assert!(take_sentences(&mut b, false).is_empty());
         assert_eq!(take_sentences(&mut b, true), ["Prix : 3.5 k€. [2]"]);
+        let mut b = "Actions :\n1. Alice rédige le plan [2].\n2. Bob".to_string();
+        let got: Vec<String> = take_sentences(&mut b, false).iter().map(|s| s.trim().to_string()).collect();
+        assert_eq!(got, ["Actions :", "1. Alice rédige le plan [2]."]);
         let mut b = "A. [1] B.".to_string();
         let got: Vec<String> = take_sentences(&mut b, true).iter().map(|s| s.trim().to_string()).collect();
         assert_eq!(got, ["A. [1]", "B."]);

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the workspace's tests (with the real models) and closes with one
+# summary line over every test binary: "tests: N passed, M failed".
+set -uo pipefail
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+TWAKE_AI_TEST_MODELS=1 cargo test --release --locked --workspace --all-targets "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
+echo
+echo "tests: $passed passed, $failed failed"
+exit "$status"
