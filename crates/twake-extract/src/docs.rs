@@ -98,11 +98,15 @@ pub fn html(stem: &str, html: &str) -> Result<Document> {
     let title = find_between_ci(html, "<title", "</title>")
         .and_then(|t| t.split_once('>').map(|(_, t)| t.trim().to_string()))
         .filter(|t| !t.is_empty());
-    let marked = mark_html_blocks(html);
-    let text = mail_parser::decoders::html::html_to_text(&marked);
+    let text = html_to_text(html);
     let (sections, h1) = split_headings(&text);
     let title = title.or(h1).unwrap_or_else(|| stem.to_string());
     non_empty("HTML", doc(title, normalize_whitespace(&text), sections), "")
+}
+
+/// HTML to text, block elements on their own lines, headings as `#` lines.
+pub fn html_to_text(html: &str) -> String {
+    mail_parser::decoders::html::html_to_text(&mark_html_blocks(html))
 }
 
 fn find_between_ci<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {

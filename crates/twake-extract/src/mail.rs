@@ -61,9 +61,19 @@ fn message_to_document(msg: &Message<'_>) -> Result<Document> {
     // The thread root is the first reference, else the parent, else itself.
     let thread_id = references.first().or(in_reply_to.first()).cloned().or(message_id.clone());
 
-    let body = msg.body_text(0).map(|b| b.to_string()).unwrap_or_default();
+    // An HTML-only message: drop quoted blocks before turning it into text
+    // (a quote in HTML has no "> " prefix to recognise afterwards).
+    let html_only = msg.text_bodies().next().is_some_and(|p| p.is_text_html());
+    let (body, own) = match (html_only, msg.body_html(0)) {
+        (true, Some(html)) => (docs::html_to_text(&html), docs::html_to_text(&remove_html_quotes(&html))),
+        _ => {
+            let text = msg.body_text(0).map(|b| b.to_string()).unwrap_or_default();
+            (text.clone(), text)
+        }
+    };
+    // The stored body keeps everything; the indexed text is the sender's own.
     let body = normalize_whitespace(&body.replace("\r\n", "\n"));
-    let own_text = strip_quotes_and_signature(&body);
+    let own_text = strip_quotes_and_signature(&normalize_whitespace(&own.replace("\r\n", "\n")));
 
     let mut sections = Vec::new();
     let header = match &from {
@@ -167,10 +177,34 @@ pub fn strip_quotes_and_signature(body: &str) -> String {
     normalize_whitespace(&kept.join("\n"))
 }
 
+/// Removes `<blockquote>` elements (nested ones included) and Gmail's
+/// `gmail_quote` containers' blockquotes.
+fn remove_html_quotes(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let mut out = String::with_capacity(html.len());
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < html.len() {
+        if lower[i..].starts_with("<blockquote") {
+            depth += 1;
+        } else if lower[i..].starts_with("</blockquote") {
+            depth = depth.saturating_sub(1);
+            i += lower[i..].find('>').map(|e| e + 1).unwrap_or(html.len() - i);
+            continue;
+        }
+        let ch = html[i..].chars().next().expect("in bounds");
+        if depth == 0 {
+            out.push(ch);
+        }
+        i += ch.len_utf8();
+    }
+    out
+}
+
 fn is_reply_header(line: &str) -> bool {
     let l = line.to_lowercase();
-    (l.starts_with("le ") && (l.ends_with("a écrit :") || l.ends_with("a écrit:")))
-        || (l.starts_with("on ") && l.ends_with("wrote:"))
+    (l.starts_with("le ") && (l.contains(" a écrit :") || l.contains(" a écrit:")))
+        || (l.starts_with("on ") && l.contains(" wrote:"))
         || l.starts_with("-----original message-----")
         || l.starts_with("-----message d'origine-----")
         || l.starts_with("----- mail original -----")
@@ -190,6 +224,14 @@ mod tests {
         assert_eq!(strip_quotes_and_signature(en), "Sounds good.");
         let inline = "> question\nanswer\n> other\nsecond answer";
         assert_eq!(strip_quotes_and_signature(inline), "answer\nsecond answer");
+    }
+
+    #[test]
+    fn html_quotes_are_removed() {
+        let html =
+            "<p>Oui.</p><BLOCKQUOTE>Le lun., A a écrit : <blockquote>old</blockquote> question</blockquote><p>Fin</p>";
+        assert_eq!(remove_html_quotes(html), "<p>Oui.</p><p>Fin</p>");
+        assert_eq!(strip_quotes_and_signature("Oui.\nLe lun. 2 nov. 2026, Alice a écrit : Pour nous, ok."), "Oui.");
     }
 
     #[test]

@@ -42,6 +42,8 @@ fn mbox_threads_quotes_signatures_html_and_rfc2047() {
     let html = &ex.documents[2];
     assert!(html.sections[0].text.contains("répétition générale"));
     assert!(!html.sections[0].text.contains("<b>"));
+    assert!(!html.sections[0].text.contains("la date nous convient"), "HTML blockquote must not be indexed");
+    assert!(html.body.contains("la date nous convient"), "but stays readable");
 }
 
 #[test]
