@@ -79,8 +79,35 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Serve the OpenAI-compatible API (/v1) and the native API (/api/v1).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "TWAKE_AI_LISTEN")]
+        listen: String,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Measure ingestion, search and generation speed; writes a Markdown table.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key for a user; the key is printed once and stored hashed.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id; effective at once.
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -226,7 +253,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(r) => Principal::parse_list(&r).context("invalid --readers")?,
                 None => vec![owner],
             };
-            let mut ws = Workspace::open(&cli.data_dir, config).await?;
+            let ws = Workspace::open(&cli.data_dir, config).await?;
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -308,7 +335,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ask { question, as_user, json } => {
             let pass = AccessPass::for_user(principal(as_user.as_deref())?);
-            let mut ws = Workspace::open(&cli.data_dir, config).await?;
+            let ws = Workspace::open(&cli.data_dir, config).await?;
             let mut stdout = std::io::stdout();
             // A spinner on stderr until the first verified sentence arrives
             // (hidden when stderr is not a terminal).
@@ -357,6 +384,54 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                             id
                         );
                     }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { listen } => {
+            let ws = std::sync::Arc::new(Workspace::open(&cli.data_dir, config).await?);
+            if ws.keys().await?.iter().all(|k| k.revoked) {
+                eprintln!(
+                    "note: no API key yet: create one with `twake-ai --data-dir {} keys create --user EMAIL`",
+                    cli.data_dir.display()
+                );
+            }
+            // Load the chat model before accepting requests.
+            ws.chat().await?;
+            let listener =
+                tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            eprintln!(
+                "twake-ai serving on http://{} (OpenAI-compatible API under /v1, native API under /api/v1)",
+                listener.local_addr()?
+            );
+            twake_server::serve(listener, twake_server::AppState::new(ws)).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { command } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            match command {
+                KeysCommand::Create { user, label } => {
+                    let user = Principal::parse(&user).with_context(|| format!("invalid user {user:?}"))?;
+                    let (id, secret) = ws.create_key(&user, &label).await?;
+                    eprintln!("key {id} created for {user}; it is shown only now:");
+                    println!("{secret}");
+                }
+                KeysCommand::List => {
+                    for k in ws.keys().await? {
+                        println!(
+                            "{:>4}  {:<32} {:<20} {}",
+                            k.id,
+                            k.principal,
+                            k.label,
+                            if k.revoked { "revoked" } else { "active" }
+                        );
+                    }
+                }
+                KeysCommand::Revoke { id } => {
+                    if !ws.revoke_key(id).await? {
+                        bail!("no active key with id {id} (`twake-ai keys list` shows them)");
+                    }
+                    println!("key {id} revoked");
                 }
             }
             Ok(ExitCode::SUCCESS)

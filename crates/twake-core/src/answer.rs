@@ -217,7 +217,12 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 impl Workspace {
     /// Answers `question` from the passages `pass` may read. `on_text`
     /// receives the verified answer as it is produced, sentence by sentence.
-    pub async fn ask(&mut self, question: &str, pass: &AccessPass, on_text: &mut dyn FnMut(&str)) -> Result<Answer> {
+    pub async fn ask(
+        &self,
+        question: &str,
+        pass: &AccessPass,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Answer> {
         let lang = detect(question);
         let cfg = self.config.answer.clone();
         let hits = self.search(question, pass, cfg.passages.max(8)).await?;
@@ -233,7 +238,7 @@ impl Workspace {
         let passage_terms: Vec<Vec<String>> =
             passages.iter().map(|p| terms(&format!("{}\n{}", p.chunk.title, p.chunk.text))).collect();
         let passage_vecs: Vec<Vec<f32>> =
-            passages.iter().map(|p| self.vectors.vector(p.chunk.chunk_id).unwrap_or_default()).collect();
+            passages.iter().map(|p| self.vectors().vector(p.chunk.chunk_id).unwrap_or_default()).collect();
 
         let chat = self.chat().await?;
         let messages = build_messages(question, &passages, lang);

@@ -174,7 +174,7 @@ pub async fn run(config: &Config, sample: &Path, opts: &BenchOptions, log: &mut 
     std::fs::write(&mbox, synthetic_mbox(opts.messages)).map_err(|e| crate::CoreError::Other(e.to_string()))?;
     let pdf = tmp.join("bench.pdf");
     std::fs::write(&pdf, synthetic_pdf(opts.pages)).map_err(|e| crate::CoreError::Other(e.to_string()))?;
-    let mut ws = Workspace::open(&tmp.join("data"), config.clone()).await?;
+    let ws = Workspace::open(&tmp.join("data"), config.clone()).await?;
     let ingest_opts = IngestOptions { readers: vec![alice.clone()], prune: false };
     for (path, unit, n, format) in [
         (&mbox, "messages", opts.messages, twake_extract::Format::Mbox),
@@ -315,7 +315,7 @@ pub async fn run(config: &Config, sample: &Path, opts: &BenchOptions, log: &mut 
     // --- ask: time to first token and tokens/s vs raw llama.cpp decode. ---
     if opts.ask_runs > 0 {
         log("ask on the sample workspace");
-        let mut ws2 = Workspace::open(&tmp.join("sample"), config.clone()).await?;
+        let ws2 = Workspace::open(&tmp.join("sample"), config.clone()).await?;
         ws2.ingest(&[sample.to_path_buf()], &ingest_opts, &mut |_| {}).await?;
         let pass = AccessPass::for_user(alice.clone());
         let (mut ttft, mut tps, mut total) = (vec![], vec![], vec![]);

@@ -120,11 +120,14 @@ pub fn index_text(title: &str, text: &str) -> String {
 
 impl Workspace {
     pub async fn ingest(
-        &mut self,
+        &self,
         paths: &[PathBuf],
         opts: &IngestOptions,
         progress: &mut dyn FnMut(IngestEvent<'_>),
     ) -> Result<IngestReport> {
+        // One ingestion at a time: each file's store transaction and index
+        // updates stay in order. Searches run meanwhile.
+        let _guard = self.ingest_lock.lock().await;
         let mut report = IngestReport::default();
         let (inputs, errors) = walk(paths);
         report.failed.extend(errors);
@@ -176,12 +179,12 @@ impl Workspace {
         Ok(report)
     }
 
-    fn commit_lexical(&mut self) -> Result<()> {
-        Ok(self.lexical.commit()?)
+    fn commit_lexical(&self) -> Result<()> {
+        Ok(self.lexical_mut().commit()?)
     }
 
     /// Removes the documents of files that no longer exist.
-    async fn prune(&mut self) -> Result<usize> {
+    async fn prune(&self) -> Result<usize> {
         let mut n = 0;
         for f in self.store.files().await? {
             if !Path::new(&f.path).exists() {
@@ -193,15 +196,15 @@ impl Workspace {
         Ok(n)
     }
 
-    fn drop_derived(&mut self, docs: &[i64]) -> Result<()> {
-        self.vectors.remove_docs(docs);
-        Ok(self.lexical.remove_docs(docs)?)
+    fn drop_derived(&self, docs: &[i64]) -> Result<()> {
+        self.vectors_mut().remove_docs(docs);
+        Ok(self.lexical_mut().remove_docs(docs)?)
     }
 
     /// `Ok(None)`: not a file TwakeAI reads (skipped while walking a folder).
     /// `Err(reason)`: the file failed; nothing already indexed is lost.
     async fn ingest_one(
-        &mut self,
+        &self,
         input: &Input,
         readers: &[Principal],
     ) -> Result<Option<(FileOutcome, Vec<String>)>, String> {
@@ -269,12 +272,13 @@ impl Workspace {
         Ok(Some((outcome, extracted.warnings)))
     }
 
-    async fn index_docs(&mut self, removed: &[i64], added: &[i64]) -> Result<()> {
+    async fn index_docs(&self, removed: &[i64], added: &[i64]) -> Result<()> {
         self.drop_derived(removed)?;
         let rows = self.store.chunks_of_docs(Some(added), &AccessPass::system("index newly stored chunks")).await?;
+        let (mut vectors, mut lexical) = (self.vectors_mut(), self.lexical_mut());
         for (v, text) in rows {
-            self.vectors.insert(v.chunk_id, v.doc_id, &v.readers, v.scale, &v.embedding)?;
-            self.lexical.add(v.chunk_id, v.doc_id, &v.readers, &text)?;
+            vectors.insert(v.chunk_id, v.doc_id, &v.readers, v.scale, &v.embedding)?;
+            lexical.add(v.chunk_id, v.doc_id, &v.readers, &text)?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ pub mod answer;
 pub mod bench;
 pub mod config;
 pub mod ingest;
+pub mod keys;
 pub mod models;
 pub mod search;
 pub mod text;

@@ -125,8 +125,8 @@ impl Workspace {
         let cfg = &self.config.retrieval;
         let qv = self.embedder.embed_query(query).await?;
         let n = cfg.candidates.max(k);
-        let dense = self.vectors.search(&qv, pass, n)?;
-        let lexical = self.lexical.search(query, pass, n)?;
+        let dense = self.vectors().search(&qv, pass, n)?;
+        let lexical = self.lexical().search(query, pass, n)?;
         let fused = fuse(&dense, &lexical, cfg.fusion, cfg.lexical_weight, cfg.rrf_k);
         let top: Vec<_> = fused.into_iter().take(k).collect();
         let ids: Vec<i64> = top.iter().map(|t| t.chunk_id).collect();

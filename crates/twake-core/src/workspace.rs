@@ -1,7 +1,7 @@
 //! A data directory opened with its models.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use twake_index::{FlatIndex, LexicalIndex, SqliteStore, Store, TantivyIndex, VectorIndex};
 use twake_llm::{EmbedderOptions, GgufChat, GgufEmbedder, ModelOptions};
@@ -42,20 +42,38 @@ impl Embedder {
         }
     }
 
+    /// Embeds texts as given (no prefix) with the token count of each.
+    pub async fn embed_counted(&self, texts: Vec<String>) -> Result<Vec<(Vec<f32>, usize)>> {
+        match self {
+            Embedder::Gguf(e) => {
+                let e = e.clone();
+                tokio::task::spawn_blocking(move || e.embed_counted(texts))
+                    .await
+                    .map_err(|e| CoreError::Other(format!("embedding task failed: {e}")))?
+                    .map_err(CoreError::from)
+            }
+        }
+    }
+
     pub async fn embed_query(&self, q: &str) -> Result<Vec<f32>> {
         let mut v = self.embed(vec![format!("query: {q}")]).await?;
         Ok(v.pop().unwrap_or_default())
     }
 }
 
+/// A data directory with its store, derived indexes and models. Every
+/// method takes `&self`: a server shares one `Arc<Workspace>` between
+/// requests. The indexes sit behind short-lived locks (never held across an
+/// `await`); ingestions run one at a time.
 pub struct Workspace {
     pub config: Config,
     pub data_dir: PathBuf,
     pub(crate) store: Store,
-    pub(crate) lexical: LexicalIndex,
-    pub(crate) vectors: VectorIndex,
+    lexical: RwLock<LexicalIndex>,
+    vectors: RwLock<VectorIndex>,
     pub(crate) embedder: Embedder,
-    chat: Option<Arc<GgufChat>>,
+    chat: tokio::sync::OnceCell<Arc<GgufChat>>,
+    pub(crate) ingest_lock: tokio::sync::Mutex<()>,
 }
 
 impl Workspace {
@@ -107,11 +125,30 @@ impl Workspace {
             config,
             data_dir: data_dir.to_path_buf(),
             store,
-            lexical: LexicalIndex::Tantivy(lexical),
-            vectors: VectorIndex::Flat(flat),
+            lexical: RwLock::new(LexicalIndex::Tantivy(lexical)),
+            vectors: RwLock::new(VectorIndex::Flat(flat)),
             embedder,
-            chat: None,
+            chat: tokio::sync::OnceCell::new(),
+            ingest_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The lexical index for reading (a poisoned lock is recovered: the
+    /// index itself is consistent, only a panicking writer left it).
+    pub(crate) fn lexical(&self) -> RwLockReadGuard<'_, LexicalIndex> {
+        self.lexical.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lexical_mut(&self) -> RwLockWriteGuard<'_, LexicalIndex> {
+        self.lexical.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn vectors(&self) -> RwLockReadGuard<'_, VectorIndex> {
+        self.vectors.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn vectors_mut(&self) -> RwLockWriteGuard<'_, VectorIndex> {
+        self.vectors.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn embedder(&self) -> &Embedder {
@@ -125,19 +162,18 @@ impl Workspace {
     }
 
     /// Loads the chat model on first use.
-    pub async fn chat(&mut self) -> Result<Arc<GgufChat>> {
-        if let Some(c) = &self.chat {
-            return Ok(c.clone());
-        }
+    pub async fn chat(&self) -> Result<Arc<GgufChat>> {
+        self.chat.get_or_try_init(|| self.load_chat()).await.cloned()
+    }
+
+    async fn load_chat(&self) -> Result<Arc<GgufChat>> {
         let path = models::resolve(&self.config.models.chat, &self.config.models.dir());
         let opts =
             ModelOptions { path, threads: self.config.models.threads(), context: self.config.models.context, queue: 8 };
         let chat = tokio::task::spawn_blocking(move || GgufChat::load(opts))
             .await
             .map_err(|e| CoreError::Other(e.to_string()))??;
-        let chat = Arc::new(chat);
-        self.chat = Some(chat.clone());
-        Ok(chat)
+        Ok(Arc::new(chat))
     }
 
     /// (files, documents, chunks) in the store.

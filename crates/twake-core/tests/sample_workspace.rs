@@ -33,16 +33,16 @@ fn pass(s: &str) -> AccessPass {
     AccessPass::for_user(p(s))
 }
 
-async fn ingest(ws: &mut Workspace, paths: &[PathBuf], readers: &[&str]) -> IngestReport {
+async fn ingest(ws: &Workspace, paths: &[PathBuf], readers: &[&str]) -> IngestReport {
     let opts = IngestOptions { readers: readers.iter().map(|r| p(r)).collect(), prune: false };
     ws.ingest(paths, &opts, &mut |_| {}).await.unwrap()
 }
 
 async fn sample(dir: &Path) -> Workspace {
-    let mut ws = Workspace::open(dir, Config::default()).await.unwrap();
-    let r = ingest(&mut ws, &[root().join("examples/workspace/shared")], &[ALICE, BOB]).await;
+    let ws = Workspace::open(dir, Config::default()).await.unwrap();
+    let r = ingest(&ws, &[root().join("examples/workspace/shared")], &[ALICE, BOB]).await;
     assert!(r.failed.is_empty(), "{:?}", r.failed);
-    let r = ingest(&mut ws, &[root().join("examples/workspace/private-bob")], &[BOB]).await;
+    let r = ingest(&ws, &[root().join("examples/workspace/private-bob")], &[BOB]).await;
     assert!(r.failed.is_empty(), "{:?}", r.failed);
     ws
 }
@@ -156,13 +156,13 @@ async fn reingest_is_idempotent_changes_replace_and_prune_removes() {
     let note = src.join("note.md");
     std::fs::write(&note, "# Note\nLe parking visiteurs est au niveau -2.\n").unwrap();
     std::fs::copy(root().join("examples/workspace/shared/docs/guide-teletravail.md"), src.join("guide.md")).unwrap();
-    let mut ws = Workspace::open(&dir.path().join("data"), Config::default()).await.unwrap();
-    let r = ingest(&mut ws, std::slice::from_ref(&src), &[ALICE]).await;
+    let ws = Workspace::open(&dir.path().join("data"), Config::default()).await.unwrap();
+    let r = ingest(&ws, std::slice::from_ref(&src), &[ALICE]).await;
     assert_eq!((r.new, r.updated, r.unchanged), (2, 0, 0));
-    let r = ingest(&mut ws, std::slice::from_ref(&src), &[ALICE]).await;
+    let r = ingest(&ws, std::slice::from_ref(&src), &[ALICE]).await;
     assert_eq!((r.new, r.updated, r.unchanged), (0, 0, 2));
     std::fs::write(&note, "# Note\nLe parking visiteurs a déménagé au niveau -4.\n").unwrap();
-    let r = ingest(&mut ws, std::slice::from_ref(&src), &[ALICE]).await;
+    let r = ingest(&ws, std::slice::from_ref(&src), &[ALICE]).await;
     assert_eq!((r.new, r.updated, r.unchanged), (0, 1, 1));
     let hits = ws.search("parking visiteurs niveau", &pass(ALICE), 10).await.unwrap();
     let texts: Vec<&str> = hits.iter().map(|h| h.chunk.text.as_str()).collect();
@@ -195,8 +195,8 @@ async fn bad_files_are_reported_and_never_lose_indexed_data() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut ws = Workspace::open(&dir.path().join("data"), Config::default()).await.unwrap();
-    let r = ingest(&mut ws, &[root().join("tests/fixtures")], &[ALICE]).await;
+    let ws = Workspace::open(&dir.path().join("data"), Config::default()).await.unwrap();
+    let r = ingest(&ws, &[root().join("tests/fixtures")], &[ALICE]).await;
     let failed: Vec<&str> = r.failed.iter().map(|(p, _)| p.rsplit('/').next().unwrap()).collect();
     for bad in ["corrupt.pdf", "corrupt.docx", "broken.eml", "broken.vtt"] {
         assert!(failed.contains(&bad), "{bad} not reported: {:?}", r.failed);
@@ -207,9 +207,9 @@ async fn bad_files_are_reported_and_never_lose_indexed_data() {
     // A file that was indexed and then gets corrupted keeps its old chunks.
     let good = dir.path().join("good.md");
     std::fs::write(&good, "# Salle\nLa salle Belledonne est au 4e étage.\n").unwrap();
-    ingest(&mut ws, std::slice::from_ref(&good), &[ALICE]).await;
+    ingest(&ws, std::slice::from_ref(&good), &[ALICE]).await;
     std::fs::write(&good, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR").unwrap();
-    let r = ingest(&mut ws, std::slice::from_ref(&good), &[ALICE]).await;
+    let r = ingest(&ws, std::slice::from_ref(&good), &[ALICE]).await;
     assert_eq!(r.failed.len(), 1, "{r:?}");
     assert!(r.failed[0].1.contains("binary data"), "{r:?}");
     let hits = ws.search("salle Belledonne étage", &pass(ALICE), 3).await.unwrap();
@@ -217,7 +217,7 @@ async fn bad_files_are_reported_and_never_lose_indexed_data() {
     // A missing path and an unknown explicit file are reported too.
     let unknown = dir.path().join("photo.bin");
     std::fs::write(&unknown, [1u8, 2, 3]).unwrap();
-    let r = ingest(&mut ws, &[dir.path().join("nope.pdf"), unknown], &[ALICE]).await;
+    let r = ingest(&ws, &[dir.path().join("nope.pdf"), unknown], &[ALICE]).await;
     assert_eq!(r.failed.len(), 2, "{r:?}");
     assert!(r.failed[1].1.contains("unknown format"));
 }
@@ -228,7 +228,7 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut ws = sample(dir.path()).await;
+    let ws = sample(dir.path()).await;
     // Three labelled questions: French, cross-lingual (English question,
     // French and English sources), and a PDF page.
     let asked = [

@@ -16,7 +16,7 @@ mod sqlite;
 mod vectors;
 
 pub use lexical::{LexicalIndex, TantivyIndex};
-pub use sqlite::{ChunkView, FileRecord, NewChunk, NewDocument, SqliteStore, StoredVector};
+pub use sqlite::{ApiKeyRecord, ChunkView, FileRecord, NewChunk, NewDocument, SqliteStore, StoredVector};
 pub use vectors::{FlatIndex, VectorIndex, quantize};
 
 pub use twake_types::AccessPass;
@@ -96,6 +96,36 @@ impl Store {
     ) -> Result<Vec<(StoredVector, String)>> {
         match self {
             Store::Sqlite(s) => s.chunks_of_docs(doc_ids, pass).await,
+        }
+    }
+
+    pub async fn insert_key(&self, principal: &str, label: &str, hash: &str) -> Result<i64> {
+        match self {
+            Store::Sqlite(s) => s.insert_key(principal, label, hash).await,
+        }
+    }
+
+    pub async fn key_principal(&self, hash: &str) -> Result<Option<String>> {
+        match self {
+            Store::Sqlite(s) => s.key_principal(hash).await,
+        }
+    }
+
+    pub async fn revoke_key(&self, id: i64) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.revoke_key(id).await,
+        }
+    }
+
+    pub async fn keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        match self {
+            Store::Sqlite(s) => s.keys().await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.ping().await,
         }
     }
 

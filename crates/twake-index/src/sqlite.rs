@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS chunks (
     embedding BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    principal TEXT NOT NULL,
+    label TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 "#;
 
@@ -343,6 +351,72 @@ impl SqliteStore {
         .await
         .map_err(self.err())?;
         Ok((r.get(0), r.get(1), r.get(2)))
+    }
+}
+
+/// An API key as listed (its secret is never stored, only a hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: i64,
+    pub principal: String,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+impl SqliteStore {
+    pub async fn insert_key(&self, principal: &str, label: &str, hash: &str) -> Result<i64> {
+        sqlx::query_scalar("INSERT INTO api_keys (principal, label, hash, created_at) VALUES (?, ?, ?, strftime('%s','now')) RETURNING id")
+            .bind(principal)
+            .bind(label)
+            .bind(hash)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err())
+    }
+
+    /// The principal of a live (not revoked) key with this hash.
+    pub async fn key_principal(&self, hash: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT principal FROM api_keys WHERE hash = ? AND revoked_at IS NULL")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())
+    }
+
+    /// Revokes a key; false when no live key has this id.
+    pub async fn revoke_key(&self, id: i64) -> Result<bool> {
+        let r =
+            sqlx::query("UPDATE api_keys SET revoked_at = strftime('%s','now') WHERE id = ? AND revoked_at IS NULL")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(self.err())?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        let rows =
+            sqlx::query("SELECT id, principal, label, created_at, revoked_at IS NOT NULL FROM api_keys ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| ApiKeyRecord {
+                id: r.get(0),
+                principal: r.get(1),
+                label: r.get(2),
+                created_at: r.get(3),
+                revoked: r.get(4),
+            })
+            .collect())
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(self.err())?;
+        Ok(())
     }
 }
 

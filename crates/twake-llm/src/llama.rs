@@ -84,6 +84,9 @@ pub struct GenStats {
     pub first_token_ms: f64,
     /// Decoding time after the first token.
     pub generation_ms: f64,
+    /// Generation stopped at `max_tokens` (or the context's end), not at an
+    /// end-of-turn token or a stop string.
+    pub hit_limit: bool,
 }
 
 impl GenStats {
@@ -286,14 +289,17 @@ fn run_chat(
     let mut text = String::new();
     let mut first_at = None;
     let budget = (job.params.max_tokens as usize).min(n_ctx as usize - tokens.len());
+    stats.hit_limit = true; // cleared below on any other reason to stop
     let mut batch = LlamaBatch::new(1, 1);
     let mut logits_index = -1i32; // the last row of the prompt batch
     for pos in (tokens.len() as i32..).take(budget) {
         if job.cancel.load(Ordering::Relaxed) {
+            stats.hit_limit = false;
             break;
         }
         let token = sampler.sample(ctx, logits_index);
         if vocab.is_eog(token) {
+            stats.hit_limit = false;
             break;
         }
         stats.completion_tokens += 1;
@@ -311,9 +317,11 @@ fn run_chat(
                 if keep > 0 {
                     let _ = job.reply.send(GenEvent::Text(piece[..keep].to_string()));
                 }
+                stats.hit_limit = false;
                 break;
             }
             if job.reply.send(GenEvent::Text(piece)).is_err() {
+                stats.hit_limit = false;
                 break; // the caller went away
             }
         }
@@ -358,9 +366,12 @@ pub struct EmbedderOptions {
     pub queue: usize,
 }
 
+/// A unit vector and the number of tokens its text took.
+pub type Counted = (Vec<f32>, usize);
+
 struct EmbedJob {
     texts: Vec<String>,
-    reply: Sender<Result<Vec<Vec<f32>>>>,
+    reply: Sender<Result<Vec<Counted>>>,
 }
 
 /// An embedding model in GGUF format (mean-pooled, L2-normalised output),
@@ -418,6 +429,12 @@ impl GgufEmbedder {
 
     /// Embeds texts (blocking); each vector has unit length.
     pub fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        Ok(self.embed_counted(texts)?.into_iter().map(|(v, _)| v).collect())
+    }
+
+    /// Embeds texts and says how many tokens each one took (after
+    /// truncation to the model's context).
+    pub fn embed_counted(&self, texts: Vec<String>) -> Result<Vec<Counted>> {
         let (reply, rx) = mpsc::channel();
         self.tx.send(EmbedJob { texts, reply }).map_err(|_| LlmError::WorkerGone)?;
         rx.recv().map_err(|_| LlmError::WorkerGone)?
@@ -429,7 +446,7 @@ fn embed_one(
     ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
     text: &str,
     n_ctx: usize,
-) -> Result<Vec<f32>> {
+) -> Result<(Vec<f32>, usize)> {
     let mut tokens = model.vocab().tokenize(text.as_bytes(), true, false);
     if tokens.len() > n_ctx {
         // Keep the start of the passage and the closing special token.
@@ -445,7 +462,7 @@ fn embed_one(
     ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
     let v = ctx.embeddings_seq_ith(0).map_err(|e| LlmError::Runtime(e.to_string()))?;
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    Ok(v.iter().map(|x| x / norm).collect())
+    Ok((v.iter().map(|x| x / norm).collect(), tokens.len()))
 }
 
 /// The baseline of the benchmark: llama.cpp's own decode loop on a prompt,

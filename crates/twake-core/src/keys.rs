@@ -1,0 +1,92 @@
+//! API keys: shown once at creation, stored as SHA-256(pepper ‖ key), where
+//! the pepper is a random secret of the installation kept in the data
+//! directory (`server.pepper`, mode 0600). Revocation is checked on every
+//! request, so it takes effect at once.
+
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use twake_index::ApiKeyRecord;
+use twake_types::Principal;
+
+use crate::{CoreError, Result, Workspace};
+
+const PREFIX: &str = "twk_";
+
+fn random_bytes(n: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| CoreError::Other(format!("cannot read /dev/urandom: {e}")))?;
+    Ok(buf)
+}
+
+fn pepper(data_dir: &Path) -> Result<Vec<u8>> {
+    let path = data_dir.join("server.pepper");
+    match std::fs::read(&path) {
+        Ok(p) if p.len() >= 32 => Ok(p),
+        Ok(_) => Err(CoreError::Config(format!(
+            "{} is truncated: restore it from backup (keys depend on it)",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let p = random_bytes(32)?;
+            write_private(&path, &p)?;
+            Ok(p)
+        }
+        Err(e) => Err(CoreError::Other(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| CoreError::Other(format!("cannot create {}: {e}", path.display())))?;
+    f.write_all(bytes).map_err(|e| CoreError::Other(format!("cannot write {}: {e}", path.display())))
+}
+
+fn hash(pepper: &[u8], key: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(pepper);
+    h.update(key.as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl Workspace {
+    /// Creates a key for `user`; returns its id and the secret, which is not
+    /// stored and cannot be shown again.
+    pub async fn create_key(&self, user: &Principal, label: &str) -> Result<(i64, String)> {
+        let secret = format!("{PREFIX}{}", hex::encode(random_bytes(24)?));
+        let h = hash(&pepper(&self.data_dir)?, &secret);
+        let id = self.store.insert_key(user.as_str(), label, &h).await?;
+        Ok((id, secret))
+    }
+
+    /// The user a presented key belongs to, if it is live.
+    pub async fn authenticate_key(&self, secret: &str) -> Result<Option<Principal>> {
+        if !secret.starts_with(PREFIX) {
+            return Ok(None);
+        }
+        let h = hash(&pepper(&self.data_dir)?, secret);
+        Ok(self.store.key_principal(&h).await?.and_then(|p| Principal::parse(&p).ok()))
+    }
+
+    pub async fn revoke_key(&self, id: i64) -> Result<bool> {
+        Ok(self.store.revoke_key(id).await?)
+    }
+
+    pub async fn keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        Ok(self.store.keys().await?)
+    }
+
+    /// Readiness: the store answers.
+    pub async fn ready(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+}

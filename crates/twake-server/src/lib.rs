@@ -1,0 +1,150 @@
+//! The HTTP API of TwakeAI: a library with `router(state)`; the binary's
+//! `serve` command only binds and runs it.
+//!
+//! Boundary: API types live in `openai` and `native`, converted from the
+//! engine's types at the edge; every error goes through [`error::ApiError`].
+//! Invariants: every `/v1` and `/api/v1` request is authenticated and runs
+//! as its user (an `AccessPass` built from the key's owner), so search,
+//! answers and citations obey the same access rules as the CLI. Handlers
+//! hold no state of their own (the workspace is shared), and never block:
+//! models run on their own threads behind bounded queues, and a full queue
+//! answers 503 at once.
+
+pub mod error;
+pub mod metrics;
+mod native;
+mod openai;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use twake_core::{AccessPass, Principal, Workspace};
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub workspace: Arc<Workspace>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(workspace: Arc<Workspace>) -> Self {
+        AppState { workspace, metrics: Arc::new(Metrics::default()) }
+    }
+}
+
+/// The authenticated caller.
+pub struct User(pub Principal);
+
+impl User {
+    pub fn pass(&self) -> AccessPass {
+        AccessPass::for_user(self.0.clone())
+    }
+}
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) else {
+            return Err(ApiError::unauthorized(
+                "You didn't provide an API key. Send `Authorization: Bearer <key>`; `twake-ai keys create --user EMAIL` makes one.",
+            ));
+        };
+        match state.workspace.authenticate_key(token).await? {
+            Some(p) => Ok(User(p)),
+            None => Err(ApiError::unauthorized("Incorrect or revoked API key provided.")),
+        }
+    }
+}
+
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.record(&route, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.workspace.ready().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        kind: "invalid_request_error",
+        code: Some("not_found"),
+        param: None,
+        message: "No such route. The OpenAI-compatible API is under /v1, the native API under /api/v1.".into(),
+    }
+}
+
+/// Every route of the service.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/api/v1/search", post(native::search))
+        .route("/api/v1/ask", post(native::ask))
+        .route("/api/v1/me", get(native::me))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!(target: "api", "shutting down");
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub(crate) fn json_ok<T: serde::Serialize>(v: T) -> Response {
+    Json(v).into_response()
+}

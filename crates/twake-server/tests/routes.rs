@@ -1,0 +1,260 @@
+//! Route tests with `oneshot` on the real router and the real models
+//! (run when `TWAKE_AI_TEST_MODELS=1`, as `make test` does).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use twake_core::ingest::IngestOptions;
+use twake_core::{Config, Principal, Workspace};
+use twake_server::{AppState, router};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    alice: String,
+    bob: String,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(&dir.path().join("data"), Config::default()).await.unwrap();
+    let p = |s: &str| Principal::parse(s).unwrap();
+    let shared = IngestOptions { readers: vec![p("alice@valmont.fr")], prune: false };
+    ws.ingest(&[root().join("examples/workspace/shared/mail")], &shared, &mut |_| {}).await.unwrap();
+    let private = IngestOptions { readers: vec![p("bob@valmont.fr")], prune: false };
+    ws.ingest(&[root().join("examples/workspace/private-bob")], &private, &mut |_| {}).await.unwrap();
+    let (_, alice) = ws.create_key(&p("alice@valmont.fr"), "test").await.unwrap();
+    let (_, bob) = ws.create_key(&p("bob@valmont.fr"), "test").await.unwrap();
+    Fixture { _dir: dir, state: AppState::new(Arc::new(ws)), alice, bob }
+}
+
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+    let mut req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+    let resp = router(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, bytes, headers)
+}
+
+async fn json_call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    let (s, b, _) = call(state, method, uri, key, body).await;
+    (s, serde_json::from_slice(&b).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&b)})))
+}
+
+fn enabled(name: &str) -> bool {
+    let on = std::env::var_os("TWAKE_AI_TEST_MODELS").is_some();
+    if !on {
+        eprintln!("skipped {name}: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
+    }
+    on
+}
+
+fn assert_error(v: &Value, code_or_type: &str) {
+    let e = &v["error"];
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(e.get("param").is_some() && e.get("code").is_some() && e.get("type").is_some(), "{v}");
+    assert!(e["code"] == code_or_type || e["type"] == code_or_type, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_models_embeddings_and_errors() {
+    if !enabled("authentication_models_embeddings_and_errors") {
+        return;
+    }
+    let f = fixture().await;
+    let s = &f.state;
+    // Open routes.
+    assert_eq!(call(s, "GET", "/healthz", None, None).await.0, StatusCode::OK);
+    assert_eq!(call(s, "GET", "/readyz", None, None).await.0, StatusCode::OK);
+    // Authentication.
+    let (st, v) = json_call(s, "GET", "/v1/models", None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_error(&v, "invalid_api_key");
+    let (st, _) = json_call(s, "GET", "/v1/models", Some("twk_0000"), None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, v) = json_call(s, "GET", "/v1/models", Some(&f.alice), None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["object"], "list");
+    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["twake-ai", "qwen2.5-coder-1.5b-instruct-q4_k_m", "multilingual-e5-small-q4_0"]);
+    // Revocation is effective on the next request.
+    let ws = &s.workspace;
+    let (id, temp) = ws.create_key(&Principal::parse("carol@valmont.fr").unwrap(), "temp").await.unwrap();
+    assert_eq!(call(s, "GET", "/api/v1/me", Some(&temp), None).await.0, StatusCode::OK);
+    assert!(ws.revoke_key(id).await.unwrap());
+    assert_eq!(call(s, "GET", "/api/v1/me", Some(&temp), None).await.0, StatusCode::UNAUTHORIZED);
+
+    // Embeddings.
+    let (st, v) = json_call(
+        s,
+        "POST",
+        "/v1/embeddings",
+        Some(&f.alice),
+        Some(r#"{"model":"multilingual-e5-small-q4_0","input":["bonjour","hello"]}"#),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    assert_eq!(v["data"][1]["index"], 1);
+    assert_eq!(v["data"][0]["embedding"].as_array().unwrap().len(), 384);
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() >= 4);
+    let (_, v) = json_call(
+        s,
+        "POST",
+        "/v1/embeddings",
+        Some(&f.alice),
+        Some(r#"{"model":"multilingual-e5-small-q4_0","input":"x","encoding_format":"base64"}"#),
+    )
+    .await;
+    assert_eq!(v["data"][0]["embedding"].as_str().unwrap().len(), (384usize * 4).div_ceil(3) * 4, "base64 of 384 f32");
+    for (body, param) in [
+        (r#"{"model":"multilingual-e5-small-q4_0","input":[]}"#, "input"),
+        (r#"{"model":"multilingual-e5-small-q4_0","input":[1,2,3]}"#, "input"),
+        (r#"{"model":"multilingual-e5-small-q4_0","input":"x","encoding_format":"hex"}"#, "encoding_format"),
+        (r#"{"model":"multilingual-e5-small-q4_0"}"#, "input"),
+    ] {
+        let (st, v) = json_call(s, "POST", "/v1/embeddings", Some(&f.alice), Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["error"]["param"], param, "{body}: {v}");
+    }
+    let (st, v) = json_call(s, "POST", "/v1/embeddings", Some(&f.alice), Some(r#"{"model":"nope","input":"x"}"#)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_error(&v, "model_not_found");
+
+    // Chat request errors: 400 with the field, never a 500.
+    for (body, status, param) in [
+        ("", StatusCode::BAD_REQUEST, Value::Null),
+        ("{not json", StatusCode::BAD_REQUEST, Value::Null),
+        (r#"{"model":"twake-ai"}"#, StatusCode::BAD_REQUEST, json!("messages")),
+        (r#"{"model":"twake-ai","messages":[]}"#, StatusCode::BAD_REQUEST, json!("messages")),
+        (r#"{"model":"twake-ai","messages":"hi"}"#, StatusCode::BAD_REQUEST, Value::Null),
+        (r#"{"model":"gpt-4","messages":[{"role":"user","content":"hi"}]}"#, StatusCode::NOT_FOUND, json!("model")),
+        (
+            r#"{"model":"twake-ai","messages":[{"role":"user","content":"hi"}],"temperature":3}"#,
+            StatusCode::BAD_REQUEST,
+            json!("temperature"),
+        ),
+        (
+            r#"{"model":"twake-ai","messages":[{"role":"user","content":"hi"}],"n":2}"#,
+            StatusCode::BAD_REQUEST,
+            json!("n"),
+        ),
+        (
+            r#"{"model":"twake-ai","messages":[{"role":"user","content":"hi"}],"stop":["a","b","c","d","e"]}"#,
+            StatusCode::BAD_REQUEST,
+            json!("stop"),
+        ),
+    ] {
+        let (st, v) = json_call(s, "POST", "/v1/chat/completions", Some(&f.alice), Some(body)).await;
+        assert_eq!(st, status, "{body}: {v}");
+        assert!(v["error"]["message"].is_string(), "{body}: {v}");
+        if !param.is_null() {
+            assert_eq!(v["error"]["param"], param, "{body}: {v}");
+        }
+    }
+    let (st, v) = json_call(s, "GET", "/nope", Some(&f.alice), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_error(&v, "not_found");
+    let (_, body, _) = call(s, "GET", "/metrics", None, None).await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("twake_requests_total{route=\"/v1/embeddings\",status=\"200\"}"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_completions_plain_streamed_and_per_user() {
+    if !enabled("chat_completions_plain_streamed_and_per_user") {
+        return;
+    }
+    let f = fixture().await;
+    let s = &f.state;
+    // The raw model, limited to 3 tokens: finish_reason "length", usage counted.
+    let (st, v) = json_call(
+        s,
+        "POST",
+        "/v1/chat/completions",
+        Some(&f.alice),
+        Some(r#"{"model":"qwen2.5-coder-1.5b-instruct-q4_k_m","max_tokens":3,"messages":[{"role":"user","content":"Count from one to twenty in words."}]}"#),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert_eq!(v["usage"]["completion_tokens"], 3);
+    assert_eq!(v["usage"]["total_tokens"], v["usage"]["prompt_tokens"].as_u64().unwrap() + 3);
+
+    // The assistant, streamed: chunks, citations on the last chunk, usage, [DONE].
+    let (st, body, headers) = call(
+        s,
+        "POST",
+        "/v1/chat/completions",
+        Some(&f.alice),
+        Some(r#"{"model":"twake-ai","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"When will the network switches be delivered?"}]}"#),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let text = String::from_utf8(body).unwrap();
+    let datas: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+    assert_eq!(*datas.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = datas[..datas.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let content: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert!(content.contains("February 20"), "{content}");
+    assert!(content.contains("[1]"), "{content}");
+    let last_choice = chunks.iter().rev().find(|c| !c["choices"].as_array().unwrap().is_empty()).unwrap();
+    assert_eq!(last_choice["choices"][0]["finish_reason"], "stop");
+    assert!(last_choice["citations"][0]["path"].as_str().unwrap().ends_with("vendor-northwind.eml"));
+    let usage = &chunks.last().unwrap()["usage"];
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 100, "{usage}");
+
+    // Two users over HTTP: each sees only their own documents.
+    let q = r#"{"query":"augmentation de salaire prime","k":10}"#;
+    let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(q)).await;
+    assert!(
+        v["results"].as_array().unwrap().iter().all(|r| !r["path"].as_str().unwrap().contains("private-bob")),
+        "{v}"
+    );
+    let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.bob), Some(q)).await;
+    let paths: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert!(!paths.is_empty() && paths.iter().all(|p| p.contains("private-bob")), "bob reads only his file: {paths:?}");
+    let (st, v) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(r#"{"query":""}"#)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["param"], "query");
+    let (_, v) = json_call(
+        s,
+        "POST",
+        "/v1/chat/completions",
+        Some(&f.alice),
+        Some(r#"{"model":"twake-ai","messages":[{"role":"user","content":"Quelle augmentation de salaire pour Bob Leroy ?"}]}"#),
+    )
+    .await;
+    let answer = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!answer.contains("4 %") && !answer.contains("2 500"), "{answer}");
+    assert!(v["citations"].as_array().unwrap().iter().all(|c| !c["path"].as_str().unwrap().contains("private-bob")));
+}
