@@ -30,8 +30,10 @@ ingest-demo: models
 	$(BIN) --data-dir $(DATA) ingest --readers $(ALICE),$(BOB) examples/workspace/shared
 	$(BIN) --data-dir $(DATA) ingest --readers $(BOB) examples/workspace/private-bob
 
-# Until `twake-ai serve` lands (the server issue), the demo asks questions
-# on the command line.
+# The demo answers a few questions on the command line, then serves the
+# OpenAI-compatible and native APIs on 127.0.0.1:8080 with a key for Alice
+# (Ctrl-C stops it). The web UI comes with its own issue.
+LISTEN ?= 127.0.0.1:8080
 demo: ingest-demo
 	$(BIN) --data-dir $(DATA) search --as $(ALICE) "date de bascule Lyon"
 	@echo; echo '$$ twake-ai ask --as $(ALICE) "Quand a lieu la bascule du datacenter de Lyon ?"'
@@ -40,6 +42,12 @@ demo: ingest-demo
 	$(BIN) --data-dir $(DATA) ask --as $(ALICE) "When will the network switches be delivered?"
 	@echo; echo '$$ twake-ai ask --as $(ALICE) "Quelle augmentation de salaire pour Bob ?"   (private to Bob)'
 	$(BIN) --data-dir $(DATA) ask --as $(ALICE) "Quelle augmentation de salaire pour Bob ?"
+	@KEY=$$($(BIN) --data-dir $(DATA) keys create --user $(ALICE) --label demo 2>/dev/null) && \
+	echo && echo "API key for $(ALICE): $$KEY" && \
+	echo "Try:  curl -s http://$(LISTEN)/v1/chat/completions -H \"Authorization: Bearer $$KEY\" \\" && \
+	echo "        -d '{\"model\":\"twake-ai\",\"messages\":[{\"role\":\"user\",\"content\":\"Quand a lieu la bascule ?\"}]}'" && \
+	echo "or point any OpenAI SDK at http://$(LISTEN)/v1 with that key." && echo
+	$(BIN) --data-dir $(DATA) serve --listen $(LISTEN)
 
 lint: deps
 	cargo fmt --all --check

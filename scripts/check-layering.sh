@@ -19,6 +19,7 @@ check twake-types tokio sqlx tantivy llama-cpp-2 twake-extract twake-index twake
 check twake-extract tokio sqlx tantivy llama-cpp-2 twake-index twake-llm twake-core
 check twake-llm tokio sqlx tantivy twake-index twake-core
 check twake-index llama-cpp-2 twake-llm twake-core twake-extract
-check twake-core clap indicatif
+check twake-core clap indicatif axum twake-server
+check twake-server clap indicatif
 [[ $fail -eq 0 ]] && echo "layering: ok"
 exit $fail

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, once, what building and running TwakeAI needs on Debian/Ubuntu:
 # cmake and clang/libclang for llama.cpp (built by the llama-cpp-2 crate),
-# Python 3 with pip for `twake-ai models pull`. Idempotent: does nothing
+# Python 3 with pip for `twake-ai models pull` and venv for the tests that
+# drive the server with the official `openai` client. Idempotent: does nothing
 # when everything is there.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ command -v clang >/dev/null 2>&1 || missing+=(clang)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 

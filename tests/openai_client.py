@@ -1,0 +1,108 @@
+"""Drives a running `twake-ai serve` with the official `openai` Python client.
+
+Run by crates/twake-ai/tests/openai_client.rs, which starts the server with
+the real models and passes TWAKE_AI_URL and TWAKE_AI_KEY.
+"""
+import os
+import sys
+import traceback
+
+import openai
+
+URL = os.environ["TWAKE_AI_URL"] + "/v1"
+KEY = os.environ["TWAKE_AI_KEY"]
+client = openai.OpenAI(base_url=URL, api_key=KEY, max_retries=0, timeout=300)
+RAW = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+EMBED = "multilingual-e5-small-q4_0"
+
+
+def test_models_list():
+    ids = [m.id for m in client.models.list()]
+    assert ids == ["twake-ai", RAW, EMBED], ids
+
+
+def test_assistant_answers_with_citations():
+    r = client.chat.completions.create(
+        model="twake-ai",
+        messages=[{"role": "user", "content": "Quand a lieu la bascule du datacenter de Lyon ?"}],
+    )
+    text = r.choices[0].message.content
+    assert "14 mars" in text, text
+    assert "[1]" in text, text
+    assert r.choices[0].finish_reason == "stop"
+    citations = r.model_extra["citations"]
+    assert citations[0]["n"] == 1 and citations[0]["path"].endswith(".mbox"), citations
+    assert r.usage.prompt_tokens > 100 and r.usage.completion_tokens > 0
+
+
+def test_streaming_raw_model_with_usage():
+    stream = client.chat.completions.create(
+        model=RAW,
+        messages=[{"role": "system", "content": "Answer with one word."},
+                  {"role": "user", "content": "What is the capital of France?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+        max_tokens=8,
+        temperature=0,
+    )
+    pieces, usage, finish = [], None, None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for c in chunk.choices:
+            if c.delta.content:
+                pieces.append(c.delta.content)
+            if c.finish_reason:
+                finish = c.finish_reason
+    text = "".join(pieces)
+    assert "Paris" in text, text
+    assert finish in ("stop", "length"), finish
+    assert usage is not None and usage.completion_tokens >= 1, usage
+
+
+def test_embeddings_float_and_default_base64():
+    # The client asks for base64 by default and decodes it.
+    e = client.embeddings.create(model=EMBED, input=["bonjour", "hello"])
+    assert len(e.data) == 2 and len(e.data[0].embedding) == 384
+    f = client.embeddings.create(model=EMBED, input="bonjour", encoding_format="float")
+    a, b = e.data[0].embedding, f.data[0].embedding
+    assert max(abs(x - y) for x, y in zip(a, b)) < 1e-6
+    assert e.usage.prompt_tokens > 0
+
+
+def test_bad_key_is_an_authentication_error():
+    bad = openai.OpenAI(base_url=URL, api_key="twk_wrong", max_retries=0)
+    try:
+        bad.models.list()
+    except openai.AuthenticationError as e:
+        assert e.status_code == 401
+        return
+    raise AssertionError("a bad key was accepted")
+
+
+def test_unknown_model_and_bad_request():
+    try:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        raise AssertionError("unknown model accepted")
+    except openai.NotFoundError as e:
+        assert e.body["code"] == "model_not_found", e.body
+    try:
+        client.chat.completions.create(model="twake-ai", messages=[])
+        raise AssertionError("empty messages accepted")
+    except openai.BadRequestError as e:
+        assert e.body["param"] == "messages", e.body
+
+
+if __name__ == "__main__":
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
+    failed = 0
+    for name, fn in tests:
+        try:
+            fn()
+            print(f"ok     {name}")
+        except Exception:
+            failed += 1
+            print(f"FAILED {name}")
+            traceback.print_exc()
+    print(f"openai client: {len(tests) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
