@@ -3,6 +3,7 @@
 Run by crates/twake-ai/tests/openai_client.rs, which starts the server with
 the real models and passes TWAKE_AI_URL and TWAKE_AI_KEY.
 """
+import json
 import os
 import sys
 import traceback
@@ -68,6 +69,39 @@ def test_embeddings_float_and_default_base64():
     a, b = e.data[0].embedding, f.data[0].embedding
     assert max(abs(x - y) for x, y in zip(a, b)) < 1e-6
     assert e.usage.prompt_tokens > 0
+
+
+def test_json_schema_output_parses_and_follows_the_schema():
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "country": {"type": "string"},
+            "is_capital": {"type": "boolean"},
+            "languages": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3},
+        },
+        "required": ["city", "country", "is_capital", "languages"],
+    }
+    r = client.chat.completions.create(
+        model=RAW,
+        messages=[{"role": "user", "content": "Describe Paris as JSON: city, country, whether it is a capital, languages spoken."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}},
+        max_tokens=200,
+    )
+    data = json.loads(r.choices[0].message.content)
+    assert list(data) == ["city", "country", "is_capital", "languages"], data
+    assert isinstance(data["city"], str) and isinstance(data["is_capital"], bool), data
+    assert 1 <= len(data["languages"]) <= 3 and all(isinstance(x, str) for x in data["languages"]), data
+
+
+def test_json_object_output_parses():
+    r = client.chat.completions.create(
+        model=RAW,
+        messages=[{"role": "user", "content": "Give the French and English words for 'cat' as a JSON object."}],
+        response_format={"type": "json_object"},
+        max_tokens=120,
+    )
+    assert isinstance(json.loads(r.choices[0].message.content), dict), r.choices[0].message.content
 
 
 def test_bad_key_is_an_authentication_error():

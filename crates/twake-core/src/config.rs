@@ -14,6 +14,23 @@ pub struct Config {
     pub models: ModelsConfig,
     pub retrieval: RetrievalConfig,
     pub answer: AnswerConfig,
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Requests per user per minute on `/v1` and `/api/v1` (0: no limit).
+    pub requests_per_minute: u32,
+    /// Generations (answers, completions) a user may have running or queued
+    /// at once (0: no limit).
+    pub concurrent_per_user: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { requests_per_minute: 120, concurrent_per_user: 2 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -33,6 +33,8 @@ pub enum LlmError {
     WorkerGone,
     #[error("the model queue is full, try again shortly")]
     Busy,
+    #[error("invalid output grammar: {0}")]
+    Grammar(String),
 }
 
 pub type Result<T, E = LlmError> = std::result::Result<T, E>;

@@ -68,11 +68,13 @@ pub struct GenParams {
     pub temperature: f32,
     pub seed: u32,
     pub stop: Vec<String>,
+    /// A GBNF grammar (root rule `root`) the output must follow.
+    pub grammar: Option<String>,
 }
 
 impl Default for GenParams {
     fn default() -> Self {
-        GenParams { max_tokens: 512, temperature: 0.0, seed: 42, stop: vec![] }
+        GenParams { max_tokens: 512, temperature: 0.0, seed: 42, stop: vec![], grammar: None }
     }
 }
 
@@ -274,16 +276,22 @@ fn run_chat(
         return Err(LlmError::PromptTooLong { tokens: tokens.len(), ctx: n_ctx });
     }
     feed(ctx, &tokens, 0, true)?;
-    let mut sampler = if job.params.temperature <= 0.0 {
-        LlamaSampler::greedy()
+    let mut chain = Vec::new();
+    if let Some(g) = &job.params.grammar {
+        // The grammar masks every token that would break it, before choosing.
+        chain.push(LlamaSampler::grammar(model, g, "root").map_err(|e| LlmError::Grammar(e.to_string()))?);
+    }
+    if job.params.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
     } else {
-        LlamaSampler::chain_simple([
+        chain.extend([
             LlamaSampler::top_k(40),
             LlamaSampler::top_p(0.95, 1),
             LlamaSampler::temp(job.params.temperature),
             LlamaSampler::dist(job.params.seed),
-        ])
-    };
+        ]);
+    }
+    let mut sampler = LlamaSampler::chain_simple(chain);
     let mut stats = GenStats { prompt_tokens: tokens.len(), ..GenStats::default() };
     let mut pending: Vec<u8> = Vec::new();
     let mut text = String::new();

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     pub param: Option<String>,
     pub message: String,
+    /// Seconds for `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             code: None,
             param: param.map(str::to_string),
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -34,6 +37,7 @@ impl ApiError {
             code: Some("invalid_api_key"),
             param: None,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -44,6 +48,7 @@ impl ApiError {
             code: Some("model_not_found"),
             param: Some("model".into()),
             message: format!("The model `{model}` does not exist. GET /v1/models lists the available models."),
+            retry_after: None,
         }
     }
 
@@ -54,6 +59,7 @@ impl ApiError {
             code: Some("model_busy"),
             param: None,
             message: "The model queue is full; retry in a moment.".into(),
+            retry_after: Some(1),
         }
     }
 
@@ -64,6 +70,7 @@ impl ApiError {
             code: None,
             param: None,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -94,8 +101,10 @@ impl From<LlmError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, axum::Json(self.body())).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         r
     }

@@ -11,6 +11,8 @@
 //! answers 503 at once.
 
 pub mod error;
+pub mod grammar;
+pub mod limits;
 pub mod metrics;
 mod native;
 mod openai;
@@ -35,11 +37,14 @@ pub use metrics::Metrics;
 pub struct AppState {
     pub workspace: Arc<Workspace>,
     pub metrics: Arc<Metrics>,
+    pub limits: Arc<limits::Limits>,
 }
 
 impl AppState {
     pub fn new(workspace: Arc<Workspace>) -> Self {
-        AppState { workspace, metrics: Arc::new(Metrics::default()) }
+        let cfg = &workspace.config.server;
+        let limits = Arc::new(limits::Limits::new(cfg.requests_per_minute, cfg.concurrent_per_user));
+        AppState { workspace, metrics: Arc::new(Metrics::default()), limits }
     }
 }
 
@@ -63,7 +68,10 @@ impl FromRequestParts<AppState> for User {
             ));
         };
         match state.workspace.authenticate_key(token).await? {
-            Some(p) => Ok(User(p)),
+            Some(p) => {
+                state.limits.check_rate(p.as_str())?;
+                Ok(User(p))
+            }
             None => Err(ApiError::unauthorized("Incorrect or revoked API key provided.")),
         }
     }
@@ -100,6 +108,7 @@ async fn not_found() -> ApiError {
         code: Some("not_found"),
         param: None,
         message: "No such route. The OpenAI-compatible API is under /v1, the native API under /api/v1.".into(),
+        retry_after: None,
     }
 }
 

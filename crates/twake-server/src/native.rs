@@ -61,6 +61,7 @@ pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Resu
     if req.question.trim().is_empty() {
         return Err(ApiError::invalid("`question` must not be empty.", Some("question")));
     }
+    let _slot = state.limits.acquire(user.0.as_str())?;
     let a = state.workspace.ask(&req.question, &user.pass(), &mut |_| {}).await?;
     if let Some(s) = &a.stats {
         state.metrics.tokens(s.prompt_tokens, s.completion_tokens);

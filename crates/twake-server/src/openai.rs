@@ -79,6 +79,12 @@ struct StreamOptions {
 struct ResponseFormat {
     #[serde(rename = "type")]
     kind: String,
+    json_schema: Option<JsonSchemaFormat>,
+}
+
+#[derive(Deserialize)]
+struct JsonSchemaFormat {
+    schema: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -139,14 +145,34 @@ fn check(req: ChatRequest, raw_model: &str) -> Result<Checked, ApiError> {
     if req.n.is_some_and(|n| n != 1) {
         return Err(ApiError::invalid("Only `n` = 1 is supported.", Some("n")));
     }
-    if let Some(f) = &req.response_format
-        && f.kind != "text"
-    {
-        return Err(ApiError::invalid(
-            format!("`response_format` of type `{}` is not supported yet; use `text`.", f.kind),
-            Some("response_format"),
-        ));
-    }
+    let grammar = match &req.response_format {
+        None => None,
+        Some(f) if f.kind == "text" => None,
+        Some(_) if assistant => {
+            return Err(ApiError::invalid(
+                "The `twake-ai` model answers in text with citations; use `response_format` with the raw model.",
+                Some("response_format"),
+            ));
+        }
+        Some(f) if f.kind == "json_object" => Some(crate::grammar::json_object()),
+        Some(f) if f.kind == "json_schema" => {
+            let schema = f.json_schema.as_ref().and_then(|j| j.schema.as_ref()).ok_or_else(|| {
+                ApiError::invalid(
+                    "`response_format.json_schema.schema` is required.",
+                    Some("response_format.json_schema.schema"),
+                )
+            })?;
+            Some(crate::grammar::json_schema(schema).map_err(|e| {
+                ApiError::invalid(format!("Unsupported JSON schema: {e}."), Some("response_format.json_schema.schema"))
+            })?)
+        }
+        Some(f) => {
+            return Err(ApiError::invalid(
+                format!("`response_format.type` must be `text`, `json_object` or `json_schema`, not `{}`.", f.kind),
+                Some("response_format"),
+            ));
+        }
+    };
     if let Some(t) = req.temperature
         && !(0.0..=2.0).contains(&t)
     {
@@ -188,6 +214,7 @@ fn check(req: ChatRequest, raw_model: &str) -> Result<Checked, ApiError> {
         temperature: req.temperature.unwrap_or(0.0),
         seed: req.seed.map(|s| s as u32).unwrap_or(42),
         stop,
+        grammar,
     };
     Ok(Checked {
         messages,
@@ -225,6 +252,8 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
     let req: ChatRequest = parse_json(&body)?;
     let raw_model = state.workspace.chat_model_name();
     let c = check(req, &raw_model)?;
+    // Held by whatever produces the answer, so a stream keeps its slot.
+    let slot = state.limits.acquire(user.0.as_str())?;
     let (tx, rx) = mpsc::unbounded_channel::<Msg>();
     if c.assistant {
         let question =
@@ -232,6 +261,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
         let ws = state.workspace.clone();
         let pass = user.pass();
         tokio::spawn(async move {
+            let _slot = slot;
             let tx2 = tx.clone();
             let mut on_text = |t: &str| {
                 let _ = tx2.send(Msg::Text(t.to_string()));
@@ -253,6 +283,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
         // A dropped receiver (client gone) makes `send` fail, which drops
         // the generation and so cancels it on the model thread.
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             for ev in generation {
                 let msg = match ev {
                     GenEvent::Text(t) => Msg::Text(t),
