@@ -27,9 +27,15 @@ pub struct BenchArgs {
     /// Number of `ask` runs (0 skips the model benchmark).
     #[arg(long, default_value_t = 3)]
     ask_runs: usize,
-    /// The sample workspace used by the `ask` benchmark.
+    /// The sample workspace used by the `ask` and HTTP benchmarks.
     #[arg(long, default_value = "examples/workspace/shared")]
     sample: PathBuf,
+    /// Concurrent clients of the HTTP benchmark (empty: skip it).
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 8, 64])]
+    http_clients: Vec<usize>,
+    /// Requests per HTTP benchmark run.
+    #[arg(long, default_value_t = 256)]
+    http_requests: usize,
 }
 
 pub async fn run(args: BenchArgs, config: Config) -> Result<()> {
@@ -41,7 +47,12 @@ pub async fn run(args: BenchArgs, config: Config) -> Result<()> {
         ask_runs: args.ask_runs,
     };
     let mut log = |m: &str| eprintln!("bench: {m}");
-    let rows = run_bench(&config, &args.sample, &opts, &mut log).await?;
+    let mut rows = run_bench(&config, &args.sample, &opts, &mut log).await?;
+    if !args.http_clients.is_empty() && args.http_clients != [0] {
+        rows.extend(
+            crate::http_bench::run(&config, &args.sample, &args.http_clients, args.http_requests, &mut log).await?,
+        );
+    }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

@@ -14,6 +14,7 @@ use twake_core::models::{self, PullOutcome};
 use twake_core::{AccessPass, Config, Principal, Workspace};
 
 mod bench;
+mod http_bench;
 
 #[derive(Parser)]
 #[command(

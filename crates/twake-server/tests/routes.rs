@@ -258,3 +258,28 @@ async fn chat_completions_plain_streamed_and_per_user() {
     assert!(!answer.contains("4 %") && !answer.contains("2 500"), "{answer}");
     assert!(v["citations"].as_array().unwrap().iter().all(|c| !c["path"].as_str().unwrap().contains("private-bob")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_rate_limit_answers_429_with_retry_after() {
+    if !enabled("per_user_rate_limit_answers_429_with_retry_after") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.server.requests_per_minute = 3;
+    let ws = Workspace::open(&dir.path().join("data"), config).await.unwrap();
+    let (_, alice) = ws.create_key(&Principal::parse("alice@valmont.fr").unwrap(), "t").await.unwrap();
+    let (_, bob) = ws.create_key(&Principal::parse("bob@valmont.fr").unwrap(), "t").await.unwrap();
+    let state = AppState::new(Arc::new(ws));
+    for _ in 0..3 {
+        assert_eq!(call(&state, "GET", "/api/v1/me", Some(&alice), None).await.0, StatusCode::OK);
+    }
+    let (st, body, headers) = call(&state, "GET", "/api/v1/me", Some(&alice), None).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    let secs: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=61).contains(&secs), "{secs}");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    // Another user is not affected.
+    assert_eq!(call(&state, "GET", "/api/v1/me", Some(&bob), None).await.0, StatusCode::OK);
+}
