@@ -63,7 +63,7 @@ pub async fn run(args: BenchArgs, config: Config) -> Result<()> {
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let header = format!(
-        "# Benchmarks\n\nWritten by `twake-ai bench` (`make bench`). Machine: {cpu}, {cores} cores (shared with other work: compare ratios, not absolute numbers). Medians (p50) and p99 over repeated runs; each TwakeAI figure is measured in the same run as its baseline.\n"
+        "# Benchmarks\n\nWritten by `twake-ai bench` (`make bench`). Machine: {cpu}, {cores} cores (shared with other work: compare ratios, not absolute numbers). Medians (p50) and p99 over repeated runs; each TwakeAI figure is measured in the same run as its baseline.\n\nNotes: ingestion is bound by the embedding model (the whole pipeline runs at the embedder's own speed). The dense index is exact (int8 query × int8 vectors); its baseline is an f32 brute-force scan of the same vectors. The `http` rows send requests from this process to a `twake-ai serve` child process; the in-process baseline runs the same calls in this process. The server has its own model threads, so on 2 cores shared with the load generator a ratio above 1 can happen: read them as \"HTTP costs little\", not as exact overheads.\n"
     );
     let md = to_markdown(&rows, &header);
     match args.output {

@@ -123,7 +123,7 @@ impl Workspace {
         &self,
         paths: &[PathBuf],
         opts: &IngestOptions,
-        progress: &mut dyn FnMut(IngestEvent<'_>),
+        progress: &mut (dyn FnMut(IngestEvent<'_>) + Send),
     ) -> Result<IngestReport> {
         // One ingestion at a time: each file's store transaction and index
         // updates stay in order. Searches run meanwhile.

@@ -85,6 +85,11 @@ impl Workspace {
         Ok(self.store.keys().await?)
     }
 
+    /// The files `pass` can read something of.
+    pub async fn readable_files(&self, pass: &twake_types::AccessPass) -> Result<Vec<twake_index::FileView>> {
+        Ok(self.store.readable_files(pass).await?)
+    }
+
     /// Readiness: the store answers.
     pub async fn ready(&self) -> Result<()> {
         Ok(self.store.ping().await?)

@@ -16,7 +16,7 @@ mod sqlite;
 mod vectors;
 
 pub use lexical::{LexicalIndex, TantivyIndex};
-pub use sqlite::{ApiKeyRecord, ChunkView, FileRecord, NewChunk, NewDocument, SqliteStore, StoredVector};
+pub use sqlite::{ApiKeyRecord, ChunkView, FileRecord, FileView, NewChunk, NewDocument, SqliteStore, StoredVector};
 pub use vectors::{FlatIndex, VectorIndex, quantize};
 
 pub use twake_types::AccessPass;
@@ -120,6 +120,12 @@ impl Store {
     pub async fn keys(&self) -> Result<Vec<ApiKeyRecord>> {
         match self {
             Store::Sqlite(s) => s.keys().await,
+        }
+    }
+
+    pub async fn readable_files(&self, pass: &AccessPass) -> Result<Vec<FileView>> {
+        match self {
+            Store::Sqlite(s) => s.readable_files(pass).await,
         }
     }
 

@@ -354,6 +354,17 @@ impl SqliteStore {
     }
 }
 
+/// A file as listed to a user: what they can read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileView {
+    pub path: String,
+    pub format: String,
+    /// Readable documents in the file (messages of an mbox, or one).
+    pub documents: i64,
+    pub title: String,
+    pub ingested_at: i64,
+}
+
 /// An API key as listed (its secret is never stored, only a hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
@@ -409,6 +420,27 @@ impl SqliteStore {
                 label: r.get(2),
                 created_at: r.get(3),
                 revoked: r.get(4),
+            })
+            .collect())
+    }
+
+    /// The files the pass may read something of, with their readable
+    /// documents counted.
+    pub async fn readable_files(&self, pass: &AccessPass) -> Result<Vec<FileView>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT f.path, f.format, count(c.doc_id), min(c.title), f.ingested_at FROM files f JOIN (SELECT d.id AS doc_id, d.path, d.title FROM documents d) c ON c.path = f.path WHERE 1 = 1",
+        );
+        push_access_filter(&mut qb, pass);
+        qb.push(" GROUP BY f.path ORDER BY f.path");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| FileView {
+                path: r.get(0),
+                format: r.get(1),
+                documents: r.get(2),
+                title: r.get(3),
+                ingested_at: r.get(4),
             })
             .collect())
     }

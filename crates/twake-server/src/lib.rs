@@ -14,7 +14,7 @@ pub mod error;
 pub mod grammar;
 pub mod limits;
 pub mod metrics;
-mod native;
+pub mod native;
 mod openai;
 
 use std::sync::Arc;
@@ -38,13 +38,14 @@ pub struct AppState {
     pub workspace: Arc<Workspace>,
     pub metrics: Arc<Metrics>,
     pub limits: Arc<limits::Limits>,
+    pub jobs: Arc<native::Jobs>,
 }
 
 impl AppState {
     pub fn new(workspace: Arc<Workspace>) -> Self {
         let cfg = &workspace.config.server;
         let limits = Arc::new(limits::Limits::new(cfg.requests_per_minute, cfg.concurrent_per_user));
-        AppState { workspace, metrics: Arc::new(Metrics::default()), limits }
+        AppState { workspace, metrics: Arc::new(Metrics::default()), limits, jobs: Arc::default() }
     }
 }
 
@@ -124,6 +125,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/search", post(native::search))
         .route("/api/v1/ask", post(native::ask))
         .route("/api/v1/me", get(native::me))
+        .route("/api/v1/files", get(native::files).post(native::upload))
+        .route("/api/v1/jobs/{id}", get(native::job))
+        .route("/api/v1/openapi.json", get(native::openapi))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

@@ -1,20 +1,33 @@
-//! The native API under `/api/v1`: the same JSON as the CLI's `--json`.
+//! The native API under `/api/v1`, described by the OpenAPI 3.1 document at
+//! `/api/v1/openapi.json` (generated from these types and handlers).
+//! Search and ask return the same JSON as the CLI's `--json`.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::response::Response;
-use serde::Deserialize;
-use serde_json::json;
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use twake_core::answer::Answer;
+use twake_core::ingest::{FileOutcome, IngestEvent, IngestOptions};
 use twake_core::search::SearchHit;
+use twake_types::Principal;
+use utoipa::{OpenApi, ToSchema};
 
 use crate::error::parse_json;
 use crate::{ApiError, AppState, User, json_ok};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SearchRequest {
+pub struct SearchRequest {
+    /// What to look for, in any language.
     query: String,
+    /// How many results (1–100, default 5).
     #[serde(default = "default_k")]
     k: usize,
 }
@@ -23,27 +36,166 @@ fn default_k() -> usize {
     5
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct SearchResult {
+    rank: usize,
+    score: f32,
+    /// The file as it was ingested.
+    path: String,
+    /// Set for mail.
+    message_id: Option<String>,
+    title: String,
+    /// Page, slide, heading path or cue time range; empty for a message.
+    locator: String,
+    snippet: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResponse {
+    results: Vec<SearchResult>,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AskRequest {
+pub struct AskRequest {
     question: String,
 }
 
-pub fn hit_json(h: &SearchHit) -> serde_json::Value {
-    json!({"rank": h.rank, "score": h.score, "path": h.chunk.path, "message_id": h.chunk.message_id,
-           "title": h.chunk.title, "locator": h.chunk.locator.display(), "snippet": h.snippet})
+#[derive(Serialize, ToSchema)]
+pub struct Citation {
+    /// The number used as `[n]` in the answer.
+    n: usize,
+    path: String,
+    message_id: Option<String>,
+    title: String,
+    locator: String,
+    snippet: String,
 }
 
-pub fn citations_json(a: &Answer) -> serde_json::Value {
+#[derive(Serialize, ToSchema)]
+pub struct AskResponse {
+    /// The verified answer, with `[n]` citations.
+    answer: String,
+    citations: Vec<Citation>,
+    model: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeResponse {
+    user: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FileInfo {
+    path: String,
+    format: String,
+    /// Documents of the file the caller can read (messages of an mbox, or one).
+    documents: i64,
+    title: String,
+    /// Unix time of the last ingestion.
+    ingested_at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FileList {
+    files: Vec<FileInfo>,
+}
+
+#[derive(Serialize, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+}
+
+#[derive(Serialize, Clone, ToSchema)]
+pub struct FailedFile {
+    path: String,
+    reason: String,
+}
+
+/// An ingestion job: its progress while it runs, its report when done.
+#[derive(Serialize, Clone, ToSchema)]
+pub struct Job {
+    id: u64,
+    state: JobState,
+    files_total: usize,
+    files_done: usize,
+    new: usize,
+    updated: usize,
+    unchanged: usize,
+    failed: Vec<FailedFile>,
+    /// Set when the whole job failed.
+    error: Option<String>,
+    #[serde(skip)]
+    owner: String,
+}
+
+/// The ingestion jobs of this server process.
+#[derive(Default)]
+pub struct Jobs {
+    next: AtomicU64,
+    jobs: Mutex<HashMap<u64, Job>>,
+}
+
+impl Jobs {
+    fn update(&self, id: u64, f: impl FnOnce(&mut Job)) {
+        if let Some(j) = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
+            f(j);
+        }
+    }
+}
+
+/// The error body, for the OpenAPI document.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    message: String,
+    #[serde(rename = "type")]
+    kind: String,
+    param: Option<String>,
+    code: Option<String>,
+}
+
+fn hit(h: &SearchHit) -> SearchResult {
+    SearchResult {
+        rank: h.rank,
+        score: h.score,
+        path: h.chunk.path.clone(),
+        message_id: h.chunk.message_id.clone(),
+        title: h.chunk.title.clone(),
+        locator: h.chunk.locator.display(),
+        snippet: h.snippet.clone(),
+    }
+}
+
+fn citations(a: &Answer) -> Vec<Citation> {
     a.citations
         .iter()
-        .map(|c| {
-            json!({"n": c.n, "path": c.chunk.path, "message_id": c.chunk.message_id, "title": c.chunk.title,
-                   "locator": c.chunk.locator.display(), "snippet": c.snippet})
+        .map(|c| Citation {
+            n: c.n,
+            path: c.chunk.path.clone(),
+            message_id: c.chunk.message_id.clone(),
+            title: c.chunk.title.clone(),
+            locator: c.chunk.locator.display(),
+            snippet: c.snippet.clone(),
         })
         .collect()
 }
 
+/// The citations as JSON, for the OpenAI-compatible routes.
+pub fn citations_json(a: &Answer) -> serde_json::Value {
+    serde_json::to_value(citations(a)).unwrap_or_default()
+}
+
+/// Hybrid search over what the caller may read.
+#[utoipa::path(post, path = "/api/v1/search", request_body = SearchRequest, security(("bearer" = [])),
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn search(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let req: SearchRequest = parse_json(&body)?;
     if req.query.trim().is_empty() {
@@ -53,9 +205,12 @@ pub async fn search(State(state): State<AppState>, user: User, body: Bytes) -> R
         return Err(ApiError::invalid("`k` must be between 1 and 100.", Some("k")));
     }
     let hits = state.workspace.search(&req.query, &user.pass(), req.k).await?;
-    Ok(json_ok(json!({"results": hits.iter().map(hit_json).collect::<Vec<_>>()})))
+    Ok(json_ok(SearchResponse { results: hits.iter().map(hit).collect() }))
 }
 
+/// A grounded answer with verified citations, from what the caller may read.
+#[utoipa::path(post, path = "/api/v1/ask", request_body = AskRequest, security(("bearer" = [])),
+    responses((status = 200, body = AskResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let req: AskRequest = parse_json(&body)?;
     if req.question.trim().is_empty() {
@@ -66,9 +221,173 @@ pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Resu
     if let Some(s) = &a.stats {
         state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
     }
-    Ok(json_ok(json!({"answer": a.text, "citations": citations_json(&a), "model": a.model})))
+    Ok(json_ok(AskResponse { answer: a.text.clone(), citations: citations(&a), model: a.model }))
 }
 
+/// The authenticated user.
+#[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])), responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
 pub async fn me(user: User) -> Response {
-    json_ok(json!({"user": user.0.as_str()}))
+    json_ok(MeResponse { user: user.0.as_str().to_string() })
+}
+
+/// The files the caller can read something of.
+#[utoipa::path(get, path = "/api/v1/files", security(("bearer" = [])), responses((status = 200, body = FileList), (status = 401, body = ErrorBody)))]
+pub async fn files(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    let files = state.workspace.readable_files(&user.pass()).await?;
+    Ok(json_ok(FileList {
+        files: files
+            .into_iter()
+            .map(|f| FileInfo {
+                path: f.path,
+                format: f.format,
+                documents: f.documents,
+                title: f.title,
+                ingested_at: f.ingested_at,
+            })
+            .collect(),
+    }))
+}
+
+/// A file name safe to store: its last path component, without leading dots.
+fn safe_name(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next()?.trim().trim_start_matches('.');
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    (!clean.is_empty() && clean.len() <= 200).then_some(clean)
+}
+
+/// Uploads files (multipart `file` fields, and an optional `readers` field:
+/// comma-separated addresses; the uploader always reads their files) and
+/// ingests them in the background. Answers 202 with the job to poll.
+#[utoipa::path(post, path = "/api/v1/files", security(("bearer" = [])),
+    request_body(content_type = "multipart/form-data", description = "`file` fields (one or more) and an optional `readers` field"),
+    responses((status = 202, body = Job), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn upload(State(state): State<AppState>, user: User, mut multipart: Multipart) -> Result<Response, ApiError> {
+    let dir = state.workspace.data_dir.join("uploads").join(user.0.as_str());
+    let mut saved: Vec<PathBuf> = Vec::new();
+    let mut readers = vec![user.0.clone()];
+    while let Some(field) =
+        multipart.next_field().await.map_err(|e| ApiError::invalid(format!("Malformed multipart body: {e}"), None))?
+    {
+        match field.name() {
+            Some("file") => {
+                let name = field
+                    .file_name()
+                    .and_then(safe_name)
+                    .ok_or_else(|| ApiError::invalid("Each `file` field needs a file name.", Some("file")))?;
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| ApiError::invalid(format!("Upload interrupted: {e}"), Some("file")))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+                let path = dir.join(&name);
+                std::fs::write(&path, &bytes)
+                    .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+                saved.push(path);
+            }
+            Some("readers") => {
+                let text = field.text().await.map_err(|e| ApiError::invalid(e.to_string(), Some("readers")))?;
+                let more =
+                    Principal::parse_list(&text).map_err(|e| ApiError::invalid(e.to_string(), Some("readers")))?;
+                readers.extend(more);
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    format!("Unexpected multipart field {other:?}: send `file` and `readers`."),
+                    None,
+                ));
+            }
+        }
+    }
+    if saved.is_empty() {
+        return Err(ApiError::invalid("Send at least one `file` field.", Some("file")));
+    }
+    let id = state.jobs.next.fetch_add(1, Ordering::Relaxed) + 1;
+    let job = Job {
+        id,
+        state: JobState::Running,
+        files_total: saved.len(),
+        files_done: 0,
+        new: 0,
+        updated: 0,
+        unchanged: 0,
+        failed: vec![],
+        error: None,
+        owner: user.0.as_str().to_string(),
+    };
+    state.jobs.jobs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, job.clone());
+    let jobs: Arc<Jobs> = state.jobs.clone();
+    let ws = state.workspace.clone();
+    tokio::spawn(async move {
+        let opts = IngestOptions { readers, prune: false };
+        let progress_jobs = jobs.clone();
+        let mut progress = move |ev: IngestEvent<'_>| {
+            if let IngestEvent::FileDone { path, outcome } = ev {
+                progress_jobs.update(id, |j| {
+                    j.files_done += 1;
+                    match outcome {
+                        FileOutcome::New { .. } => j.new += 1,
+                        FileOutcome::Updated { .. } => j.updated += 1,
+                        FileOutcome::Unchanged => j.unchanged += 1,
+                        FileOutcome::Failed(reason) => {
+                            j.failed.push(FailedFile { path: path.to_string(), reason: reason.clone() })
+                        }
+                    }
+                });
+            }
+        };
+        let result = ws.ingest(&saved, &opts, &mut progress).await;
+        jobs.update(id, |j| match result {
+            Ok(_) => j.state = JobState::Done,
+            Err(e) => {
+                j.state = JobState::Failed;
+                j.error = Some(e.to_string());
+            }
+        });
+    });
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// An ingestion job of the caller (others' jobs are "not found").
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", security(("bearer" = [])), params(("id" = u64, Path, description = "job id")),
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
+pub async fn job(State(state): State<AppState>, user: User, Path(id): Path<u64>) -> Result<Response, ApiError> {
+    let jobs = state.jobs.jobs.lock().unwrap_or_else(|e| e.into_inner());
+    match jobs.get(&id) {
+        Some(j) if j.owner == user.0.as_str() => Ok(json_ok(j.clone())),
+        _ => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: Some("job_not_found"),
+            param: Some("id".into()),
+            message: format!("No job {id}."),
+            retry_after: None,
+        }),
+    }
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
+    paths(search, ask, me, files, upload, job),
+    modifiers(&BearerAuth)
+)]
+pub struct NativeApi;
+
+/// `GET /api/v1/openapi.json`.
+pub async fn openapi() -> Response {
+    json_ok(NativeApi::openapi())
 }

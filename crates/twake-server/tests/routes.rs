@@ -283,3 +283,76 @@ async fn per_user_rate_limit_answers_429_with_retry_after() {
     // Another user is not affected.
     assert_eq!(call(&state, "GET", "/api/v1/me", Some(&bob), None).await.0, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_ingests_in_a_job_and_files_are_listed_per_user() {
+    if !enabled("upload_ingests_in_a_job_and_files_are_listed_per_user") {
+        return;
+    }
+    let f = fixture().await;
+    let s = &f.state;
+    // The OpenAPI document describes the native routes.
+    let (st, v) = json_call(s, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(v["openapi"].as_str().unwrap().starts_with("3.1"), "{}", v["openapi"]);
+    for p in ["/api/v1/search", "/api/v1/ask", "/api/v1/files", "/api/v1/jobs/{id}"] {
+        assert!(v["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
+    }
+    assert!(v["components"]["securitySchemes"]["bearer"].is_object());
+
+    // Upload two files (one broken) as Bob.
+    let boundary = "XyZ123";
+    let body = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../../etc/notes-bob.md\"\r\nContent-Type: text/markdown\r\n\r\n# Notes\nLe badge visiteur se retire à l'accueil du bâtiment C.\n\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"broken.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4 garbage\r\n--{b}--\r\n",
+        b = boundary
+    );
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/files")
+        .header("authorization", format!("Bearer {}", f.bob))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap();
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let job: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(job["files_total"], 2);
+    let id = job["id"].as_u64().unwrap();
+    // Poll until done; Alice cannot see Bob's job.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let (st, v) = json_call(s, "GET", &format!("/api/v1/jobs/{id}"), Some(&f.bob), None).await;
+        assert_eq!(st, StatusCode::OK);
+        if v["state"] != "running" {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "job never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!((done["files_done"].as_u64(), done["new"].as_u64()), (Some(2), Some(1)), "{done}");
+    assert!(done["failed"][0]["reason"].as_str().unwrap().contains("corrupt"), "{done}");
+    assert_eq!(json_call(s, "GET", &format!("/api/v1/jobs/{id}"), Some(&f.alice), None).await.0, StatusCode::NOT_FOUND);
+    // The upload is stored under the data directory (no path escape) and searchable by Bob only.
+    let (_, v) = json_call(s, "GET", "/api/v1/files", Some(&f.bob), None).await;
+    let paths: Vec<&str> = v["files"].as_array().unwrap().iter().map(|x| x["path"].as_str().unwrap()).collect();
+    assert!(paths.iter().any(|p| p.ends_with("uploads/bob@valmont.fr/notes-bob.md")), "{paths:?}");
+    assert!(paths.iter().all(|p| !p.contains("/etc/")), "{paths:?}");
+    let (_, v) = json_call(s, "GET", "/api/v1/files", Some(&f.alice), None).await;
+    assert!(v["files"].as_array().unwrap().iter().all(|x| !x["path"].as_str().unwrap().contains("bob")), "{v}");
+    assert!(!v["files"].as_array().unwrap().is_empty());
+    let q = r#"{"query":"badge visiteur accueil","k":3}"#;
+    let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.bob), Some(q)).await;
+    assert!(v["results"][0]["path"].as_str().unwrap().ends_with("notes-bob.md"), "{v}");
+    let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(q)).await;
+    assert!(v["results"].as_array().unwrap().iter().all(|r| !r["path"].as_str().unwrap().contains("notes-bob")), "{v}");
+    // An upload without a file is a 400.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/files")
+        .header("authorization", format!("Bearer {}", f.bob))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(format!("--{boundary}--\r\n")))
+        .unwrap();
+    assert_eq!(router(s.clone()).oneshot(req).await.unwrap().status(), StatusCode::BAD_REQUEST);
+}
