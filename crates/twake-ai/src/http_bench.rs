@@ -59,6 +59,15 @@ struct Measure {
     p99: f64,
 }
 
+/// Waits for every client's latencies and summarises them.
+async fn gather(tasks: Vec<tokio::task::JoinHandle<Result<Vec<f64>>>>, started: Instant) -> Result<Measure> {
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(summarize(all, started.elapsed().as_secs_f64()))
+}
+
 fn summarize(mut lat: Vec<f64>, wall: f64) -> Measure {
     lat.sort_by(f64::total_cmp);
     let at = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
@@ -95,11 +104,7 @@ async fn http_load(
             Ok::<_, anyhow::Error>(lat)
         }));
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok(summarize(all, started.elapsed().as_secs_f64()))
+    gather(tasks, started).await
 }
 
 async fn inprocess_load(ws: Arc<Workspace>, embed: bool, clients: usize, total: usize) -> Result<Measure> {
@@ -124,11 +129,7 @@ async fn inprocess_load(ws: Arc<Workspace>, embed: bool, clients: usize, total: 
             Ok::<_, anyhow::Error>(lat)
         }));
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok(summarize(all, started.elapsed().as_secs_f64()))
+    gather(tasks, started).await
 }
 
 struct KillOnDrop(Child);

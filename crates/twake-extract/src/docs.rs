@@ -266,6 +266,19 @@ fn paragraphs_to_sections(paras: &[(Option<usize>, String)]) -> (Vec<Section>, O
     split_headings(&md)
 }
 
+/// A document from (heading level, text) paragraphs: the title from the
+/// file's metadata, else its first level-1 heading, else the file name.
+fn from_paragraphs(
+    format: &'static str,
+    stem: &str,
+    title: Option<String>,
+    paras: &[(Option<usize>, String)],
+) -> Result<Document> {
+    let body = normalize_whitespace(&paras.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n"));
+    let (sections, h1) = paragraphs_to_sections(paras);
+    non_empty(format, doc(title.or(h1).unwrap_or_else(|| stem.to_string()), body, sections), "")
+}
+
 pub fn docx(stem: &str, bytes: &[u8]) -> Result<Document> {
     const F: &str = "DOCX";
     let mut zip = open_zip(F, bytes)?;
@@ -300,9 +313,7 @@ pub fn docx(stem: &str, bytes: &[u8]) -> Result<Document> {
         }
         buf.clear();
     }
-    let body = normalize_whitespace(&paras.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n"));
-    let (sections, h1) = paragraphs_to_sections(&paras);
-    non_empty(F, doc(title.or(h1).unwrap_or_else(|| stem.to_string()), body, sections), "")
+    from_paragraphs(F, stem, title, &paras)
 }
 
 pub fn odt(stem: &str, bytes: &[u8]) -> Result<Document> {
@@ -354,9 +365,7 @@ pub fn odt(stem: &str, bytes: &[u8]) -> Result<Document> {
         }
         buf.clear();
     }
-    let body = normalize_whitespace(&paras.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n"));
-    let (sections, h1) = paragraphs_to_sections(&paras);
-    non_empty(F, doc(title.or(h1).unwrap_or_else(|| stem.to_string()), body, sections), "")
+    from_paragraphs(F, stem, title, &paras)
 }
 
 pub fn pptx(stem: &str, bytes: &[u8]) -> Result<Document> {

@@ -152,27 +152,42 @@ fn load_model(path: &Path) -> Result<LlamaModel> {
         .map_err(|e| LlmError::Load { path: path.display().to_string(), reason: e.to_string() })
 }
 
+/// Spawns a model thread that loads the GGUF and hands it to `serve`
+/// with the job queue; returns the queue's sender and what `serve` reports
+/// through `ready` once it can take jobs (or the error that stopped it).
+fn spawn_model<J: Send + 'static, T: Send + 'static>(
+    thread: &str,
+    path: PathBuf,
+    queue: usize,
+    serve: impl FnOnce(&LlamaModel, Sender<Result<T>>, Receiver<J>) + Send + 'static,
+) -> Result<(SyncSender<J>, T)> {
+    let (tx, rx) = mpsc::sync_channel::<J>(queue.max(1));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(thread.into())
+        .spawn(move || match load_model(&path) {
+            Ok(model) => serve(&model, ready_tx, rx),
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+            }
+        })
+        .map_err(|e| LlmError::Runtime(e.to_string()))?;
+    let ready = ready_rx.recv().map_err(|_| LlmError::WorkerGone)??;
+    Ok((tx, ready))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 impl GgufChat {
     /// Loads the model on a new thread; returns once it is ready.
     pub fn load(opts: ModelOptions) -> Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<ChatJob>(opts.queue.max(1));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let name = opts.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        std::thread::Builder::new()
-            .name("llm-chat".into())
-            .spawn(move || {
-                let model = match load_model(&opts.path) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                chat_loop(&model, &opts, rx);
-            })
-            .map_err(|e| LlmError::Runtime(e.to_string()))?;
-        ready_rx.recv().map_err(|_| LlmError::WorkerGone)??;
+        let name = file_name(&opts.path);
+        let (tx, ()) = spawn_model("llm-chat", opts.path.clone(), opts.queue, move |model, ready, rx| {
+            let _ = ready.send(Ok(()));
+            chat_loop(model, &opts, rx);
+        })?;
         Ok(GgufChat { tx, name })
     }
 
@@ -392,46 +407,30 @@ pub struct GgufEmbedder {
 
 impl GgufEmbedder {
     pub fn load(opts: EmbedderOptions) -> Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<EmbedJob>(opts.queue.max(1));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let name = opts.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        std::thread::Builder::new()
-            .name("llm-embed".into())
-            .spawn(move || {
-                let model = match load_model(&opts.path) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
+        let name = file_name(&opts.path);
+        let threads = opts.threads;
+        let (tx, dim) =
+            spawn_model("llm-embed", opts.path.clone(), opts.queue, move |model, ready, rx: Receiver<EmbedJob>| {
                 let n_ctx = model.n_ctx_train().clamp(64, 512);
-                let params = context_params(opts.threads, n_ctx)
+                let params = context_params(threads, n_ctx)
                     .with_n_ubatch(n_ctx)
                     .with_embeddings(true)
                     .with_pooling_type(LlamaPoolingType::Mean);
-                let backend = match backend() {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let mut ctx = match model.new_context(backend, params) {
+                let ctx =
+                    backend().and_then(|b| model.new_context(b, params).map_err(|e| LlmError::Runtime(e.to_string())));
+                let mut ctx = match ctx {
                     Ok(c) => c,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(LlmError::Runtime(e.to_string())));
+                        let _ = ready.send(Err(e));
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok(model.n_embd() as usize));
+                let _ = ready.send(Ok(model.n_embd() as usize));
                 for job in rx.iter() {
-                    let out = job.texts.iter().map(|t| embed_one(&model, &mut ctx, t, n_ctx as usize)).collect();
+                    let out = job.texts.iter().map(|t| embed_one(model, &mut ctx, t, n_ctx as usize)).collect();
                     let _ = job.reply.send(out);
                 }
-            })
-            .map_err(|e| LlmError::Runtime(e.to_string()))?;
-        let dim = ready_rx.recv().map_err(|_| LlmError::WorkerGone)??;
+            })?;
         Ok(GgufEmbedder { tx, dim, name })
     }
 
