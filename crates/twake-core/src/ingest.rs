@@ -196,6 +196,19 @@ impl Workspace {
         Ok(n)
     }
 
+    /// Removes one ingested file from the store and the indexes; false
+    /// when no such file was ingested.
+    pub async fn forget_file(&self, path: &str) -> Result<bool> {
+        let _guard = self.ingest_lock.lock().await;
+        if self.store.file(path).await?.is_none() {
+            return Ok(false);
+        }
+        let removed = self.store.remove_file(path).await?;
+        self.drop_derived(&removed)?;
+        self.commit_lexical()?;
+        Ok(true)
+    }
+
     fn drop_derived(&self, docs: &[i64]) -> Result<()> {
         self.vectors_mut().remove_docs(docs);
         Ok(self.lexical_mut().remove_docs(docs)?)

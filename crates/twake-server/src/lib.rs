@@ -125,7 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/search", post(native::search))
         .route("/api/v1/ask", post(native::ask))
         .route("/api/v1/me", get(native::me))
-        .route("/api/v1/files", get(native::files).post(native::upload))
+        .route("/api/v1/files", get(native::files).post(native::upload).delete(native::delete_file))
         .route("/api/v1/jobs/{id}", get(native::job))
         .route("/api/v1/openapi.json", get(native::openapi))
         .fallback(not_found)

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,17 @@ pub struct SearchResponse {
 #[serde(deny_unknown_fields)]
 pub struct AskRequest {
     question: String,
+    /// Stream the answer as server-sent events: `text` events carry
+    /// verified sentences as they come, then one `done` event carries the
+    /// whole `AskResponse` (or an `error` event the error body).
+    #[serde(default)]
+    stream: bool,
+}
+
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+pub struct FileQuery {
+    /// The path of the file, as `GET /api/v1/files` lists it.
+    path: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -216,12 +227,42 @@ pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Resu
     if req.question.trim().is_empty() {
         return Err(ApiError::invalid("`question` must not be empty.", Some("question")));
     }
-    let _slot = state.limits.acquire(user.0.as_str())?;
+    let slot = state.limits.acquire(user.0.as_str())?;
+    if req.stream {
+        return Ok(ask_stream(state, user, req.question, slot));
+    }
     let a = state.workspace.ask(&req.question, &user.pass(), &mut |_| {}).await?;
+    drop(slot);
     if let Some(s) = &a.stats {
         state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
     }
     Ok(json_ok(AskResponse { answer: a.text.clone(), citations: citations(&a), model: a.model }))
+}
+
+fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits::Slot) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio_stream::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    tokio::spawn(async move {
+        let _slot = slot;
+        let text_tx = tx.clone();
+        let mut on_text = |t: &str| {
+            let _ = text_tx.send(Event::default().event("text").data(serde_json::json!({ "text": t }).to_string()));
+        };
+        let event = match state.workspace.ask(&question, &user.pass(), &mut on_text).await {
+            Ok(a) => {
+                if let Some(s) = &a.stats {
+                    state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
+                }
+                let done = AskResponse { answer: a.text.clone(), citations: citations(&a), model: a.model };
+                Event::default().event("done").data(serde_json::to_string(&done).unwrap_or_default())
+            }
+            Err(e) => Event::default().event("error").data(ApiError::from(e).body().to_string()),
+        };
+        let _ = tx.send(event);
+    });
+    let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
 /// The authenticated user.
@@ -348,6 +389,34 @@ pub async fn upload(State(state): State<AppState>, user: User, mut multipart: Mu
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
+/// Deletes a file the caller uploaded: its documents, chunks and vectors
+/// leave the index and the stored upload is removed. Any other path is
+/// "not found", whether or not it exists.
+#[utoipa::path(delete, path = "/api/v1/files", security(("bearer" = [])), params(FileQuery),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_file(
+    State(state): State<AppState>,
+    user: User,
+    Query(q): Query<FileQuery>,
+) -> Result<Response, ApiError> {
+    let dir = state.workspace.data_dir.join("uploads").join(user.0.as_str());
+    let path = std::path::Path::new(&q.path);
+    let own =
+        path.parent() == Some(dir.as_path()) && path.file_name().and_then(|n| n.to_str()).and_then(safe_name).is_some();
+    if !own || !state.workspace.forget_file(&q.path).await? {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: Some("file_not_found"),
+            param: Some("path".into()),
+            message: "No such file among your uploads.".into(),
+            retry_after: None,
+        });
+    }
+    let _ = std::fs::remove_file(path);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// An ingestion job of the caller (others' jobs are "not found").
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", security(("bearer" = [])), params(("id" = u64, Path, description = "job id")),
     responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
@@ -382,7 +451,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, me, files, upload, job),
+    paths(search, ask, me, files, upload, delete_file, job),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

@@ -233,6 +233,23 @@ async fn chat_completions_plain_streamed_and_per_user() {
     let usage = &chunks.last().unwrap()["usage"];
     assert!(usage["prompt_tokens"].as_u64().unwrap() > 100, "{usage}");
 
+    // The native ask, streamed: verified sentences, then the whole answer.
+    let (st, body, _) = call(
+        s,
+        "POST",
+        "/api/v1/ask",
+        Some(&f.alice),
+        Some(r#"{"question":"Quand a lieu la bascule du datacenter de Lyon ?","stream":true}"#),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("event: text"), "{text}");
+    let done = text.split("event: done\ndata: ").nth(1).expect("a done event").lines().next().unwrap();
+    let done: Value = serde_json::from_str(done).unwrap();
+    assert!(done["answer"].as_str().unwrap().contains("14 mars"), "{done}");
+    assert!(done["citations"][0]["path"].as_str().unwrap().ends_with("projet-lyon.mbox"), "{done}");
+
     // Two users over HTTP: each sees only their own documents.
     let q = r#"{"query":"augmentation de salaire prime","k":10}"#;
     let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(q)).await;
@@ -346,6 +363,18 @@ async fn upload_ingests_in_a_job_and_files_are_listed_per_user() {
     assert!(v["results"][0]["path"].as_str().unwrap().ends_with("notes-bob.md"), "{v}");
     let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(q)).await;
     assert!(v["results"].as_array().unwrap().iter().all(|r| !r["path"].as_str().unwrap().contains("notes-bob")), "{v}");
+    // Only the uploader can delete it; anyone else gets "not found".
+    let uploaded = paths.iter().find(|p| p.ends_with("notes-bob.md")).unwrap().to_string();
+    let del = format!("/api/v1/files?path={}", uploaded.replace('@', "%40").replace('/', "%2F"));
+    assert_eq!(call(s, "DELETE", &del, Some(&f.alice), None).await.0, StatusCode::NOT_FOUND);
+    let shared = format!("/api/v1/files?path={}", "examples%2Fworkspace%2Fshared%2Fmail%2Fprojet-lyon.mbox");
+    assert_eq!(call(s, "DELETE", &shared, Some(&f.alice), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(s, "DELETE", &del, Some(&f.bob), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(call(s, "DELETE", &del, Some(&f.bob), None).await.0, StatusCode::NOT_FOUND);
+    let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.bob), Some(q)).await;
+    assert!(v["results"].as_array().unwrap().iter().all(|r| !r["path"].as_str().unwrap().contains("notes-bob")), "{v}");
+    assert!(!std::path::Path::new(&uploaded).exists());
+
     // An upload without a file is a 400.
     let req = Request::builder()
         .method("POST")
