@@ -2,7 +2,8 @@
 # Installs, once, what building and running TwakeAI needs on Debian/Ubuntu:
 # cmake and clang/libclang for llama.cpp (built by the llama-cpp-2 crate),
 # Python 3 with pip for `twake-ai models pull` and venv for the tests that
-# drive the server with the official `openai` client. Idempotent: does nothing
+# drive the server with the official `openai` client; Node.js and npm for
+# the real OIDC provider (`oidc-provider`) of the OIDC tests. Idempotent: does nothing
 # when everything is there.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

@@ -390,8 +390,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { listen } => {
+            let oidc = twake_server::oidc::Oidc::discover(&config.auth).await?;
             let ws = std::sync::Arc::new(Workspace::open(&cli.data_dir, config).await?);
-            if ws.keys().await?.iter().all(|k| k.revoked) {
+            if ws.keys().await?.iter().all(|k| k.revoked) && ws.config.auth.oidc_issuer.is_none() {
                 eprintln!(
                     "note: no API key yet: create one with `twake-ai --data-dir {} keys create --user EMAIL`",
                     cli.data_dir.display()
@@ -405,7 +406,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 "twake-ai serving on http://{} (OpenAI-compatible API under /v1, native API under /api/v1)",
                 listener.local_addr()?
             );
-            twake_server::serve(listener, twake_server::AppState::new(ws)).await?;
+            if oidc.is_some() {
+                eprintln!("accepting OIDC bearer tokens besides API keys");
+            }
+            twake_server::serve(listener, twake_server::AppState::new(ws).with_oidc(oidc)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { command } => {

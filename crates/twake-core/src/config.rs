@@ -15,6 +15,35 @@ pub struct Config {
     pub retrieval: RetrievalConfig,
     pub answer: AnswerConfig,
     pub server: ServerConfig,
+    pub auth: AuthConfig,
+}
+
+/// OpenID Connect: bearer JWTs from this issuer are accepted besides API
+/// keys (LemonLDAP::NG, Keycloak and any provider with a discovery
+/// document and a JWKS).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The issuer URL (its `/.well-known/openid-configuration` is read at
+    /// start); unset: API keys only.
+    pub oidc_issuer: Option<String>,
+    /// The audience tokens must be issued for.
+    pub oidc_audience: String,
+    /// The claim that names the user (falls back to `sub`).
+    pub oidc_user_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub oidc_leeway_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            oidc_issuer: None,
+            oidc_audience: "twake-ai".into(),
+            oidc_user_claim: "email".into(),
+            oidc_leeway_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -15,6 +15,7 @@ pub mod grammar;
 pub mod limits;
 pub mod metrics;
 pub mod native;
+pub mod oidc;
 mod openai;
 
 use std::sync::Arc;
@@ -39,13 +40,21 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limits: Arc<limits::Limits>,
     pub jobs: Arc<native::Jobs>,
+    /// Set when an OIDC issuer is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl AppState {
     pub fn new(workspace: Arc<Workspace>) -> Self {
         let cfg = &workspace.config.server;
         let limits = Arc::new(limits::Limits::new(cfg.requests_per_minute, cfg.concurrent_per_user));
-        AppState { workspace, metrics: Arc::new(Metrics::default()), limits, jobs: Arc::default() }
+        AppState { workspace, metrics: Arc::new(Metrics::default()), limits, jobs: Arc::default(), oidc: None }
+    }
+
+    /// Also accepts the bearer JWTs of the configured OIDC issuer.
+    pub fn with_oidc(mut self, oidc: Option<oidc::Oidc>) -> Self {
+        self.oidc = oidc.map(Arc::new);
+        self
     }
 }
 
@@ -68,13 +77,17 @@ impl FromRequestParts<AppState> for User {
                 "You didn't provide an API key. Send `Authorization: Bearer <key>`; `twake-ai keys create --user EMAIL` makes one.",
             ));
         };
-        match state.workspace.authenticate_key(token).await? {
-            Some(p) => {
-                state.limits.check_rate(p.as_str())?;
-                Ok(User(p))
-            }
-            None => Err(ApiError::unauthorized("Incorrect or revoked API key provided.")),
-        }
+        let user = match &state.oidc {
+            // A JWT has three dot-separated parts; API keys have none.
+            Some(oidc) if token.split('.').count() == 3 => oidc.verify(token).await?,
+            _ => state
+                .workspace
+                .authenticate_key(token)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("Incorrect or revoked API key provided."))?,
+        };
+        state.limits.check_rate(user.as_str())?;
+        Ok(User(user))
     }
 }
 
