@@ -2,7 +2,11 @@
 # Creates (once) the Python virtualenv the tests use to drive the server
 # with the official `openai` client, and prints its python's path.
 set -euo pipefail
-venv=${TWAKE_AI_VENV:-/var/cache/twake-ai/venv}
+# Shared cache when writable (CI, root), else the user's cache.
+cache=/var/cache/twake-ai
+mkdir -p "$cache" 2>/dev/null || true
+[[ -w "$cache" ]] || cache="${XDG_CACHE_HOME:-$HOME/.cache}/twake-ai"
+venv=${TWAKE_AI_VENV:-$cache/venv}
 if ! "$venv/bin/python" -c "import openai" >/dev/null 2>&1; then
     mkdir -p "$(dirname "$venv")"
     python3 -m venv "$venv" >&2

@@ -25,8 +25,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(Config::default()).await
+}
+
+async fn fixture_with(config: Config) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let ws = Workspace::open(&dir.path().join("data"), Config::default()).await.unwrap();
+    let ws = Workspace::open(&dir.path().join("data"), config).await.unwrap();
     let p = |s: &str| Principal::parse(s).unwrap();
     let shared = IngestOptions { readers: vec![p("alice@valmont.fr")], prune: false };
     ws.ingest(&[root().join("examples/workspace/shared/mail")], &shared, &mut |_| {}).await.unwrap();
@@ -384,4 +388,72 @@ async fn upload_ingests_in_a_job_and_files_are_listed_per_user() {
         .body(Body::from(format!("--{boundary}--\r\n")))
         .unwrap();
     assert_eq!(router(s.clone()).oneshot(req).await.unwrap().status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_cancels_generation_and_a_full_queue_answers_503() {
+    if !enabled("disconnect_cancels_generation_and_a_full_queue_answers_503") {
+        return;
+    }
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = Config::default();
+    config.server.concurrent_per_user = 0;
+    config.server.requests_per_minute = 0;
+    let f = fixture_with(config).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, router(f.state.clone())).into_future());
+
+    // A long streamed generation whose client goes away after the first tokens.
+    let body = r#"{"model":"qwen2.5-coder-1.5b-instruct-q4_k_m","stream":true,"max_tokens":400,"messages":[{"role":"user","content":"Write a long story about a datacenter migration."}]}"#;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        f.alice,
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while seen.matches("\"content\"").count() < 3 {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "stream closed early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(f.state.metrics.in_flight_generations.load(Ordering::Relaxed), 1);
+    drop(conn);
+    // 400 tokens take about a minute here; a cancelled generation ends at once.
+    let started = std::time::Instant::now();
+    while f.state.metrics.in_flight_generations.load(Ordering::Relaxed) != 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "generation not cancelled after the client left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // More requests than the model queue holds (8 waiting, plus the one
+    // running if the model thread has taken it yet): the rest are refused
+    // at once with 503 and Retry-After.
+    let short =
+        r#"{"model":"qwen2.5-coder-1.5b-instruct-q4_k_m","max_tokens":2,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let calls = (0..12).map(|_| {
+        let state = f.state.clone();
+        let key = f.alice.clone();
+        tokio::spawn(async move { call(&state, "POST", "/v1/chat/completions", Some(&key), Some(short)).await })
+    });
+    let mut statuses = Vec::new();
+    for c in calls.collect::<Vec<_>>() {
+        let (st, body, headers) = c.await.unwrap();
+        if st == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(headers["retry-after"], "1");
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["code"], "model_busy");
+        }
+        statuses.push(st);
+    }
+    let busy = statuses.iter().filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE).count();
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(busy >= 1 && ok >= 8 && busy + ok == 12, "{statuses:?}");
 }
