@@ -17,7 +17,7 @@ pub struct Principal(String);
 pub enum PrincipalError {
     #[error("empty principal: give a user as an e-mail address, e.g. alice@example.org")]
     Empty,
-    #[error("invalid principal {0:?}: principals may not contain spaces or commas")]
+    #[error("invalid principal {0:?}: principals may not contain spaces, commas, slashes or control characters")]
     Invalid(String),
 }
 
@@ -27,7 +27,9 @@ impl Principal {
         if s.is_empty() {
             return Err(PrincipalError::Empty);
         }
-        if s.chars().any(|c| c.is_whitespace() || c == ',') {
+        // Principals also name folders (uploads): no path syntax.
+        if s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | '/' | '\\')) || s.starts_with('.')
+        {
             return Err(PrincipalError::Invalid(s.to_string()));
         }
         Ok(Principal(s.to_lowercase()))
@@ -107,6 +109,9 @@ mod tests {
         assert_eq!(Principal::parse(" Alice@Valmont.FR ").unwrap().as_str(), "alice@valmont.fr");
         assert_eq!(Principal::parse(""), Err(PrincipalError::Empty));
         assert!(Principal::parse("a b").is_err());
+        for bad in ["../x", "a/b", "a\\b", "..", ".hidden", "a\nb"] {
+            assert!(Principal::parse(bad).is_err(), "{bad:?}");
+        }
         let l = Principal::parse_list("a@x.fr, b@x.fr,,").unwrap();
         assert_eq!(l.len(), 2);
     }
