@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 use twake_core::bench::Row;
 use twake_core::ingest::IngestOptions;
-use twake_core::{AccessPass, Config, Principal, Workspace};
+use twake_core::{Config, Principal, Workspace};
 
 const QUERIES: &[&str] = &[
     "date de bascule Lyon",
@@ -114,7 +114,7 @@ async fn inprocess_load(ws: Arc<Workspace>, embed: bool, clients: usize, total: 
     for c in 0..clients {
         let ws = ws.clone();
         tasks.push(tokio::spawn(async move {
-            let pass = AccessPass::for_user(Principal::parse("alice@valmont.fr").expect("valid"));
+            let pass = ws.pass_for(&Principal::parse("alice@valmont.fr").expect("valid")).await?;
             let mut lat = Vec::with_capacity(per);
             for i in 0..per {
                 let q = QUERIES[(c * per + i) % QUERIES.len()];
@@ -153,8 +153,7 @@ pub async fn run(
     let data = dir.join("data");
     let ws = Arc::new(Workspace::open(&data, config.clone()).await?);
     let alice = Principal::parse("alice@valmont.fr")?;
-    ws.ingest(&[sample.to_path_buf()], &IngestOptions { readers: vec![alice.clone()], prune: false }, &mut |_| {})
-        .await?;
+    ws.ingest(&[sample.to_path_buf()], &IngestOptions::readers(vec![alice.clone()]), &mut |_| {}).await?;
     let (_, key) = ws.create_key(&alice, "bench").await?;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();

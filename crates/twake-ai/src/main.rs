@@ -11,8 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use twake_core::ingest::{FileOutcome, IngestEvent, IngestOptions};
 use twake_core::models::{self, PullOutcome};
-use twake_core::{AccessPass, Config, Principal, Workspace};
+use twake_core::{Config, Principal, Tenant, Workspace};
 
+mod access;
 mod bench;
 mod http_bench;
 
@@ -55,6 +56,10 @@ enum Command {
         /// Remove documents whose files are gone.
         #[arg(long)]
         prune: bool,
+        /// The tenant these documents belong to (default: the owner's, from
+        /// `access tenants`).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Hybrid search, filtered by what the user may read.
     Search {
@@ -93,6 +98,11 @@ enum Command {
     },
     /// Measure ingestion, search and generation speed; writes a Markdown table.
     Bench(bench::BenchArgs),
+    /// Who may read what: groups, tenants, readers, reports and the canary check.
+    Access {
+        #[command(subcommand)]
+        command: access::AccessCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -248,13 +258,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { paths, readers, owner, prune } => {
+        Command::Ingest { paths, readers, owner, prune, tenant } => {
             let owner = principal(owner.as_deref())?;
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let tenant = match tenant {
+                Some(t) => Tenant::parse(&t)?,
+                None => ws.tenant_of(&owner).await?,
+            };
             let readers = match readers {
                 Some(r) => Principal::parse_list(&r).context("invalid --readers")?,
                 None => vec![owner],
             };
-            let ws = Workspace::open(&cli.data_dir, config).await?;
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -265,7 +279,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             );
             let started = std::time::Instant::now();
             let report = ws
-                .ingest(&paths, &IngestOptions { readers, prune }, &mut |ev| match ev {
+                .ingest(&paths, &IngestOptions { readers, tenant, prune }, &mut |ev| match ev {
                     IngestEvent::Started { files } => bar.set_length(files as u64),
                     IngestEvent::FileDone { path, outcome } => {
                         bar.inc(1);
@@ -279,12 +293,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             bar.finish_and_clear();
             let (files, docs, chunks) = ws.counts().await?;
             println!(
-                "ingested in {:.1}s: {} new, {} updated, {} unchanged, {} failed{}{} — {} documents, {} chunks added; index: {files} files, {docs} documents, {chunks} chunks",
+                "ingested in {:.1}s: {} new, {} updated, {} unchanged, {} failed{}{}{} — {} documents, {} chunks added; index: {files} files, {docs} documents, {chunks} chunks",
                 started.elapsed().as_secs_f64(),
                 report.new,
                 report.updated,
                 report.unchanged,
                 report.failed.len(),
+                if report.readers_changed > 0 {
+                    format!(", {} with new readers (not re-embedded)", report.readers_changed)
+                } else {
+                    String::new()
+                },
                 if report.skipped > 0 {
                     format!(", {} skipped (not a supported format)", report.skipped)
                 } else {
@@ -303,8 +322,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
         }
         Command::Search { query, as_user, k, json } => {
-            let pass = AccessPass::for_user(principal(as_user.as_deref())?);
             let ws = Workspace::open(&cli.data_dir, config).await?;
+            let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
             let hits = ws.search(&query, &pass, k).await?;
             if json {
                 let results: Vec<_> = hits
@@ -335,8 +354,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ask { question, as_user, json } => {
-            let pass = AccessPass::for_user(principal(as_user.as_deref())?);
             let ws = Workspace::open(&cli.data_dir, config).await?;
+            let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
             let mut stdout = std::io::stdout();
             // A spinner on stderr until the first verified sentence arrives
             // (hidden when stderr is not a terminal).
@@ -444,6 +463,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => {
             bench::run(args, config).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Access { command } => {
+            let ws = std::sync::Arc::new(Workspace::open(&cli.data_dir, config).await?);
+            access::run(command, ws).await
         }
     }
 }

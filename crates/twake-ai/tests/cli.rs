@@ -53,7 +53,11 @@ fn ingest_search_and_ask_json_contracts() {
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("11 new, 0 updated, 0 unchanged, 0 failed"), "{stdout}");
     let out = twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr", "examples/workspace/shared"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 11 updated"), "readers changed: re-index");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("0 new, 0 updated, 0 unchanged, 0 failed, 11 with new readers (not re-embedded)"),
+        "readers changed: access updated in place: {stdout}"
+    );
     let out = twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr", "examples/workspace/shared"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 0 updated, 11 unchanged"));
 
@@ -98,4 +102,67 @@ fn ingest_search_and_ask_json_contracts() {
         assert!(c.get(key).is_some(), "missing {key} in {c}");
     }
     assert!(c["path"].as_str().unwrap().starts_with("examples/workspace/shared/"), "relative path kept: {c}");
+}
+
+#[test]
+fn access_report_explain_groups_readers_and_canary() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let ok = |args: &[&str]| {
+        let out = twake(&d, args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    ok(&["ingest", "--readers", "alice.martin@valmont.fr,bob.leroy@valmont.fr", "examples/workspace/shared"]);
+    ok(&["ingest", "--owner", "bob.leroy@valmont.fr", "examples/workspace/private-bob"]);
+    let private = "examples/workspace/private-bob/entretien-annuel-bob-leroy.md";
+
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["access", "report", "--as", "alice.martin@valmont.fr", "--json"])).unwrap();
+    assert_eq!(v["documents"], 13, "{v}");
+    assert_eq!(v["tenant"], "default");
+    let sources: Vec<&str> = v["sources"].as_array().unwrap().iter().map(|s| s["source"].as_str().unwrap()).collect();
+    assert!(sources.contains(&"examples/workspace/shared/docs") && !sources.iter().any(|s| s.contains("private")));
+
+    // Claire reads the Lyon thread because she wrote and received its mails.
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "access",
+        "explain",
+        "--as",
+        "claire.dubois@valmont.fr",
+        "--json",
+        "examples/workspace/shared/mail/projet-lyon.mbox",
+    ]))
+    .unwrap();
+    let docs = v["documents"].as_array().unwrap();
+    assert!(docs.iter().all(|d| d["readable"] == true), "{v}");
+    assert_eq!(docs[0]["because"][0]["reason"], "from");
+
+    // Nested groups and a readers change, effective at once.
+    let explain = |user: &str| ok(&["access", "explain", "--as", user, private]);
+    assert!(explain("alice.martin@valmont.fr").contains("NOT readable"));
+    ok(&["access", "groups", "add", "group:rh", "group:direction"]);
+    ok(&["access", "groups", "add", "group:direction", "alice.martin@valmont.fr"]);
+    ok(&["access", "readers", private, "--set", "bob.leroy@valmont.fr,group:rh"]);
+    let e = explain("alice.martin@valmont.fr");
+    assert!(e.contains("alice.martin@valmont.fr ∈ group:direction ∈ group:rh"), "{e}");
+    ok(&["access", "groups", "remove", "group:direction", "alice.martin@valmont.fr"]);
+    assert!(explain("alice.martin@valmont.fr").contains("NOT readable"));
+    let out = twake(&d, &["access", "groups", "remove", "group:direction", "alice.martin@valmont.fr"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a member of group:direction"));
+    let out = twake(&d, &["access", "readers", "nope.md", "--set", "a@x.fr"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.md was not ingested"));
+
+    // The canary: planted for Bob, checked for everyone else (search and
+    // HTTP; answers are covered by the engine's tests), removed.
+    let out = ok(&["access", "canary", "--owner", "bob.leroy@valmont.fr", "--no-ask"]);
+    assert!(out.contains("canary: no leak"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["access", "report", "--as", "bob.leroy@valmont.fr", "--json"])).unwrap();
+    assert!(!v.to_string().contains("canary"), "the canary was removed: {v}");
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use twake_index::{FlatIndex, TantivyIndex, quantize};
+use twake_index::{ChunkAccess, FlatIndex, TantivyIndex, quantize};
 use twake_types::{AccessPass, Principal};
 
 use crate::ingest::IngestOptions;
@@ -175,7 +175,7 @@ pub async fn run(config: &Config, sample: &Path, opts: &BenchOptions, log: &mut 
     let pdf = tmp.join("bench.pdf");
     std::fs::write(&pdf, synthetic_pdf(opts.pages)).map_err(|e| crate::CoreError::Other(e.to_string()))?;
     let ws = Workspace::open(&tmp.join("data"), config.clone()).await?;
-    let ingest_opts = IngestOptions { readers: vec![alice.clone()], prune: false };
+    let ingest_opts = IngestOptions::readers(vec![alice.clone()]);
     for (path, unit, n, format) in [
         (&mbox, "messages", opts.messages, twake_extract::Format::Mbox),
         (&pdf, "pages", opts.pages, twake_extract::Format::Pdf),
@@ -239,6 +239,19 @@ pub async fn run(config: &Config, sample: &Path, opts: &BenchOptions, log: &mut 
             vec!["bob@valmont.fr".into()],
             vec!["alice@valmont.fr".into(), "bob@valmont.fr".into()],
         ];
+        // Users who can read 100 %, 10 % and 1 % of the chunks, through a
+        // group each (the chunks carry the groups, the passes expand them).
+        let tenant = twake_types::Tenant::default();
+        let mut dir = twake_types::Directory::default();
+        let share = [
+            ("group:all", "all@valmont.fr", 1),
+            ("group:tenth", "tenth@valmont.fr", 10),
+            ("group:hundredth", "hundredth@valmont.fr", 100),
+        ];
+        for (g, u, _) in share {
+            dir.add_membership(&tenant, Principal::parse(g).expect("valid"), Principal::parse(u).expect("valid"));
+        }
+        let mut readable: [Vec<usize>; 3] = Default::default();
         let mut flat = FlatIndex::new(dim);
         let mut raw: Vec<f32> = Vec::with_capacity(n * dim);
         let lex_dir = tmp.join(format!("lex-{n}"));
@@ -246,13 +259,20 @@ pub async fn run(config: &Config, sample: &Path, opts: &BenchOptions, log: &mut 
         for i in 0..n {
             let v = unit(&mut rng, dim);
             let (s, q) = quantize(&v);
-            let r = &readers[i % 3];
-            flat.insert(i as i64, i as i64, r, s, &q)?;
+            let mut r = readers[i % 3].clone();
+            for (j, (g, _, every)) in share.iter().enumerate() {
+                if i % every == 0 {
+                    r.push(g.to_string());
+                    readable[j].push(i);
+                }
+            }
+            let at = ChunkAccess { chunk_id: i as i64, doc_id: i as i64, tenant: tenant.as_str(), readers: &r };
+            flat.insert(at, s, &q)?;
             raw.extend_from_slice(&v);
-            lex.add(i as i64, i as i64, r, &sentence(&mut rng, 60))?;
+            lex.add(at, &sentence(&mut rng, 60))?;
         }
         lex.commit()?;
-        let pass = AccessPass::for_user(alice.clone());
+        let pass = AccessPass::for_user(&dir, alice.clone());
         let (mut t_dense, mut t_f32, mut t_lex, mut t_hybrid) = (vec![], vec![], vec![], vec![]);
         for _ in 0..opts.queries {
             let q = unit(&mut rng, dim);
@@ -309,6 +329,59 @@ pub async fn run(config: &Config, sample: &Path, opts: &BenchOptions, log: &mut 
             baseline: "—".into(),
             ratio: "—".into(),
         });
+        // Filtered search at 100 %, 10 % and 1 % readable vs unfiltered,
+        // and recall@10 of the filtered int8 search against exact f32
+        // search over the readable subset alone.
+        let system = AccessPass::system("benchmark baseline: unfiltered search");
+        let queries: Vec<(Vec<f32>, String)> =
+            (0..opts.queries).map(|_| (unit(&mut rng, dim), sentence(&mut rng, 4))).collect();
+        let (mut u_dense, mut u_lex) = (vec![], vec![]);
+        for (q, text) in &queries {
+            let t = Instant::now();
+            flat.search(q, &system, 10)?;
+            u_dense.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            lex.search(text, &system, 10)?;
+            u_lex.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let (u_dense50, u_lex50) = (pct(&mut u_dense, 0.5), pct(&mut u_lex, 0.5));
+        for (j, (_, user, every)) in share.iter().enumerate() {
+            let pass = AccessPass::for_user(&dir, Principal::parse(user).expect("valid"));
+            let (mut fd, mut fl, mut recall) = (vec![], vec![], vec![]);
+            for (q, text) in &queries {
+                let t = Instant::now();
+                let got = flat.search(q, &pass, 10)?;
+                fd.push(t.elapsed().as_secs_f64() * 1000.0);
+                let t = Instant::now();
+                lex.search(text, &pass, 10)?;
+                fl.push(t.elapsed().as_secs_f64() * 1000.0);
+                let mut exact: Vec<(f32, usize)> = readable[j]
+                    .iter()
+                    .map(|&i| (raw[i * dim..(i + 1) * dim].iter().zip(q).map(|(a, b)| a * b).sum::<f32>(), i))
+                    .collect();
+                exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let truth: Vec<i64> = exact.iter().take(10).map(|e| e.1 as i64).collect();
+                let hit = got.iter().filter(|g| truth.contains(&g.0)).count();
+                recall.push(hit as f64 / truth.len().max(1) as f64);
+            }
+            let (d50, l50) = (pct(&mut fd, 0.5), pct(&mut fl, 0.5));
+            let share_pct = 100 / every;
+            let mean_recall = recall.iter().sum::<f64>() / recall.len().max(1) as f64;
+            rows.push(Row {
+                group: "access",
+                what: format!("{n} chunks, asker reads {share_pct} %: dense top-10 filtered vs unfiltered (recall@10 vs exact filtered f32: {mean_recall:.3})"),
+                ours: format!("p50 {d50:.2} ms"),
+                baseline: format!("p50 {u_dense50:.2} ms"),
+                ratio: format!("{:.2}", u_dense50 / d50),
+            });
+            rows.push(Row {
+                group: "access",
+                what: format!("{n} chunks, asker reads {share_pct} %: lexical top-10 filtered vs unfiltered"),
+                ours: format!("p50 {l50:.2} ms"),
+                baseline: format!("p50 {u_lex50:.2} ms"),
+                ratio: format!("{:.2}", u_lex50 / l50),
+            });
+        }
         let _ = std::fs::remove_dir_all(&lex_dir);
     }
 
@@ -317,7 +390,7 @@ pub async fn run(config: &Config, sample: &Path, opts: &BenchOptions, log: &mut 
         log("ask on the sample workspace");
         let ws2 = Workspace::open(&tmp.join("sample"), config.clone()).await?;
         ws2.ingest(&[sample.to_path_buf()], &ingest_opts, &mut |_| {}).await?;
-        let pass = AccessPass::for_user(alice.clone());
+        let pass = ws2.pass_for(&alice).await?;
         let (mut ttft, mut tps, mut total) = (vec![], vec![], vec![]);
         let mut prompt_text = String::new();
         for _ in 0..opts.ask_runs {

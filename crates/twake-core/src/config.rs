@@ -16,6 +16,22 @@ pub struct Config {
     pub answer: AnswerConfig,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub access: AccessConfig,
+}
+
+/// How readers are derived from sources.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// The sender and every recipient (To, Cc, Bcc) of a mail may read it,
+    /// besides the file's readers: they hold it in their own mailboxes.
+    pub mail_participants: bool,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig { mail_participants: true }
+    }
 }
 
 /// OpenID Connect: bearer JWTs from this issuer are accepted besides API

@@ -8,15 +8,23 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use twake_extract::{Format, chunk_document};
 use twake_index::{FileRecord, NewChunk, NewDocument, quantize};
-use twake_types::{AccessPass, Principal};
+use twake_types::{AccessPass, Principal, Tenant};
 
 use crate::{CoreError, Result, Workspace};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOutcome {
-    New { documents: usize, chunks: usize },
-    Updated { documents: usize, chunks: usize },
+    New {
+        documents: usize,
+        chunks: usize,
+    },
+    Updated {
+        documents: usize,
+        chunks: usize,
+    },
     Unchanged,
+    /// Same content, new readers: access updated, nothing re-embedded.
+    ReadersChanged,
     Failed(String),
 }
 
@@ -25,6 +33,7 @@ pub struct IngestReport {
     pub new: usize,
     pub updated: usize,
     pub unchanged: usize,
+    pub readers_changed: usize,
     pub failed: Vec<(String, String)>,
     /// Parts of files that could not be read (a broken message in an mbox).
     pub warnings: Vec<(String, String)>,
@@ -42,8 +51,18 @@ pub enum IngestEvent<'a> {
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
+    /// Who may read every document of these files (besides the
+    /// participants of a mail, see `access.mail_participants`).
     pub readers: Vec<Principal>,
+    /// The tenant the documents belong to.
+    pub tenant: Tenant,
     pub prune: bool,
+}
+
+impl IngestOptions {
+    pub fn readers(readers: Vec<Principal>) -> Self {
+        IngestOptions { readers, tenant: Tenant::default(), prune: false }
+    }
 }
 
 /// A file to ingest: its path as given (relative stays relative) and
@@ -139,7 +158,7 @@ impl Workspace {
         let mut since_commit = 0;
         for input in &inputs {
             let path = input.path.display().to_string();
-            let outcome = match self.ingest_one(input, &readers).await {
+            let outcome = match self.ingest_one(input, &readers, &opts.tenant).await {
                 Ok(Some((o, warnings))) => {
                     report.warnings.extend(warnings.into_iter().map(|w| (path.clone(), w)));
                     o
@@ -164,6 +183,10 @@ impl Workspace {
                     since_commit += 1;
                 }
                 FileOutcome::Unchanged => report.unchanged += 1,
+                FileOutcome::ReadersChanged => {
+                    report.readers_changed += 1;
+                    since_commit += 1;
+                }
                 FileOutcome::Failed(reason) => report.failed.push((path.clone(), reason.clone())),
             }
             progress(IngestEvent::FileDone { path: &path, outcome: &outcome });
@@ -220,6 +243,7 @@ impl Workspace {
         &self,
         input: &Input,
         readers: &[Principal],
+        tenant: &Tenant,
     ) -> Result<Option<(FileOutcome, Vec<String>)>, String> {
         let path = input.path.display().to_string();
         let bytes = tokio::fs::read(&input.path).await.map_err(|e| format!("cannot read file: {e}"))?;
@@ -235,9 +259,13 @@ impl Workspace {
         let previous = self.store.file(&path).await.map_err(|e| e.to_string())?;
         if let Some(prev) = &previous
             && prev.content_hash == hash
-            && prev.readers == readers
+            && &prev.tenant == tenant
         {
-            return Ok(Some((FileOutcome::Unchanged, vec![])));
+            if prev.readers == readers {
+                return Ok(Some((FileOutcome::Unchanged, vec![])));
+            }
+            self.set_readers_locked(&path, readers).await.map_err(|e| e.to_string())?;
+            return Ok(Some((FileOutcome::ReadersChanged, vec![])));
         }
         let name2 = name.clone();
         let extracted = tokio::task::spawn_blocking(move || twake_extract::extract(format, &name2, &bytes))
@@ -266,13 +294,15 @@ impl Workspace {
                 })
                 .collect::<Vec<_>>();
             n_chunks += chunks.len();
-            new_docs.push(NewDocument { doc, chunks });
+            let grants = crate::access::grants(&doc, readers, self.config.access.mail_participants);
+            new_docs.push(NewDocument { doc, chunks, grants });
         }
         let record = FileRecord {
             path: path.clone(),
             content_hash: hash,
             readers: readers.to_vec(),
             format: format.name().to_string(),
+            tenant: tenant.clone(),
         };
         let n_docs = new_docs.len();
         let (removed, added) = self.store.replace_file(&record, &new_docs).await.map_err(|e| e.to_string())?;
@@ -289,9 +319,9 @@ impl Workspace {
         self.drop_derived(removed)?;
         let rows = self.store.chunks_of_docs(Some(added), &AccessPass::system("index newly stored chunks")).await?;
         let (mut vectors, mut lexical) = (self.vectors_mut(), self.lexical_mut());
-        for (v, text) in rows {
-            vectors.insert(v.chunk_id, v.doc_id, &v.readers, v.scale, &v.embedding)?;
-            lexical.add(v.chunk_id, v.doc_id, &v.readers, &text)?;
+        for (v, text) in &rows {
+            vectors.insert(crate::workspace::access_of(v), v.scale, &v.embedding)?;
+            lexical.add(crate::workspace::access_of(v), text)?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! with an [`AccessPass`]; every `[n]` in an answer maps to a passage that
 //! was given to the model and that supports the sentence.
 
+pub mod access;
 pub mod answer;
 pub mod bench;
 pub mod config;
@@ -18,7 +19,7 @@ pub mod text;
 mod workspace;
 
 pub use config::Config;
-pub use twake_types::{AccessPass, Principal};
+pub use twake_types::{AccessPass, Principal, PrincipalKind, Tenant};
 pub use workspace::{Embedder, Workspace};
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use twake_index::{FlatIndex, LexicalIndex, SqliteStore, Store, TantivyIndex, VectorIndex};
+use twake_index::{ChunkAccess, FlatIndex, LexicalIndex, SqliteStore, Store, StoredVector, TantivyIndex, VectorIndex};
 use twake_llm::{EmbedderOptions, GgufChat, GgufEmbedder, ModelOptions};
 use twake_types::AccessPass;
 
@@ -110,14 +110,14 @@ impl Workspace {
         let rows = store.chunks_of_docs(None, &pass).await?;
         let mut flat = FlatIndex::new(embedder.dim());
         for (v, _) in &rows {
-            flat.insert(v.chunk_id, v.doc_id, &v.readers, v.scale, &v.embedding)?;
+            flat.insert(access_of(v), v.scale, &v.embedding)?;
         }
         let mut lexical = TantivyIndex::open(&data_dir.join("lexical"))?;
         if lexical.num_docs() != rows.len() as u64 {
             tracing::info!(target: "ingest", chunks = rows.len(), "rebuilding the lexical index from the store");
             lexical.clear()?;
             for (v, text) in &rows {
-                lexical.add(v.chunk_id, v.doc_id, &v.readers, text)?;
+                lexical.add(access_of(v), text)?;
             }
             lexical.commit()?;
         }
@@ -180,4 +180,9 @@ impl Workspace {
     pub async fn counts(&self) -> Result<(i64, i64, i64)> {
         Ok(self.store.counts().await?)
     }
+}
+
+/// What the derived indexes store about a stored chunk's access.
+pub(crate) fn access_of(v: &StoredVector) -> ChunkAccess<'_> {
+    ChunkAccess { chunk_id: v.chunk_id, doc_id: v.doc_id, tenant: &v.tenant, readers: &v.readers }
 }

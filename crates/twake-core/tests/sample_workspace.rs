@@ -4,48 +4,13 @@
 //! test`) and run when `TWAKE_AI_TEST_MODELS=1`; plain `cargo test` skips
 //! them and says so.
 
-use std::path::{Path, PathBuf};
-
 use twake_core::config::FusionMethod;
-use twake_core::ingest::{IngestOptions, IngestReport};
-use twake_core::{AccessPass, Config, Principal, Workspace};
+use twake_core::ingest::IngestOptions;
+use twake_core::{Config, Workspace};
 
-const ALICE: &str = "alice.martin@valmont.fr";
-const BOB: &str = "bob.leroy@valmont.fr";
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn models_enabled(test: &str) -> bool {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped {test}: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
-        return false;
-    }
-    true
-}
-
-fn p(s: &str) -> Principal {
-    Principal::parse(s).unwrap()
-}
-
-fn pass(s: &str) -> AccessPass {
-    AccessPass::for_user(p(s))
-}
-
-async fn ingest(ws: &Workspace, paths: &[PathBuf], readers: &[&str]) -> IngestReport {
-    let opts = IngestOptions { readers: readers.iter().map(|r| p(r)).collect(), prune: false };
-    ws.ingest(paths, &opts, &mut |_| {}).await.unwrap()
-}
-
-async fn sample(dir: &Path) -> Workspace {
-    let ws = Workspace::open(dir, Config::default()).await.unwrap();
-    let r = ingest(&ws, &[root().join("examples/workspace/shared")], &[ALICE, BOB]).await;
-    assert!(r.failed.is_empty(), "{:?}", r.failed);
-    let r = ingest(&ws, &[root().join("examples/workspace/private-bob")], &[BOB]).await;
-    assert!(r.failed.is_empty(), "{:?}", r.failed);
-    ws
-}
+use common::*;
 
 #[derive(serde::Deserialize)]
 struct Questions {
@@ -93,7 +58,7 @@ async fn retrieval_recall_at_5_on_labelled_questions() {
         let is_default = i == 0;
         let (mut hits, mut cross_hits, mut cross_n, mut rr) = (0, 0, 0, 0.0);
         for q in &qs {
-            let results = ws.search(&q.question, &pass(ALICE), 5).await.unwrap();
+            let results = ws.search(&q.question, &pass(&ws, ALICE).await, 5).await.unwrap();
             let rank = results.iter().position(|r| r.chunk.path.ends_with(&q.expect));
             if let Some(r) = rank {
                 hits += 1;
@@ -135,14 +100,14 @@ async fn private_documents_never_reach_other_users() {
         "entretien annuel confidentiel prime",
         "rémunération",
     ] {
-        let alice = ws.search(q, &pass(ALICE), 20).await.unwrap();
+        let alice = ws.search(q, &pass(&ws, ALICE).await, 20).await.unwrap();
         assert!(alice.iter().all(|h| !h.chunk.path.contains("private-bob")), "{q}: leaked to alice");
         assert!(alice.iter().all(|h| !h.snippet.contains("4 %") && !h.chunk.text.contains("2 500 euros")));
-        let bob = ws.search(q, &pass(BOB), 20).await.unwrap();
+        let bob = ws.search(q, &pass(&ws, BOB).await, 20).await.unwrap();
         assert!(bob.iter().any(|h| h.chunk.path.contains("private-bob")), "{q}: bob must find his own document");
     }
     // A user with no documents sees nothing at all.
-    assert!(ws.search("bascule Lyon", &pass("eve@valmont.fr"), 10).await.unwrap().is_empty());
+    assert!(ws.search("bascule Lyon", &pass(&ws, "eve@valmont.fr").await, 10).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,19 +129,19 @@ async fn reingest_is_idempotent_changes_replace_and_prune_removes() {
     std::fs::write(&note, "# Note\nLe parking visiteurs a déménagé au niveau -4.\n").unwrap();
     let r = ingest(&ws, std::slice::from_ref(&src), &[ALICE]).await;
     assert_eq!((r.new, r.updated, r.unchanged), (0, 1, 1));
-    let hits = ws.search("parking visiteurs niveau", &pass(ALICE), 10).await.unwrap();
+    let hits = ws.search("parking visiteurs niveau", &pass(&ws, ALICE).await, 10).await.unwrap();
     let texts: Vec<&str> = hits.iter().map(|h| h.chunk.text.as_str()).collect();
     assert!(texts.iter().any(|t| t.contains("-4")) && !texts.iter().any(|t| t.contains("-2")), "{texts:?}");
     let (_, _, chunks_before) = ws.counts().await.unwrap();
     std::fs::remove_file(&note).unwrap();
-    let opts = IngestOptions { readers: vec![p(ALICE)], prune: true };
+    let opts = IngestOptions { prune: true, ..IngestOptions::readers(vec![p(ALICE)]) };
     let r = ws.ingest(std::slice::from_ref(&src), &opts, &mut |_| {}).await.unwrap();
     assert_eq!(r.pruned, 1);
     let (files, _, chunks_after) = ws.counts().await.unwrap();
     assert_eq!(files, 1);
     assert!(chunks_after < chunks_before);
     assert!(
-        ws.search("parking visiteurs", &pass(ALICE), 10)
+        ws.search("parking visiteurs", &pass(&ws, ALICE).await, 10)
             .await
             .unwrap()
             .iter()
@@ -186,7 +151,7 @@ async fn reingest_is_idempotent_changes_replace_and_prune_removes() {
     // Reopening rebuilds nothing and finds the same data.
     let ws = Workspace::open(&dir.path().join("data"), Config::default()).await.unwrap();
     assert_eq!(ws.counts().await.unwrap().0, 1);
-    assert!(!ws.search("télétravail", &pass(ALICE), 3).await.unwrap().is_empty());
+    assert!(!ws.search("télétravail", &pass(&ws, ALICE).await, 3).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +177,7 @@ async fn bad_files_are_reported_and_never_lose_indexed_data() {
     let r = ingest(&ws, std::slice::from_ref(&good), &[ALICE]).await;
     assert_eq!(r.failed.len(), 1, "{r:?}");
     assert!(r.failed[0].1.contains("binary data"), "{r:?}");
-    let hits = ws.search("salle Belledonne étage", &pass(ALICE), 3).await.unwrap();
+    let hits = ws.search("salle Belledonne étage", &pass(&ws, ALICE).await, 3).await.unwrap();
     assert!(hits.iter().any(|h| h.chunk.text.contains("Belledonne")));
     // A missing path and an unknown explicit file are reported too.
     let unknown = dir.path().join("photo.bin");
@@ -245,7 +210,7 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
     assert_eq!(cases.len(), 3);
     for (q, facts) in cases {
         let mut streamed = String::new();
-        let a = ws.ask(q, &pass(ALICE), &mut |t| streamed.push_str(t)).await.unwrap();
+        let a = ws.ask(q, &pass(&ws, ALICE).await, &mut |t| streamed.push_str(t)).await.unwrap();
         eprintln!(
             "Q: {q}\nA: {}\n{:?}",
             a.text,
@@ -268,11 +233,12 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
         );
     }
     // Alice asks about Bob's private review: nothing leaks.
-    let a = ws.ask("Quelle augmentation de salaire pour Bob Leroy ?", &pass(ALICE), &mut |_| {}).await.unwrap();
+    let a =
+        ws.ask("Quelle augmentation de salaire pour Bob Leroy ?", &pass(&ws, ALICE).await, &mut |_| {}).await.unwrap();
     assert!(!a.text.contains("4 %") && !a.text.contains("2 500"), "{}", a.text);
     assert!(a.citations.iter().all(|c| !c.chunk.path.contains("private-bob")));
     // Nothing relevant: say so rather than invent.
-    let a = ws.ask("Quelle est la recette de la tarte tatin ?", &pass(ALICE), &mut |_| {}).await.unwrap();
+    let a = ws.ask("Quelle est la recette de la tarte tatin ?", &pass(&ws, ALICE).await, &mut |_| {}).await.unwrap();
     assert!(!a.found, "{}", a.text);
     assert!(a.citations.is_empty());
 }

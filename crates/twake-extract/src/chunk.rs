@@ -150,6 +150,7 @@ mod tests {
             author: None,
             date: None,
             body: String::new(),
+            participants: vec![],
             sections,
         }
     }

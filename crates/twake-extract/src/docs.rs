@@ -21,6 +21,7 @@ fn doc(title: String, body: String, sections: Vec<Section>) -> Document {
         author: None,
         date: None,
         body,
+        participants: vec![],
         sections,
     }
 }

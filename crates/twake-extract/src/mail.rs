@@ -6,7 +6,7 @@
 use std::io::Cursor;
 
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders};
-use twake_types::{Document, Locator, Section, SourceKind};
+use twake_types::{Document, Locator, Participant, Role, Section, SourceKind};
 
 use crate::text::normalize_whitespace;
 use crate::{ExtractError, Extracted, Format, Result, docs};
@@ -137,8 +137,23 @@ fn message_to_document(msg: &Message<'_>) -> Result<Document> {
         author: from,
         date: msg.date().map(|d| d.to_rfc3339()),
         body,
+        participants: participants(msg),
         sections,
     })
+}
+
+/// Every address in From, To, Cc and Bcc (groups flattened), lowercased.
+fn participants(msg: &Message<'_>) -> Vec<Participant> {
+    let mut out = Vec::new();
+    for (role, addrs) in [(Role::From, msg.from()), (Role::To, msg.to()), (Role::Cc, msg.cc()), (Role::Bcc, msg.bcc())]
+    {
+        for a in addrs.into_iter().flat_map(|a| a.iter()) {
+            if let Some(ad) = a.address().map(|s| s.trim().to_lowercase()).filter(|s| s.contains('@')) {
+                out.push(Participant { role, address: ad });
+            }
+        }
+    }
+    out
 }
 
 /// Removes quoted replies and the signature from a message body.
@@ -238,5 +253,28 @@ mod tests {
     fn broken_mime_is_an_error_not_a_panic() {
         assert!(parse_message(b"").is_err());
         assert!(parse_mbox(b"").is_err());
+    }
+}
+
+#[cfg(test)]
+mod participant_tests {
+    use super::*;
+
+    #[test]
+    fn participants_are_every_address_lowercased_with_its_role() {
+        let raw = b"From: Alice <Alice@Valmont.fr>\r\nTo: bob@valmont.fr, Equipe: carol@valmont.fr, dan@valmont.fr;\r\nCc: \"RH\" <rh@valmont.fr>\r\nBcc: eve@valmont.fr\r\nSubject: x\r\n\r\nbody\r\n";
+        let d = parse_message(raw).unwrap();
+        let got: Vec<(&str, &str)> = d.participants.iter().map(|p| (p.role.as_str(), p.address.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("from", "alice@valmont.fr"),
+                ("to", "bob@valmont.fr"),
+                ("to", "carol@valmont.fr"),
+                ("to", "dan@valmont.fr"),
+                ("cc", "rh@valmont.fr"),
+                ("bcc", "eve@valmont.fr")
+            ]
+        );
     }
 }

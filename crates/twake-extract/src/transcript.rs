@@ -78,6 +78,7 @@ fn transcript(stem: &str, sections: Vec<Section>, format: &'static str) -> Resul
         author: None,
         date: None,
         body,
+        participants: vec![],
         sections,
     })
 }

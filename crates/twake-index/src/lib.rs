@@ -16,10 +16,13 @@ mod sqlite;
 mod vectors;
 
 pub use lexical::{LexicalIndex, TantivyIndex};
-pub use sqlite::{ApiKeyRecord, ChunkView, FileRecord, FileView, NewChunk, NewDocument, SqliteStore, StoredVector};
-pub use vectors::{FlatIndex, VectorIndex, quantize};
+pub use sqlite::{
+    ApiKeyRecord, ChunkView, DocAccess, FileRecord, FileView, Grant, Membership, NewChunk, NewDocument, SqliteStore,
+    StoredVector,
+};
+pub use vectors::{ChunkAccess, FlatIndex, VectorIndex, quantize};
 
-pub use twake_types::AccessPass;
+pub use twake_types::{AccessPass, Directory, Principal, Tenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -139,6 +142,66 @@ impl Store {
     pub async fn counts(&self) -> Result<(i64, i64, i64)> {
         match self {
             Store::Sqlite(s) => s.counts().await,
+        }
+    }
+
+    pub async fn directory_for(&self, user: &Principal) -> Result<Directory> {
+        match self {
+            Store::Sqlite(s) => s.directory_for(user).await,
+        }
+    }
+
+    pub async fn add_member(&self, tenant: &Tenant, container: &Principal, member: &Principal) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.add_member(tenant, container, member).await,
+        }
+    }
+
+    pub async fn remove_member(&self, tenant: &Tenant, container: &Principal, member: &Principal) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.remove_member(tenant, container, member).await,
+        }
+    }
+
+    pub async fn memberships(&self) -> Result<Vec<Membership>> {
+        match self {
+            Store::Sqlite(s) => s.memberships().await,
+        }
+    }
+
+    pub async fn set_tenant_domain(&self, domain: &str, tenant: &Tenant) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.set_tenant_domain(domain, tenant).await,
+        }
+    }
+
+    pub async fn tenant_domains(&self) -> Result<Vec<(String, String)>> {
+        match self {
+            Store::Sqlite(s) => s.tenant_domains().await,
+        }
+    }
+
+    pub async fn set_file_readers(&self, path: &str, readers: &[Principal]) -> Result<Option<Vec<i64>>> {
+        match self {
+            Store::Sqlite(s) => s.set_file_readers(path, readers).await,
+        }
+    }
+
+    pub async fn readable_documents(&self, pass: &AccessPass) -> Result<Vec<DocAccess>> {
+        match self {
+            Store::Sqlite(s) => s.readable_documents(pass).await,
+        }
+    }
+
+    pub async fn file_documents(&self, path: &str) -> Result<Vec<DocAccess>> {
+        match self {
+            Store::Sqlite(s) => s.file_documents(path).await,
+        }
+    }
+
+    pub async fn known_users(&self) -> Result<Vec<Principal>> {
+        match self {
+            Store::Sqlite(s) => s.known_users().await,
         }
     }
 }

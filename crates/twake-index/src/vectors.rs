@@ -28,9 +28,16 @@ impl VectorIndex {
         }
     }
 
-    pub fn insert(&mut self, chunk_id: i64, doc_id: i64, readers: &[String], scale: f32, v: &[i8]) -> Result<()> {
+    pub fn insert(&mut self, chunk: ChunkAccess<'_>, scale: f32, v: &[i8]) -> Result<()> {
         match self {
-            VectorIndex::Flat(f) => f.insert(chunk_id, doc_id, readers, scale, v),
+            VectorIndex::Flat(f) => f.insert(chunk, scale, v),
+        }
+    }
+
+    /// Changes who may read a document's vectors, in place (no re-embedding).
+    pub fn set_access(&mut self, doc_id: i64, tenant: &str, readers: &[String]) {
+        match self {
+            VectorIndex::Flat(f) => f.set_access(doc_id, tenant, readers),
         }
     }
 
@@ -47,6 +54,18 @@ impl VectorIndex {
     }
 }
 
+/// A chunk's identity and access, as every index stores it.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkAccess<'a> {
+    pub chunk_id: i64,
+    pub doc_id: i64,
+    pub tenant: &'a str,
+    pub readers: &'a [String],
+}
+
+/// A tenant and its sorted, deduplicated readers.
+type AclKey = (String, Vec<String>);
+
 #[derive(Default)]
 pub struct FlatIndex {
     dim: usize,
@@ -55,9 +74,9 @@ pub struct FlatIndex {
     inv_scales: Vec<f32>,
     acl: Vec<u32>,
     data: Vec<i8>,
-    /// Distinct reader sets, interned: most documents share a few.
-    acl_sets: Vec<Vec<String>>,
-    acl_lookup: HashMap<Vec<String>, u32>,
+    /// Distinct (tenant, readers) sets, interned: most documents share a few.
+    acl_sets: Vec<AclKey>,
+    acl_lookup: HashMap<AclKey, u32>,
 }
 
 impl FlatIndex {
@@ -77,24 +96,40 @@ impl FlatIndex {
         self.dim
     }
 
-    pub fn insert(&mut self, chunk_id: i64, doc_id: i64, readers: &[String], scale: f32, v: &[i8]) -> Result<()> {
-        if v.len() != self.dim {
-            return Err(IndexError::Dimension { expected: self.dim, got: v.len() });
-        }
-        let mut key = readers.to_vec();
-        key.sort();
-        key.dedup();
+    fn intern(&mut self, tenant: &str, readers: &[String]) -> u32 {
+        let mut readers = readers.to_vec();
+        readers.sort();
+        readers.dedup();
+        let key = (tenant.to_string(), readers);
         let next = self.acl_sets.len() as u32;
-        let acl = *self.acl_lookup.entry(key.clone()).or_insert_with(|| next);
+        let acl = *self.acl_lookup.entry(key.clone()).or_insert(next);
         if acl == next {
             self.acl_sets.push(key);
         }
-        self.ids.push(chunk_id);
-        self.doc_ids.push(doc_id);
+        acl
+    }
+
+    pub fn insert(&mut self, chunk: ChunkAccess<'_>, scale: f32, v: &[i8]) -> Result<()> {
+        if v.len() != self.dim {
+            return Err(IndexError::Dimension { expected: self.dim, got: v.len() });
+        }
+        let acl = self.intern(chunk.tenant, chunk.readers);
+        self.ids.push(chunk.chunk_id);
+        self.doc_ids.push(chunk.doc_id);
         self.inv_scales.push(1.0 / scale);
         self.acl.push(acl);
         self.data.extend_from_slice(v);
         Ok(())
+    }
+
+    /// Points every vector of a document at a new reader set.
+    pub fn set_access(&mut self, doc_id: i64, tenant: &str, readers: &[String]) {
+        let acl = self.intern(tenant, readers);
+        for (i, d) in self.doc_ids.iter().enumerate() {
+            if *d == doc_id {
+                self.acl[i] = acl;
+            }
+        }
     }
 
     /// The stored vector of a chunk, dequantised.
@@ -138,7 +173,8 @@ impl FlatIndex {
         if query.len() != self.dim {
             return Err(IndexError::Dimension { expected: self.dim, got: query.len() });
         }
-        let allowed: Vec<bool> = self.acl_sets.iter().map(|set| pass.allows(set.iter().map(String::as_str))).collect();
+        let allowed: Vec<bool> =
+            self.acl_sets.iter().map(|(tenant, set)| pass.allows(tenant, set.iter().map(String::as_str))).collect();
         // The query is quantised too: an i8 × i8 dot product with i32
         // accumulation vectorises well and reads a quarter of the memory.
         let (q_scale, q8) = quantize(query);
@@ -185,7 +221,11 @@ fn dot_i8(q: &[i8], row: &[i8]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use twake_types::Principal;
+    use twake_types::{Directory, Principal};
+
+    fn at<'a>(chunk_id: i64, doc_id: i64, readers: &'a [String]) -> ChunkAccess<'a> {
+        ChunkAccess { chunk_id, doc_id, tenant: "default", readers }
+    }
 
     fn unit(v: &[f32]) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -196,18 +236,23 @@ mod tests {
     fn filter_applies_before_ranking() {
         let mut idx = FlatIndex::new(3);
         let (s, q) = quantize(&unit(&[1.0, 0.0, 0.0]));
-        idx.insert(1, 10, &["bob@x".into()], s, &q).unwrap();
+        idx.insert(at(1, 10, &["bob@x".into()]), s, &q).unwrap();
         let (s, q) = quantize(&unit(&[0.8, 0.6, 0.0]));
-        idx.insert(2, 20, &["alice@x".into()], s, &q).unwrap();
+        idx.insert(at(2, 20, &["alice@x".into()]), s, &q).unwrap();
         let (s, q) = quantize(&unit(&[0.0, 0.0, 1.0]));
-        idx.insert(3, 30, &["alice@x".into(), "bob@x".into()], s, &q).unwrap();
-        let alice = AccessPass::for_user(Principal::parse("alice@x").unwrap());
+        idx.insert(at(3, 30, &["alice@x".into(), "bob@x".into()]), s, &q).unwrap();
+        let alice = AccessPass::for_user(&Directory::default(), Principal::parse("alice@x").unwrap());
         let hits = idx.search(&[1.0, 0.0, 0.0], &alice, 1).unwrap();
         // Bob's chunk is the best match overall but alice gets her own best.
         assert_eq!(hits[0].0, 2);
         assert!((hits[0].1 - 0.8).abs() < 0.01);
         let all = idx.search(&[1.0, 0.0, 0.0], &AccessPass::system("test"), 3).unwrap();
         assert_eq!(all.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 2, 3]);
+        // Bob shares his document with alice: no vector is recomputed.
+        idx.set_access(10, "default", &["bob@x".into(), "alice@x".into()]);
+        assert_eq!(idx.search(&[1.0, 0.0, 0.0], &alice, 1).unwrap()[0].0, 1);
+        idx.set_access(10, "other", &["alice@x".into()]);
+        assert_eq!(idx.search(&[1.0, 0.0, 0.0], &alice, 1).unwrap()[0].0, 2);
         idx.remove_docs(&[10]);
         assert_eq!(idx.len(), 2);
         assert_eq!(idx.search(&[1.0, 0.0, 0.0], &AccessPass::system("test"), 1).unwrap()[0].0, 2);

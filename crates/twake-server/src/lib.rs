@@ -4,7 +4,7 @@
 //! Boundary: API types live in `openai` and `native`, converted from the
 //! engine's types at the edge; every error goes through [`error::ApiError`].
 //! Invariants: every `/v1` and `/api/v1` request is authenticated and runs
-//! as its user (an `AccessPass` built from the key's owner), so search,
+//! as its user (the `AccessPass` the policy builds for the key's owner), so search,
 //! answers and citations obey the same access rules as the CLI. Handlers
 //! hold no state of their own (the workspace is shared), and never block:
 //! models run on their own threads behind bounded queues, and a full queue
@@ -58,12 +58,14 @@ impl AppState {
     }
 }
 
-/// The authenticated caller.
-pub struct User(pub Principal);
+/// The authenticated caller and their access pass, computed by the
+/// policy from the directory as it is now (a membership change applies to
+/// the next request).
+pub struct User(pub Principal, AccessPass);
 
 impl User {
     pub fn pass(&self) -> AccessPass {
-        AccessPass::for_user(self.0.clone())
+        self.1.clone()
     }
 }
 
@@ -87,7 +89,8 @@ impl FromRequestParts<AppState> for User {
                 .ok_or_else(|| ApiError::unauthorized("Incorrect or revoked API key provided."))?,
         };
         state.limits.check_rate(user.as_str())?;
-        Ok(User(user))
+        let pass = state.workspace.pass_for(&user).await?;
+        Ok(User(user, pass))
     }
 }
 

@@ -357,10 +357,12 @@ pub async fn upload(State(state): State<AppState>, user: User, mut multipart: Mu
         owner: user.0.as_str().to_string(),
     };
     state.jobs.jobs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, job.clone());
+    // Uploads belong to the uploader's tenant.
+    let tenant = user.pass().tenant().cloned().unwrap_or_default();
     let jobs: Arc<Jobs> = state.jobs.clone();
     let ws = state.workspace.clone();
     tokio::spawn(async move {
-        let opts = IngestOptions { readers, prune: false };
+        let opts = IngestOptions { readers, tenant, prune: false };
         let progress_jobs = jobs.clone();
         let mut progress = move |ev: IngestEvent<'_>| {
             if let IngestEvent::FileDone { path, outcome } = ev {
@@ -369,7 +371,7 @@ pub async fn upload(State(state): State<AppState>, user: User, mut multipart: Mu
                     match outcome {
                         FileOutcome::New { .. } => j.new += 1,
                         FileOutcome::Updated { .. } => j.updated += 1,
-                        FileOutcome::Unchanged => j.unchanged += 1,
+                        FileOutcome::Unchanged | FileOutcome::ReadersChanged => j.unchanged += 1,
                         FileOutcome::Failed(reason) => {
                             j.failed.push(FailedFile { path: path.to_string(), reason: reason.clone() })
                         }

@@ -32,9 +32,9 @@ async fn fixture_with(config: Config) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::open(&dir.path().join("data"), config).await.unwrap();
     let p = |s: &str| Principal::parse(s).unwrap();
-    let shared = IngestOptions { readers: vec![p("alice@valmont.fr")], prune: false };
+    let shared = IngestOptions::readers(vec![p("alice@valmont.fr")]);
     ws.ingest(&[root().join("examples/workspace/shared/mail")], &shared, &mut |_| {}).await.unwrap();
-    let private = IngestOptions { readers: vec![p("bob@valmont.fr")], prune: false };
+    let private = IngestOptions::readers(vec![p("bob@valmont.fr")]);
     ws.ingest(&[root().join("examples/workspace/private-bob")], &private, &mut |_| {}).await.unwrap();
     let (_, alice) = ws.create_key(&p("alice@valmont.fr"), "test").await.unwrap();
     let (_, bob) = ws.create_key(&p("bob@valmont.fr"), "test").await.unwrap();
@@ -456,4 +456,33 @@ async fn disconnect_cancels_generation_and_a_full_queue_answers_503() {
     let busy = statuses.iter().filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE).count();
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     assert!(busy >= 1 && ok >= 8 && busy + ok == 12, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_change_applies_to_the_next_request_with_the_same_key() {
+    if !enabled("a_membership_change_applies_to_the_next_request_with_the_same_key") {
+        return;
+    }
+    let f = fixture().await;
+    let ws = f.state.workspace.clone();
+    let p = |s: &str| Principal::parse(s).unwrap();
+    let private = root().join("examples/workspace/private-bob/entretien-annuel-bob-leroy.md").display().to_string();
+    assert!(ws.set_readers(&private, &[p("bob@valmont.fr"), p("group:rh")]).await.unwrap());
+    let body = r#"{"query": "augmentation de salaire de Bob", "k": 10}"#;
+    let sees =
+        |v: &Value| v["results"].as_array().unwrap().iter().any(|r| r["path"].as_str() == Some(private.as_str()));
+    let (st, v) = json_call(&f.state, "POST", "/api/v1/search", Some(&f.alice), Some(body)).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(!sees(&v), "{v}");
+    let rh = twake_core::Tenant::default();
+    ws.add_member(&rh, &p("group:rh"), &p("alice@valmont.fr")).await.unwrap();
+    let (_, v) = json_call(&f.state, "POST", "/api/v1/search", Some(&f.alice), Some(body)).await;
+    assert!(sees(&v), "added to group:rh: {v}");
+    let (_, files) = json_call(&f.state, "GET", "/api/v1/files", Some(&f.alice), None).await;
+    assert!(files.to_string().contains("entretien-annuel-bob-leroy.md"), "{files}");
+    ws.remove_member(&rh, &p("group:rh"), &p("alice@valmont.fr")).await.unwrap();
+    let (_, v) = json_call(&f.state, "POST", "/api/v1/search", Some(&f.alice), Some(body)).await;
+    assert!(!sees(&v), "removed from group:rh: {v}");
+    let (_, files) = json_call(&f.state, "GET", "/api/v1/files", Some(&f.alice), None).await;
+    assert!(!files.to_string().contains("entretien-annuel-bob-leroy.md"), "{files}");
 }

@@ -8,7 +8,7 @@
 
 mod access;
 
-pub use access::{AccessPass, Principal, PrincipalError};
+pub use access::{AccessPass, Directory, Principal, PrincipalError, PrincipalKind, Tenant};
 
 use std::fmt;
 
@@ -133,8 +133,38 @@ pub struct Document {
     pub date: Option<String>,
     /// The full readable text, quotes and signatures included.
     pub body: String,
+    /// Who sent and received a mail (lowercased addresses); empty for
+    /// other documents. Participants can read the message they exchanged.
+    pub participants: Vec<Participant>,
     /// The passages to index, in order.
     pub sections: Vec<Section>,
+}
+
+/// A role in a mail exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    From,
+    To,
+    Cc,
+    Bcc,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::From => "from",
+            Role::To => "to",
+            Role::Cc => "cc",
+            Role::Bcc => "bcc",
+        }
+    }
+}
+
+/// An address that took part in a mail exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    pub role: Role,
+    pub address: String,
 }
 
 /// A structural piece of a document (a message without its quotes, a page,

@@ -1,0 +1,346 @@
+//! The access policy: who may read what, and why.
+//!
+//! Readers are computed from the source when a document is stored (the
+//! file's readers, and the sender and recipients of a mail) and stored with
+//! every chunk; what a *user* may read is decided at query time by
+//! expanding the user into their tenant and every group, room or share they
+//! belong to (`Workspace::pass_for`). So a membership change takes effect on
+//! the next query and a change of a file's readers updates the indexes in
+//! place: nothing is re-embedded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use twake_index::{DocAccess, Grant, Membership};
+use twake_types::{AccessPass, Document, Principal, Tenant};
+
+use crate::ingest::IngestOptions;
+use crate::{CoreError, Result, Workspace};
+
+/// The readers of one document: the file's readers (reason `readers`) and,
+/// for a mail, its participants (reason `from`, `to`, `cc`, `bcc`).
+pub fn grants(doc: &Document, readers: &[Principal], mail_participants: bool) -> Vec<Grant> {
+    let mut out: Vec<Grant> =
+        readers.iter().map(|p| Grant { principal: p.clone(), reason: "readers".into() }).collect();
+    if mail_participants {
+        for part in &doc.participants {
+            if let Ok(p) = Principal::parse(&part.address) {
+                out.push(Grant { principal: p, reason: part.role.as_str().into() });
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What a user can reach, for administrators (`access report`).
+#[derive(Debug, Clone)]
+pub struct AccessReport {
+    pub user: Principal,
+    pub tenant: Tenant,
+    /// Every container the user acts as, with the membership chain.
+    pub member_of: BTreeMap<Principal, Vec<Principal>>,
+    pub groups: Vec<ReportGroup>,
+    pub documents: usize,
+}
+
+/// Readable documents of one source (a folder of files, by kind).
+#[derive(Debug, Clone)]
+pub struct ReportGroup {
+    pub source: String,
+    pub kind: String,
+    pub documents: usize,
+    pub files: usize,
+    /// How many of these documents each of the user's principals opens
+    /// (`principal (reason)`).
+    pub granted_by: BTreeMap<String, usize>,
+}
+
+/// Why a user can or cannot read each document of a file (`access explain`).
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub user: Principal,
+    pub tenant: Tenant,
+    pub path: String,
+    pub documents: Vec<DocExplanation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DocExplanation {
+    pub title: String,
+    pub tenant: String,
+    pub readable: bool,
+    /// The grants that open it to the user, each with the membership chain
+    /// from the user to the granted principal.
+    pub because: Vec<(Grant, Vec<Principal>)>,
+    /// Every grant of the document.
+    pub grants: Vec<Grant>,
+}
+
+/// A secret planted in one user's private scope by `access canary`.
+#[derive(Debug, Clone)]
+pub struct Canary {
+    pub owner: Principal,
+    pub secret: String,
+    pub path: String,
+    /// Questions that would retrieve it for anyone allowed to.
+    pub questions: Vec<String>,
+}
+
+impl Workspace {
+    /// The access pass of a user: their tenant, themselves and every
+    /// container they belong to, read from the store now (so a membership
+    /// change applies to the next request; nothing is cached).
+    pub async fn pass_for(&self, user: &Principal) -> Result<AccessPass> {
+        let dir = self.store.directory_for(user).await?;
+        Ok(AccessPass::for_user(&dir, user.clone()))
+    }
+
+    /// The tenant a user belongs to.
+    pub async fn tenant_of(&self, user: &Principal) -> Result<Tenant> {
+        Ok(self.store.directory_for(user).await?.tenant_of(user))
+    }
+
+    /// Replaces the readers of an ingested file. The indexes are updated in
+    /// place (nothing is re-embedded); the next query sees the change.
+    /// False when no such file was ingested.
+    pub async fn set_readers(&self, path: &str, readers: &[Principal]) -> Result<bool> {
+        let _guard = self.ingest_lock.lock().await;
+        let found = self.set_readers_locked(path, readers).await?;
+        self.lexical_mut().commit()?;
+        Ok(found)
+    }
+
+    /// [`Workspace::set_readers`] for a caller that holds the ingest lock.
+    pub(crate) async fn set_readers_locked(&self, path: &str, readers: &[Principal]) -> Result<bool> {
+        let mut readers = readers.to_vec();
+        readers.sort();
+        readers.dedup();
+        let Some(docs) = self.store.set_file_readers(path, &readers).await? else { return Ok(false) };
+        let rows = self.store.chunks_of_docs(Some(&docs), &AccessPass::system("re-index changed readers")).await?;
+        let (mut vectors, mut lexical) = (self.vectors_mut(), self.lexical_mut());
+        lexical.remove_docs(&docs)?;
+        let mut seen = BTreeSet::new();
+        for (v, text) in &rows {
+            if seen.insert(v.doc_id) {
+                vectors.set_access(v.doc_id, &v.tenant, &v.readers);
+            }
+            lexical.add(crate::workspace::access_of(v), text)?;
+        }
+        Ok(true)
+    }
+
+    /// Adds `member` (a user or a container) to `container` in the tenant.
+    pub async fn add_member(&self, tenant: &Tenant, container: &Principal, member: &Principal) -> Result<bool> {
+        if container.kind() == twake_types::PrincipalKind::User && container.domain().is_none() {
+            return Err(CoreError::Config(format!(
+                "{container} cannot have members: name a group (group:NAME), a room (room:ID), a share (share:NAME) or a list address"
+            )));
+        }
+        if container == member {
+            return Err(CoreError::Config(format!("{container} cannot be a member of itself")));
+        }
+        Ok(self.store.add_member(tenant, container, member).await?)
+    }
+
+    pub async fn remove_member(&self, tenant: &Tenant, container: &Principal, member: &Principal) -> Result<bool> {
+        Ok(self.store.remove_member(tenant, container, member).await?)
+    }
+
+    pub async fn memberships(&self) -> Result<Vec<Membership>> {
+        Ok(self.store.memberships().await?)
+    }
+
+    /// Users of `domain` belong to `tenant` from the next request on.
+    pub async fn set_tenant_domain(&self, domain: &str, tenant: &Tenant) -> Result<()> {
+        let domain = domain.trim().trim_start_matches('@');
+        if domain.is_empty() || domain.contains(['/', ' ', ',', '@']) {
+            return Err(CoreError::Config(format!("invalid domain {domain:?}: give a mail domain, e.g. valmont.fr")));
+        }
+        Ok(self.store.set_tenant_domain(domain, tenant).await?)
+    }
+
+    pub async fn tenant_domains(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.store.tenant_domains().await?)
+    }
+
+    /// Everything a user can reach, grouped by source.
+    pub async fn access_report(&self, user: &Principal) -> Result<AccessReport> {
+        let dir = self.store.directory_for(user).await?;
+        let pass = AccessPass::for_user(&dir, user.clone());
+        let tenant = dir.tenant_of(user);
+        let member_of = dir.memberships(&tenant, user);
+        let acts_as = pass.principals().cloned().unwrap_or_default();
+        let docs = self.store.readable_documents(&pass).await?;
+        let mut groups: BTreeMap<(String, String), (ReportGroup, BTreeSet<String>)> = BTreeMap::new();
+        for d in &docs {
+            let source = PathBuf::from(&d.path).parent().map(|p| p.display().to_string()).unwrap_or_default();
+            let key = (source.clone(), d.kind.clone());
+            let (g, files) = groups.entry(key).or_insert_with(|| {
+                (
+                    ReportGroup { source, kind: d.kind.clone(), documents: 0, files: 0, granted_by: BTreeMap::new() },
+                    BTreeSet::new(),
+                )
+            });
+            g.documents += 1;
+            files.insert(d.path.clone());
+            for gr in d.grants.iter().filter(|gr| acts_as.contains(&gr.principal)) {
+                *g.granted_by.entry(format!("{} ({})", gr.principal, gr.reason)).or_default() += 1;
+            }
+        }
+        let groups = groups.into_values().map(|(g, files)| ReportGroup { files: files.len(), ..g }).collect();
+        Ok(AccessReport { user: user.clone(), tenant, member_of, groups, documents: docs.len() })
+    }
+
+    /// Why `user` can or cannot read each document of the file at `path`.
+    pub async fn explain(&self, user: &Principal, path: &str) -> Result<Option<Explanation>> {
+        let docs: Vec<DocAccess> = self.store.file_documents(path).await?;
+        if docs.is_empty() {
+            return Ok(None);
+        }
+        let dir = self.store.directory_for(user).await?;
+        let tenant = dir.tenant_of(user);
+        let chains = dir.memberships(&tenant, user);
+        let documents = docs
+            .into_iter()
+            .map(|d| {
+                let same_tenant = d.tenant == tenant.as_str();
+                let because: Vec<(Grant, Vec<Principal>)> = d
+                    .grants
+                    .iter()
+                    .filter(|_| same_tenant)
+                    .filter_map(|g| {
+                        if &g.principal == user {
+                            Some((g.clone(), vec![user.clone()]))
+                        } else {
+                            chains.get(&g.principal).map(|c| (g.clone(), c.clone()))
+                        }
+                    })
+                    .collect();
+                DocExplanation {
+                    title: d.title,
+                    tenant: d.tenant,
+                    readable: !because.is_empty(),
+                    because,
+                    grants: d.grants,
+                }
+            })
+            .collect();
+        Ok(Some(Explanation { user: user.clone(), tenant, path: path.to_string(), documents }))
+    }
+
+    /// Every user the store knows of (readers, members, key owners).
+    pub async fn known_users(&self) -> Result<Vec<Principal>> {
+        Ok(self.store.known_users().await?)
+    }
+
+    /// Plants a unique secret readable by `owner` alone (in their tenant).
+    pub async fn plant_canary(&self, owner: &Principal) -> Result<Canary> {
+        let token = hex::encode(crate::keys::random_bytes(8)?);
+        let secret = format!("CANARY-{}", token.to_uppercase());
+        let dir = self.data_dir.join("canary");
+        std::fs::create_dir_all(&dir).map_err(|e| CoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        // A run that was killed may have left its canary: remove it first.
+        let prefix = dir.display().to_string();
+        for f in self.store.files().await? {
+            if f.path.starts_with(&prefix) {
+                self.forget_file(&f.path).await?;
+                let _ = std::fs::remove_file(&f.path);
+            }
+        }
+        let file = dir.join(format!("canary-{token}.md"));
+        let text = format!(
+            "# Code d'accès confidentiel de {owner}\n\nLe code d'accès personnel et confidentiel de {owner} est {secret}. \
+             The personal confidential access code of {owner} is {secret}.\n"
+        );
+        std::fs::write(&file, text).map_err(|e| CoreError::Other(format!("cannot write {}: {e}", file.display())))?;
+        let tenant = self.tenant_of(owner).await?;
+        let opts = IngestOptions { readers: vec![owner.clone()], tenant, prune: false };
+        let report = self.ingest(std::slice::from_ref(&file), &opts, &mut |_| {}).await?;
+        if let Some((_, reason)) = report.failed.first() {
+            let _ = std::fs::remove_file(&file);
+            return Err(CoreError::Other(format!("could not plant the canary: {reason}")));
+        }
+        Ok(Canary {
+            owner: owner.clone(),
+            secret: secret.clone(),
+            path: file.display().to_string(),
+            questions: vec![
+                secret.clone(),
+                format!("What is the personal confidential access code of {owner}?"),
+                format!("Quel est le code d'accès confidentiel de {owner} ?"),
+            ],
+        })
+    }
+
+    /// What of the canary `user` can find through search and answers:
+    /// an empty list means nothing (neither the secret nor its file).
+    pub async fn canary_leaks(&self, canary: &Canary, user: &Principal, ask: bool) -> Result<Vec<String>> {
+        let pass = self.pass_for(user).await?;
+        let mut leaks = Vec::new();
+        for q in &canary.questions {
+            for hit in self.search(q, &pass, 20).await? {
+                if hit.chunk.path == canary.path || hit.chunk.text.contains(&canary.secret) {
+                    leaks.push(format!("search {q:?} returned the canary passage"));
+                }
+            }
+        }
+        if pass.principals().is_some_and(|p| p.contains(&canary.owner)) {
+            return Ok(leaks);
+        }
+        for f in self.store.readable_files(&pass).await? {
+            if f.path == canary.path {
+                leaks.push("the file list shows the canary file".into());
+            }
+        }
+        if ask {
+            let q = &canary.questions[1];
+            let answer = self.ask(q, &pass, &mut |_| {}).await?;
+            if answer.text.contains(&canary.secret) {
+                leaks.push(format!("the answer to {q:?} contains the secret"));
+            }
+            if answer.citations.iter().any(|c| c.chunk.path == canary.path) {
+                leaks.push(format!("the answer to {q:?} cites the canary"));
+            }
+        }
+        Ok(leaks)
+    }
+
+    /// Removes a planted canary from the store, the indexes and the disk.
+    pub async fn remove_canary(&self, canary: &Canary) -> Result<()> {
+        self.forget_file(&canary.path).await?;
+        let _ = std::fs::remove_file(&canary.path);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twake_types::{Participant, Role, SourceKind};
+
+    #[test]
+    fn mail_participants_become_readers_with_their_role() {
+        let p = |s: &str| Principal::parse(s).unwrap();
+        let doc = Document {
+            kind: SourceKind::Mail,
+            key: String::new(),
+            title: "t".into(),
+            message_id: None,
+            thread_id: None,
+            author: None,
+            date: None,
+            body: String::new(),
+            participants: vec![
+                Participant { role: Role::From, address: "rh@x.fr".into() },
+                Participant { role: Role::To, address: "bob@x.fr".into() },
+            ],
+            sections: vec![],
+        };
+        let g = grants(&doc, &[p("bob@x.fr")], true);
+        let got: Vec<String> = g.iter().map(|g| format!("{} {}", g.principal, g.reason)).collect();
+        assert_eq!(got, ["bob@x.fr readers", "bob@x.fr to", "rh@x.fr from"]);
+        assert_eq!(grants(&doc, &[p("bob@x.fr")], false).len(), 1);
+    }
+}
