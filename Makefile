@@ -42,6 +42,8 @@ demo: ingest-demo
 	$(BIN) --data-dir $(DATA) ask --as $(ALICE) "When will the network switches be delivered?"
 	@echo; echo '$$ twake-ai ask --as $(ALICE) "Quelle augmentation de salaire pour Bob ?"   (private to Bob)'
 	$(BIN) --data-dir $(DATA) ask --as $(ALICE) "Quelle augmentation de salaire pour Bob ?"
+	@echo; echo '$$ twake-ai access report --as $(ALICE)   (what Alice can reach, and through which rule)'
+	$(BIN) --data-dir $(DATA) access report --as $(ALICE)
 	@KEY=$$($(BIN) --data-dir $(DATA) keys create --user $(ALICE) --label demo 2>/dev/null) && \
 	echo && echo "API key for $(ALICE): $$KEY" && \
 	echo "Try:  curl -s http://$(LISTEN)/v1/chat/completions -H \"Authorization: Bearer $$KEY\" \\" && \
