@@ -28,7 +28,7 @@ models: build
 
 ingest-demo: models
 	$(BIN) --data-dir $(DATA) ingest --readers $(ALICE),$(BOB) examples/workspace/shared
-	$(BIN) --data-dir $(DATA) ingest --readers $(BOB) examples/workspace/private-bob
+	$(BIN) --data-dir $(DATA) ingest --readers $(BOB) --sensitivity confidential examples/workspace/private-bob
 
 # The demo answers a few questions on the command line, then serves the
 # OpenAI-compatible and native APIs on 127.0.0.1:8080 with a key for Alice

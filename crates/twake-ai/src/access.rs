@@ -106,8 +106,8 @@ pub async fn run(command: AccessCommand, ws: Arc<Workspace>) -> Result<ExitCode>
                     .groups
                     .iter()
                     .map(|g| {
-                        json!({"source": g.source, "kind": g.kind, "files": g.files, "documents": g.documents,
-                               "granted_by": g.granted_by})
+                        json!({"source": g.source, "kind": g.kind, "sensitivity": g.sensitivity.as_str(), "files": g.files,
+                               "documents": g.documents, "granted_by": g.granted_by})
                     })
                     .collect();
                 let member_of: serde_json::Map<String, serde_json::Value> = r
@@ -129,7 +129,10 @@ pub async fn run(command: AccessCommand, ws: Arc<Workspace>) -> Result<ExitCode>
                     }
                 }
                 for g in &r.groups {
-                    println!("{} [{}]: {} documents in {} files", g.source, g.kind, g.documents, g.files);
+                    println!(
+                        "{} [{}, {}]: {} documents in {} files",
+                        g.source, g.kind, g.sensitivity, g.documents, g.files
+                    );
                     for (by, n) in &g.granted_by {
                         println!("    {n:>5} through {by}");
                     }
@@ -148,6 +151,7 @@ pub async fn run(command: AccessCommand, ws: Arc<Workspace>) -> Result<ExitCode>
                     .iter()
                     .map(|d| {
                         json!({"title": d.title, "tenant": d.tenant, "readable": d.readable,
+                           "sensitivity": d.sensitivity.as_str(), "sensitivity_reasons": d.sensitivity_reasons,
                            "because": d.because.iter().map(|(g, chain)| json!({"principal": g.principal.to_string(), "reason": g.reason,
                                "chain": chain.iter().map(|p| p.to_string()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
                            "grants": d.grants.iter().map(|g| json!({"principal": g.principal.to_string(), "reason": g.reason})).collect::<Vec<_>>()})
@@ -161,6 +165,7 @@ pub async fn run(command: AccessCommand, ws: Arc<Workspace>) -> Result<ExitCode>
                 );
             } else {
                 for d in &e.documents {
+                    println!("{} — {} ({})", d.title, d.sensitivity, d.sensitivity_reasons.join("; "));
                     if d.readable {
                         println!("{}: readable by {}", d.title, u);
                         for (g, chain) in &d.because {

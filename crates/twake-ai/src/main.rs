@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use twake_core::ingest::{FileOutcome, IngestEvent, IngestOptions};
 use twake_core::models::{self, PullOutcome};
-use twake_core::{Config, Principal, Tenant, Workspace};
+use twake_core::{Config, Principal, Sensitivity, Tenant, Workspace};
 
 mod access;
 mod bench;
@@ -60,6 +60,10 @@ enum Command {
         /// `access tenants`).
         #[arg(long)]
         tenant: Option<String>,
+        /// The sensitivity of this source (public, internal, confidential,
+        /// secret) when nothing says more; rules, markings and detectors raise it.
+        #[arg(long)]
+        sensitivity: Option<String>,
     },
     /// Hybrid search, filtered by what the user may read.
     Search {
@@ -258,7 +262,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { paths, readers, owner, prune, tenant } => {
+        Command::Ingest { paths, readers, owner, prune, tenant, sensitivity } => {
+            let sensitivity = match sensitivity {
+                Some(s) => Some(Sensitivity::parse(&s).with_context(|| {
+                    format!("unknown --sensitivity {s:?}: use public, internal, confidential or secret")
+                })?),
+                None => None,
+            };
             let owner = principal(owner.as_deref())?;
             let ws = Workspace::open(&cli.data_dir, config).await?;
             let tenant = match tenant {
@@ -279,7 +289,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             );
             let started = std::time::Instant::now();
             let report = ws
-                .ingest(&paths, &IngestOptions { readers, tenant, prune }, &mut |ev| match ev {
+                .ingest(&paths, &IngestOptions { readers, tenant, sensitivity, prune }, &mut |ev| match ev {
                     IngestEvent::Started { files } => bar.set_length(files as u64),
                     IngestEvent::FileDone { path, outcome } => {
                         bar.inc(1);
@@ -330,7 +340,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .iter()
                     .map(|h| {
                         json!({"rank": h.rank, "score": h.score, "path": h.chunk.path, "message_id": h.chunk.message_id,
-                               "title": h.chunk.title, "locator": h.chunk.locator.display(), "snippet": h.snippet})
+                               "title": h.chunk.title, "locator": h.chunk.locator.display(), "snippet": h.snippet,
+                               "sensitivity": h.chunk.sensitivity.as_str()})
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&json!({ "results": results }))?);
@@ -378,7 +389,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .iter()
                     .map(|c| {
                         json!({"n": c.n, "path": c.chunk.path, "message_id": c.chunk.message_id, "title": c.chunk.title,
-                               "locator": c.chunk.locator.display(), "snippet": c.snippet})
+                               "locator": c.chunk.locator.display(), "snippet": c.snippet,
+                               "sensitivity": c.chunk.sensitivity.as_str()})
                     })
                     .collect();
                 println!(

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use twake_index::{DocAccess, Grant, Membership};
-use twake_types::{AccessPass, Document, Principal, Tenant};
+use twake_types::{AccessPass, Document, Principal, Sensitivity, Tenant};
 
 use crate::ingest::IngestOptions;
 use crate::{CoreError, Result, Workspace};
@@ -45,11 +45,13 @@ pub struct AccessReport {
     pub documents: usize,
 }
 
-/// Readable documents of one source (a folder of files, by kind).
+/// Readable documents of one source (a folder of files) of one kind and
+/// sensitivity.
 #[derive(Debug, Clone)]
 pub struct ReportGroup {
     pub source: String,
     pub kind: String,
+    pub sensitivity: Sensitivity,
     pub documents: usize,
     pub files: usize,
     /// How many of these documents each of the user's principals opens
@@ -70,6 +72,8 @@ pub struct Explanation {
 pub struct DocExplanation {
     pub title: String,
     pub tenant: String,
+    pub sensitivity: Sensitivity,
+    pub sensitivity_reasons: Vec<String>,
     pub readable: bool,
     /// The grants that open it to the user, each with the membership chain
     /// from the user to the granted principal.
@@ -173,13 +177,20 @@ impl Workspace {
         let member_of = dir.memberships(&tenant, user);
         let acts_as = pass.principals().cloned().unwrap_or_default();
         let docs = self.store.readable_documents(&pass).await?;
-        let mut groups: BTreeMap<(String, String), (ReportGroup, BTreeSet<String>)> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, String, Sensitivity), (ReportGroup, BTreeSet<String>)> = BTreeMap::new();
         for d in &docs {
             let source = PathBuf::from(&d.path).parent().map(|p| p.display().to_string()).unwrap_or_default();
-            let key = (source.clone(), d.kind.clone());
+            let key = (source.clone(), d.kind.clone(), d.sensitivity);
             let (g, files) = groups.entry(key).or_insert_with(|| {
                 (
-                    ReportGroup { source, kind: d.kind.clone(), documents: 0, files: 0, granted_by: BTreeMap::new() },
+                    ReportGroup {
+                        source,
+                        kind: d.kind.clone(),
+                        sensitivity: d.sensitivity,
+                        documents: 0,
+                        files: 0,
+                        granted_by: BTreeMap::new(),
+                    },
                     BTreeSet::new(),
                 )
             });
@@ -221,6 +232,8 @@ impl Workspace {
                 DocExplanation {
                     title: d.title,
                     tenant: d.tenant,
+                    sensitivity: d.sensitivity,
+                    sensitivity_reasons: d.sensitivity_reasons,
                     readable: !because.is_empty(),
                     because,
                     grants: d.grants,
@@ -256,7 +269,12 @@ impl Workspace {
         );
         std::fs::write(&file, text).map_err(|e| CoreError::Other(format!("cannot write {}: {e}", file.display())))?;
         let tenant = self.tenant_of(owner).await?;
-        let opts = IngestOptions { readers: vec![owner.clone()], tenant, prune: false };
+        let opts = IngestOptions {
+            readers: vec![owner.clone()],
+            tenant,
+            sensitivity: Some(Sensitivity::Secret),
+            prune: false,
+        };
         let report = self.ingest(std::slice::from_ref(&file), &opts, &mut |_| {}).await?;
         if let Some((_, reason)) = report.failed.first() {
             let _ = std::fs::remove_file(&file);
@@ -336,6 +354,7 @@ mod tests {
                 Participant { role: Role::From, address: "rh@x.fr".into() },
                 Participant { role: Role::To, address: "bob@x.fr".into() },
             ],
+            marking: None,
             sections: vec![],
         };
         let g = grants(&doc, &[p("bob@x.fr")], true);

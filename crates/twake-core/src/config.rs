@@ -17,6 +17,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub access: AccessConfig,
+    pub sensitivity: crate::sensitivity::SensitivityConfig,
 }
 
 /// How readers are derived from sources.
@@ -237,5 +238,12 @@ mod tests {
         let e = Config::load(Some(&f), std::iter::empty()).unwrap_err().to_string();
         assert!(e.contains("threds"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_example_file_states_the_defaults() {
+        let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/twake-ai.toml");
+        let c = Config::load(Some(&f), std::iter::empty()).unwrap();
+        assert_eq!(c, Config::default());
     }
 }

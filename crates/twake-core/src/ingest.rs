@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use twake_extract::{Format, chunk_document};
 use twake_index::{FileRecord, NewChunk, NewDocument, quantize};
-use twake_types::{AccessPass, Principal, Tenant};
+use twake_types::{AccessPass, Principal, Sensitivity, Tenant};
 
 use crate::{CoreError, Result, Workspace};
 
@@ -56,12 +56,15 @@ pub struct IngestOptions {
     pub readers: Vec<Principal>,
     /// The tenant the documents belong to.
     pub tenant: Tenant,
+    /// The sensitivity of this source when nothing says more (default:
+    /// `sensitivity.default`); rules, markings and detectors raise it.
+    pub sensitivity: Option<Sensitivity>,
     pub prune: bool,
 }
 
 impl IngestOptions {
     pub fn readers(readers: Vec<Principal>) -> Self {
-        IngestOptions { readers, tenant: Tenant::default(), prune: false }
+        IngestOptions { readers, tenant: Tenant::default(), sensitivity: None, prune: false }
     }
 }
 
@@ -158,7 +161,7 @@ impl Workspace {
         let mut since_commit = 0;
         for input in &inputs {
             let path = input.path.display().to_string();
-            let outcome = match self.ingest_one(input, &readers, &opts.tenant).await {
+            let outcome = match self.ingest_one(input, &readers, opts).await {
                 Ok(Some((o, warnings))) => {
                     report.warnings.extend(warnings.into_iter().map(|w| (path.clone(), w)));
                     o
@@ -243,8 +246,9 @@ impl Workspace {
         &self,
         input: &Input,
         readers: &[Principal],
-        tenant: &Tenant,
+        opts: &IngestOptions,
     ) -> Result<Option<(FileOutcome, Vec<String>)>, String> {
+        let tenant = &opts.tenant;
         let path = input.path.display().to_string();
         let bytes = tokio::fs::read(&input.path).await.map_err(|e| format!("cannot read file: {e}"))?;
         let name = input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -285,17 +289,34 @@ impl Workspace {
         let mut vi = vectors.into_iter();
         let mut new_docs = Vec::new();
         let mut n_chunks = 0;
+        let labels = &self.config.sensitivity;
+        let source = crate::sensitivity::Source { path: &path, readers, default: opts.sensitivity };
         for (doc, chunks) in docs {
+            // Each chunk: the document's label raised by its own detectors;
+            // the document: the highest of its chunks.
+            let base = labels.label_document(&doc, &source);
+            let mut doc_label = base.clone();
             let chunks = chunks
                 .into_iter()
                 .map(|c| {
                     let (scale, embedding) = quantize(&vi.next().unwrap_or_default());
-                    NewChunk { ordinal: c.ordinal, locator: c.locator, text: c.text, scale, embedding }
+                    let label = labels.label_chunk(&base, &c.text);
+                    for r in &label.reasons {
+                        doc_label.raise(label.level, r.clone());
+                    }
+                    let sensitivity = label.level;
+                    NewChunk { ordinal: c.ordinal, locator: c.locator, text: c.text, scale, embedding, sensitivity }
                 })
                 .collect::<Vec<_>>();
             n_chunks += chunks.len();
             let grants = crate::access::grants(&doc, readers, self.config.access.mail_participants);
-            new_docs.push(NewDocument { doc, chunks, grants });
+            new_docs.push(NewDocument {
+                doc,
+                chunks,
+                grants,
+                sensitivity: doc_label.level,
+                sensitivity_reasons: doc_label.reasons,
+            });
         }
         let record = FileRecord {
             path: path.clone(),

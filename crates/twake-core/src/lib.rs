@@ -15,11 +15,12 @@ pub mod ingest;
 pub mod keys;
 pub mod models;
 pub mod search;
+pub mod sensitivity;
 pub mod text;
 mod workspace;
 
 pub use config::Config;
-pub use twake_types::{AccessPass, Principal, PrincipalKind, Tenant};
+pub use twake_types::{AccessPass, Principal, PrincipalKind, Sensitivity, Tenant};
 pub use workspace::{Embedder, Workspace};
 
 #[derive(Debug, thiserror::Error)]

@@ -209,3 +209,67 @@ async fn canary_is_found_by_its_owner_only_and_removed() {
     assert!(ws.canary_leaks(&canary, &p(BOB), false).await.unwrap().is_empty(), "the canary was removed");
     assert!(!std::path::Path::new(&canary.path).exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitivity_labels_come_from_defaults_rules_markings_and_detectors() {
+    if !models_enabled("sensitivity_labels_come_from_defaults_rules_markings_and_detectors") {
+        return;
+    }
+    use twake_core::Sensitivity::{self, *};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = twake_core::Config::default();
+    config.sensitivity.rules.push(twake_core::sensitivity::Rule {
+        level: "confidential".into(),
+        path_contains: Some("sensitivity/rh/".into()),
+        reader: None,
+        sender_domain: None,
+        title_keywords: vec![],
+    });
+    let ws = twake_core::Workspace::open(dir.path(), config).await.unwrap();
+    let fixtures = root().join("tests/fixtures/sensitivity");
+    let r = ingest(&ws, std::slice::from_ref(&fixtures), &[ALICE]).await;
+    assert_eq!((r.new, r.failed.len()), (6, 0), "{:?}", r.failed);
+    let level = |name: &str| {
+        let path = fixtures.join(name).display().to_string();
+        let ws = &ws;
+        async move {
+            let e = ws.explain(&p(ALICE), &path).await.unwrap().unwrap();
+            (e.documents[0].sensitivity, e.documents[0].sensitivity_reasons.join("; "))
+        }
+    };
+    let expect: [(&str, Sensitivity, &str); 6] = [
+        ("plain.md", Internal, "default internal"),
+        ("marked.eml", Confidential, "marked \"Company-Confidential\""),
+        ("iban.eml", Confidential, "IBAN detected"),
+        ("nir.md", Secret, "French NIR"),
+        ("health.md", Confidential, "health information detected"),
+        ("rh/note.md", Confidential, "rule 1"),
+    ];
+    for (name, want, reason) in expect {
+        let (got, reasons) = level(name).await;
+        assert_eq!(got, want, "{name}: {reasons}");
+        assert!(reasons.contains(reason), "{name}: {reasons}");
+    }
+    // Chunks carry their own level into results; a public source stays
+    // public except where a detector raises a passage.
+    let hits = ws.search("IBAN du fournisseur Badgix", &pass(&ws, ALICE).await, 3).await.unwrap();
+    assert_eq!(hits[0].chunk.sensitivity, Confidential, "{}", hits[0].chunk.text);
+    let public = dir.path().join("public");
+    std::fs::create_dir_all(&public).unwrap();
+    std::fs::write(public.join("annonce.md"), "# Annonce\n\nLa cantine ferme le 24 décembre.\n").unwrap();
+    std::fs::write(public.join("don.md"), "# Don\n\nDons à l'association : IBAN DE89370400440532013000.\n").unwrap();
+    let opts = IngestOptions { sensitivity: Some(Public), ..IngestOptions::readers(vec![p(ALICE)]) };
+    ws.ingest(std::slice::from_ref(&public), &opts, &mut |_| {}).await.unwrap();
+    let report = ws.access_report(&p(ALICE)).await.unwrap();
+    let of = |src: &str, level: Sensitivity| {
+        report
+            .groups
+            .iter()
+            .filter(|g| g.source.ends_with(src) && g.sensitivity == level)
+            .map(|g| g.documents)
+            .sum::<usize>()
+    };
+    assert_eq!(of("public", Public), 1, "{:?}", report.groups);
+    assert_eq!(of("public", Confidential), 1, "the detector raised the IBAN document");
+    assert_eq!(of("sensitivity", Secret), 1);
+}

@@ -151,6 +151,7 @@ mod tests {
             date: None,
             body: String::new(),
             participants: vec![],
+            marking: None,
             sections,
         }
     }

@@ -22,6 +22,7 @@ fn doc(title: String, body: String, sections: Vec<Section>) -> Document {
         date: None,
         body,
         participants: vec![],
+        marking: None,
         sections,
     }
 }
@@ -207,6 +208,35 @@ fn xml_error(format: &'static str, e: impl std::fmt::Display) -> ExtractError {
     ExtractError::Corrupt { format, reason: format!("malformed XML: {e}") }
 }
 
+/// A classification property (`Classification`, `Sensitivity`,
+/// `Confidentiality`) from an OOXML `docProps/custom.xml` or the
+/// user-defined fields of an ODF `meta.xml`.
+fn classification(xml: &[u8]) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut inside = false;
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) => {
+                if let Some(name) = attr(&e, b"name")
+                    && ["classification", "sensitivity", "confidentiality"].contains(&name.to_lowercase().as_str())
+                {
+                    inside = true;
+                }
+            }
+            Event::Text(t) if inside => {
+                let t = t.unescape().ok()?.trim().to_string();
+                if !t.is_empty() {
+                    return Some(t);
+                }
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
 /// `dc:title` from an OOXML `docProps/core.xml` or an ODF `meta.xml`.
 fn dc_title(xml: &[u8]) -> Option<String> {
     let mut reader = quick_xml::Reader::from_reader(xml);
@@ -314,7 +344,9 @@ pub fn docx(stem: &str, bytes: &[u8]) -> Result<Document> {
         }
         buf.clear();
     }
-    from_paragraphs(F, stem, title, &paras)
+    let mut d = from_paragraphs(F, stem, title, &paras)?;
+    d.marking = zip_entry(&mut zip, "docProps/custom.xml").and_then(|x| classification(&x));
+    Ok(d)
 }
 
 pub fn odt(stem: &str, bytes: &[u8]) -> Result<Document> {
@@ -366,7 +398,9 @@ pub fn odt(stem: &str, bytes: &[u8]) -> Result<Document> {
         }
         buf.clear();
     }
-    from_paragraphs(F, stem, title, &paras)
+    let mut d = from_paragraphs(F, stem, title, &paras)?;
+    d.marking = zip_entry(&mut zip, "meta.xml").and_then(|x| classification(&x));
+    Ok(d)
 }
 
 pub fn pptx(stem: &str, bytes: &[u8]) -> Result<Document> {
@@ -415,7 +449,9 @@ pub fn pptx(stem: &str, bytes: &[u8]) -> Result<Document> {
     let title = title
         .or_else(|| sections.first().and_then(|s| s.text.lines().next()).map(str::to_string))
         .unwrap_or_else(|| stem.to_string());
-    non_empty(F, doc(title, body, sections), "")
+    let mut d = non_empty(F, doc(title, body, sections), "")?;
+    d.marking = zip_entry(&mut zip, "docProps/custom.xml").and_then(|x| classification(&x));
+    Ok(d)
 }
 
 #[cfg(test)]

@@ -138,6 +138,9 @@ fn message_to_document(msg: &Message<'_>) -> Result<Document> {
         date: msg.date().map(|d| d.to_rfc3339()),
         body,
         participants: participants(msg),
+        marking: ["Sensitivity", "X-Classification", "Classification"].iter().find_map(|h| {
+            msg.header(*h).and_then(|v| v.as_text()).map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+        }),
         sections,
     })
 }

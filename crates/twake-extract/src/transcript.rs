@@ -79,6 +79,7 @@ fn transcript(stem: &str, sections: Vec<Section>, format: &'static str) -> Resul
         date: None,
         body,
         participants: vec![],
+        marking: None,
         sections,
     })
 }

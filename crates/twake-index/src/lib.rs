@@ -22,7 +22,7 @@ pub use sqlite::{
 };
 pub use vectors::{ChunkAccess, FlatIndex, VectorIndex, quantize};
 
-pub use twake_types::{AccessPass, Directory, Principal, Tenant};
+pub use twake_types::{AccessPass, Directory, Principal, Sensitivity, Tenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

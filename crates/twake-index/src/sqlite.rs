@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite};
-use twake_types::{AccessPass, Directory, Document, Locator, Principal, SourceKind, Tenant};
+use twake_types::{AccessPass, Directory, Document, Locator, Principal, Sensitivity, SourceKind, Tenant};
 
 use crate::{IndexError, Result};
 
@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS documents (
     author TEXT,
     date TEXT,
     body TEXT NOT NULL,
-    tenant TEXT NOT NULL DEFAULT 'default'
+    tenant TEXT NOT NULL DEFAULT 'default',
+    sensitivity TEXT NOT NULL DEFAULT 'secret',
+    sensitivity_reasons TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS documents_path ON documents(path);
 CREATE INDEX IF NOT EXISTS documents_thread ON documents(thread_id);
@@ -49,7 +51,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     locator TEXT NOT NULL,
     text TEXT NOT NULL,
     scale REAL NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    sensitivity TEXT NOT NULL DEFAULT 'secret'
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -75,6 +78,9 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
 const MIGRATE_1_TO_2: &str = r#"
 ALTER TABLE files ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
 ALTER TABLE documents ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE documents ADD COLUMN sensitivity TEXT NOT NULL DEFAULT 'secret';
+ALTER TABLE documents ADD COLUMN sensitivity_reasons TEXT NOT NULL DEFAULT 'ingested before sensitivity labels: counted as secret until re-ingested';
+ALTER TABLE chunks ADD COLUMN sensitivity TEXT NOT NULL DEFAULT 'secret';
 CREATE TABLE doc_readers_v2 (
     doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     principal TEXT NOT NULL,
@@ -110,6 +116,9 @@ pub struct NewDocument {
     pub chunks: Vec<NewChunk>,
     /// Who may read this document, and why.
     pub grants: Vec<Grant>,
+    /// The document's level (the highest of its chunks) and why.
+    pub sensitivity: Sensitivity,
+    pub sensitivity_reasons: Vec<String>,
 }
 
 /// One reader of a document and the rule that made it one: `readers` (the
@@ -129,6 +138,8 @@ pub struct DocAccess {
     pub title: String,
     pub tenant: String,
     pub grants: Vec<Grant>,
+    pub sensitivity: Sensitivity,
+    pub sensitivity_reasons: Vec<String>,
 }
 
 /// One membership edge: `member` belongs to `container` in `tenant`.
@@ -146,6 +157,7 @@ pub struct NewChunk {
     /// Int8-quantised unit vector and its scale (see [`crate::quantize`]).
     pub scale: f32,
     pub embedding: Vec<i8>,
+    pub sensitivity: Sensitivity,
 }
 
 /// A chunk with what a result or a citation shows about it.
@@ -161,6 +173,7 @@ pub struct ChunkView {
     pub date: Option<String>,
     pub locator: Locator,
     pub text: String,
+    pub sensitivity: Sensitivity,
 }
 
 /// A stored vector with what the vector index needs to filter it.
@@ -271,7 +284,7 @@ impl SqliteStore {
         for nd in docs {
             let d = &nd.doc;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO documents (path, key, kind, title, message_id, thread_id, author, date, body, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO documents (path, key, kind, title, message_id, thread_id, author, date, body, tenant, sensitivity, sensitivity_reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(&file.path)
             .bind(&d.key)
@@ -283,6 +296,8 @@ impl SqliteStore {
             .bind(&d.date)
             .bind(&d.body)
             .bind(file.tenant.as_str())
+            .bind(nd.sensitivity.as_str())
+            .bind(nd.sensitivity_reasons.join("\n"))
             .fetch_one(&mut *tx)
             .await
             .map_err(self.err())?;
@@ -298,7 +313,7 @@ impl SqliteStore {
             for c in &nd.chunks {
                 let bytes: Vec<u8> = c.embedding.iter().map(|&x| x as u8).collect();
                 sqlx::query(
-                    "INSERT INTO chunks (doc_id, ordinal, locator, text, scale, embedding) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO chunks (doc_id, ordinal, locator, text, scale, embedding, sensitivity) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(id)
                 .bind(c.ordinal as i64)
@@ -306,6 +321,7 @@ impl SqliteStore {
                 .bind(&c.text)
                 .bind(c.scale)
                 .bind(bytes)
+                .bind(c.sensitivity.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(self.err())?;
@@ -390,7 +406,7 @@ impl SqliteStore {
             return Ok(vec![]);
         }
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT c.id, c.doc_id, d.path, d.kind, d.title, d.message_id, d.author, d.date, c.locator, c.text FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN (",
+            "SELECT c.id, c.doc_id, d.path, d.kind, d.title, d.message_id, d.author, d.date, c.locator, c.text, c.sensitivity FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN (",
         );
         let mut sep = qb.separated(", ");
         for id in ids {
@@ -413,6 +429,7 @@ impl SqliteStore {
                     date: r.get(7),
                     locator: Locator::decode(r.get::<&str, _>(8)).unwrap_or(Locator::Message),
                     text: r.get(9),
+                    sensitivity: Sensitivity::parse_or_secret(r.get::<&str, _>(10)),
                 };
                 (v.chunk_id, v)
             })
@@ -689,7 +706,7 @@ impl SqliteStore {
     /// ones that match the pass), ordered by path.
     pub async fn readable_documents(&self, pass: &AccessPass) -> Result<Vec<DocAccess>> {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT d.id, d.path, d.kind, d.title, d.tenant, (SELECT group_concat(principal || ' ' || reason, ',') FROM doc_readers g WHERE g.doc_id = d.id) FROM documents d WHERE 1 = 1",
+            "SELECT d.id, d.path, d.kind, d.title, d.tenant, (SELECT group_concat(principal || ' ' || reason, ',') FROM doc_readers g WHERE g.doc_id = d.id), d.sensitivity, d.sensitivity_reasons FROM documents d WHERE 1 = 1",
         );
         push_access_filter(&mut qb, pass, "d.id");
         qb.push(" ORDER BY d.path, d.id");
@@ -701,7 +718,7 @@ impl SqliteStore {
     /// for administrators' explanations).
     pub async fn file_documents(&self, path: &str) -> Result<Vec<DocAccess>> {
         let rows = sqlx::query(
-            "SELECT d.id, d.path, d.kind, d.title, d.tenant, (SELECT group_concat(principal || ' ' || reason, ',') FROM doc_readers g WHERE g.doc_id = d.id) FROM documents d WHERE d.path = ? ORDER BY d.id",
+            "SELECT d.id, d.path, d.kind, d.title, d.tenant, (SELECT group_concat(principal || ' ' || reason, ',') FROM doc_readers g WHERE g.doc_id = d.id), d.sensitivity, d.sensitivity_reasons FROM documents d WHERE d.path = ? ORDER BY d.id",
         )
         .bind(path)
         .fetch_all(&self.pool)
@@ -741,7 +758,17 @@ fn doc_access(r: &sqlx::sqlite::SqliteRow) -> DocAccess {
         })
         .collect();
     grants.sort();
-    DocAccess { doc_id: r.get(0), path: r.get(1), kind: r.get(2), title: r.get(3), tenant: r.get(4), grants }
+    let reasons: String = r.get(7);
+    DocAccess {
+        doc_id: r.get(0),
+        path: r.get(1),
+        kind: r.get(2),
+        title: r.get(3),
+        tenant: r.get(4),
+        grants,
+        sensitivity: Sensitivity::parse_or_secret(r.get::<&str, _>(6)),
+        sensitivity_reasons: reasons.lines().map(str::to_string).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -828,6 +855,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
         assert_eq!(f.tenant, Tenant::default());
         let docs = store.file_documents("a.md").await.unwrap();
         assert_eq!(docs[0].tenant, "default");
+        assert_eq!(docs[0].sensitivity, Sensitivity::Secret, "unlabelled data fails closed");
         assert_eq!(
             docs[0].grants,
             [Grant { principal: Principal::parse("bob@x.fr").unwrap(), reason: "readers".into() }]

@@ -48,6 +48,8 @@ pub struct SearchResult {
     /// Page, slide, heading path or cue time range; empty for a message.
     locator: String,
     snippet: String,
+    /// `public`, `internal`, `confidential` or `secret`.
+    sensitivity: &'static str,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -81,6 +83,7 @@ pub struct Citation {
     title: String,
     locator: String,
     snippet: String,
+    sensitivity: &'static str,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -182,6 +185,7 @@ fn hit(h: &SearchHit) -> SearchResult {
         title: h.chunk.title.clone(),
         locator: h.chunk.locator.display(),
         snippet: h.snippet.clone(),
+        sensitivity: h.chunk.sensitivity.as_str(),
     }
 }
 
@@ -195,6 +199,7 @@ fn citations(a: &Answer) -> Vec<Citation> {
             title: c.chunk.title.clone(),
             locator: c.chunk.locator.display(),
             snippet: c.snippet.clone(),
+            sensitivity: c.chunk.sensitivity.as_str(),
         })
         .collect()
 }
@@ -362,7 +367,7 @@ pub async fn upload(State(state): State<AppState>, user: User, mut multipart: Mu
     let jobs: Arc<Jobs> = state.jobs.clone();
     let ws = state.workspace.clone();
     tokio::spawn(async move {
-        let opts = IngestOptions { readers, tenant, prune: false };
+        let opts = IngestOptions { readers, tenant, sensitivity: None, prune: false };
         let progress_jobs = jobs.clone();
         let mut progress = move |ev: IngestEvent<'_>| {
             if let IngestEvent::FileDone { path, outcome } = ev {

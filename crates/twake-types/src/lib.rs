@@ -7,8 +7,10 @@
 //! [`AccessPass`] is the only key that opens an index read.
 
 mod access;
+mod sensitivity;
 
 pub use access::{AccessPass, Directory, Principal, PrincipalError, PrincipalKind, Tenant};
+pub use sensitivity::Sensitivity;
 
 use std::fmt;
 
@@ -136,6 +138,10 @@ pub struct Document {
     /// Who sent and received a mail (lowercased addresses); empty for
     /// other documents. Participants can read the message they exchanged.
     pub participants: Vec<Participant>,
+    /// An explicit classification found in the source (a mail's
+    /// `Sensitivity:` or `X-Classification:` header, a document's
+    /// `Classification` property), as written there.
+    pub marking: Option<String>,
     /// The passages to index, in order.
     pub sections: Vec<Section>,
 }
