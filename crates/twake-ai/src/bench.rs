@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Pages in the synthetic PDF.
     #[arg(long, default_value_t = 40)]
     pages: usize,
+    /// Provenance records appended and verified (0 skips it).
+    #[arg(long, default_value_t = 2_000)]
+    audit_records: usize,
     /// Number of `ask` runs (0 skips the model benchmark).
     #[arg(long, default_value_t = 3)]
     ask_runs: usize,
@@ -45,6 +48,7 @@ pub async fn run(args: BenchArgs, config: Config) -> Result<()> {
         messages: args.messages,
         pages: args.pages,
         ask_runs: args.ask_runs,
+        audit_records: args.audit_records,
     };
     let mut log = |m: &str| eprintln!("bench: {m}");
     let mut rows = run_bench(&config, &args.sample, &opts, &mut log).await?;

@@ -14,6 +14,7 @@ use twake_core::models::{self, PullOutcome};
 use twake_core::{Config, Principal, Sensitivity, Tenant, Workspace};
 
 mod access;
+mod audit;
 mod bench;
 mod http_bench;
 
@@ -107,6 +108,22 @@ enum Command {
         #[command(subcommand)]
         command: access::AccessCommand,
     },
+    /// Tokens, cost and requests per user, group and key (a day or a month).
+    Usage {
+        /// A month, YYYY-MM (default: the current month).
+        #[arg(long, conflicts_with = "day")]
+        month: Option<String>,
+        /// One day, YYYY-MM-DD.
+        #[arg(long)]
+        day: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The signed provenance log of answers: verify, show, key.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,6 +135,9 @@ enum KeysCommand {
         /// A label to recognise the key by.
         #[arg(long, default_value = "")]
         label: String,
+        /// A daily token quota for this key (besides the user's and groups').
+        #[arg(long)]
+        tokens_per_day: Option<u64>,
     },
     /// List keys (never their secrets).
     List,
@@ -367,6 +387,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ask { question, as_user, json } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;
             let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
+            let who = twake_core::quota::Requester { pass: &pass, key: None };
+            ws.quota_check(&who).await?;
             let mut stdout = std::io::stdout();
             // A spinner on stderr until the first verified sentence arrives
             // (hidden when stderr is not a terminal).
@@ -383,6 +405,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .await;
             spinner.finish_and_clear();
             let answer = answer?;
+            if let Some(s) = &answer.stats {
+                ws.quota_record(&who, (s.prompt_tokens + s.completion_tokens) as u64).await?;
+            }
             if json {
                 let citations: Vec<_> = answer
                     .citations
@@ -396,7 +421,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &json!({"answer": answer.text, "citations": citations, "model": answer.model})
+                        &json!({"answer": answer.text, "citations": citations, "model": answer.model, "audit_id": answer.audit_id})
                     )?
                 );
             } else {
@@ -446,9 +471,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { command } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;
             match command {
-                KeysCommand::Create { user, label } => {
+                KeysCommand::Create { user, label, tokens_per_day } => {
                     let user = Principal::parse(&user).with_context(|| format!("invalid user {user:?}"))?;
-                    let (id, secret) = ws.create_key(&user, &label).await?;
+                    let (id, secret) = ws.create_key_with_limit(&user, &label, tokens_per_day).await?;
                     eprintln!("key {id} created for {user}; it is shown only now:");
                     println!("{secret}");
                 }
@@ -479,6 +504,41 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Access { command } => {
             let ws = std::sync::Arc::new(Workspace::open(&cli.data_dir, config).await?);
             access::run(command, ws).await
+        }
+        Command::Usage { month, day, json } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let (from, to) = match (month, day) {
+                (_, Some(d)) => {
+                    let d = audit::parse_day(&d)? / 86_400;
+                    (d, d)
+                }
+                (Some(m), None) => twake_core::quota::month_of(audit::parse_day(&format!("{m}-01"))? / 86_400),
+                (None, None) => twake_core::quota::month_of(ws.now().div_euclid(86_400)),
+            };
+            let rows = ws.usage_report(from, to).await?;
+            let (fy, fm, fd) = twake_core::quota::civil_from_days(from);
+            let (ty, tm, td) = twake_core::quota::civil_from_days(to);
+            let period = format!("{fy:04}-{fm:02}-{fd:02} to {ty:04}-{tm:02}-{td:02}");
+            if json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(p, u)| json!({"principal": p, "tokens": u.tokens, "cost": u.cost, "requests": u.requests}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json!({"period": period, "usage": v}))?);
+            } else {
+                println!("usage from {period}:");
+                for (p, u) in &rows {
+                    println!("  {p:<36} {:>10} tokens {:>10.2} cost {:>6} requests", u.tokens, u.cost, u.requests);
+                }
+                if rows.is_empty() {
+                    println!("  nothing used");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            audit::run(command, &ws).await
         }
     }
 }

@@ -102,6 +102,45 @@ fn ingest_search_and_ask_json_contracts() {
         assert!(c.get(key).is_some(), "missing {key} in {c}");
     }
     assert!(c["path"].as_str().unwrap().starts_with("examples/workspace/shared/"), "relative path kept: {c}");
+
+    // The answer is in the signed provenance log.
+    let id = v["audit_id"].as_i64().expect("audit_id");
+    let out = twake(Path::new(d), &["audit", "show", "--user", "alice@valmont.fr", "--json"]);
+    assert!(out.status.success());
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rec = log["records"].as_array().unwrap().iter().find(|r| r["seq"] == id).expect("the record").clone();
+    assert_eq!(rec["model"], "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf");
+    assert_eq!(rec["answered"], true);
+    let p0 = &rec["passages"][0];
+    assert_eq!(p0["path"], c["path"], "{rec}");
+    assert_eq!(p0["content_sha256"].as_str().unwrap().len(), 64);
+    let out = twake(Path::new(d), &["audit", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // An auditor with the public key only.
+    let key = String::from_utf8_lossy(&twake(Path::new(d), &["audit", "key"]).stdout).trim().to_string();
+    let out = twake(Path::new(d), &["audit", "verify", "--public-key", &key]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("audit log intact"));
+    // Someone edits the record in the database: verify fails, naming it.
+    let db = format!("{d}/twake.db");
+    let tamper = |sql: &str| {
+        let st = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
+                &db,
+                sql,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    tamper(&format!("UPDATE audit SET body = replace(body, 'alice@valmont.fr', 'eve@valmont.fr') WHERE seq = {id}"));
+    let out = twake(Path::new(d), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(5));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("record {id}: its content does not match its hash")), "{text}");
+    let out = twake(Path::new(d), &["audit", "verify", "--public-key", &"ab".repeat(32)]);
+    assert_ne!(out.status.code(), Some(0));
 }
 
 #[test]

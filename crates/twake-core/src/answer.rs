@@ -34,6 +34,8 @@ pub struct Answer {
     pub stats: Option<GenStats>,
     /// Passages given to the model, in prompt order.
     pub passages: Vec<SearchHit>,
+    /// The answer's record in the provenance log (`twake-ai audit show`).
+    pub audit_id: Option<i64>,
 }
 
 pub fn not_found_text(lang: Lang) -> &'static str {
@@ -217,7 +219,57 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 impl Workspace {
     /// Answers `question` from the passages `pass` may read. `on_text`
     /// receives the verified answer as it is produced, sentence by sentence.
+    /// Every answer, found or not, appends a signed record to the
+    /// provenance log; its id is `Answer::audit_id`.
     pub async fn ask(
+        &self,
+        question: &str,
+        pass: &AccessPass,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Answer> {
+        let mut answer = self.answer_question(question, pass, on_text).await?;
+        let record = crate::audit::AuditRecord {
+            seq: 0,
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+            user: pass
+                .user()
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| format!("system: {}", pass.system_reason().unwrap_or(""))),
+            tenant: pass.tenant().map(|t| t.to_string()).unwrap_or_default(),
+            question_sha256: crate::audit::sha256_hex(question.as_bytes()),
+            passages: answer
+                .passages
+                .iter()
+                .map(|p| crate::audit::AuditPassage {
+                    chunk_id: p.chunk.chunk_id,
+                    path: p.chunk.path.clone(),
+                    locator: p.chunk.locator.display(),
+                    sensitivity: p.chunk.sensitivity.as_str().into(),
+                    content_sha256: crate::audit::sha256_hex(p.chunk.text.as_bytes()),
+                })
+                .collect(),
+            model: answer.model.clone(),
+            endpoint: "embedded".into(),
+            jurisdiction: self.config.models.jurisdiction.clone(),
+            decision: if answer.passages.is_empty() {
+                "no relevant passage: the model was not called".into()
+            } else {
+                "embedded model on this installation: cleared for every level, nothing leaves the machine".into()
+            },
+            pseudonymisation: "none".into(),
+            prompt_tokens: answer.stats.as_ref().map(|s| s.prompt_tokens as u64).unwrap_or(0),
+            completion_tokens: answer.stats.as_ref().map(|s| s.completion_tokens as u64).unwrap_or(0),
+            answered: answer.found,
+            prev_hash: String::new(),
+        };
+        answer.audit_id = Some(self.audit_append(record).await?);
+        Ok(answer)
+    }
+
+    async fn answer_question(
         &self,
         question: &str,
         pass: &AccessPass,
@@ -231,7 +283,15 @@ impl Workspace {
         if hits.is_empty() || best < cfg.min_similarity {
             let text = not_found_text(lang).to_string();
             on_text(&text);
-            return Ok(Answer { text, citations: vec![], model, found: false, stats: None, passages: vec![] });
+            return Ok(Answer {
+                text,
+                citations: vec![],
+                model,
+                found: false,
+                stats: None,
+                passages: vec![],
+                audit_id: None,
+            });
         }
         let passages: Vec<SearchHit> =
             hits.into_iter().filter(|h| h.dense >= best - cfg.margin).take(cfg.passages).collect();
@@ -299,7 +359,7 @@ impl Workspace {
         if raw.trim().is_empty() || raw.trim_start().starts_with(NO_ANSWER) {
             let text = not_found_text(lang).to_string();
             on_text(&text);
-            return Ok(Answer { text, citations: vec![], model, found: false, stats, passages });
+            return Ok(Answer { text, citations: vec![], model, found: false, stats, passages, audit_id: None });
         }
         let citations = order
             .iter()
@@ -310,7 +370,7 @@ impl Workspace {
                 snippet: snippet(&passages[p].chunk.text, question, 240),
             })
             .collect();
-        Ok(Answer { text: out.trim().to_string(), citations, model, found: true, stats, passages })
+        Ok(Answer { text: out.trim().to_string(), citations, model, found: true, stats, passages, audit_id: None })
     }
 
     async fn verify_sentence(

@@ -18,6 +18,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub access: AccessConfig,
     pub sensitivity: crate::sensitivity::SensitivityConfig,
+    pub quotas: crate::quota::QuotaConfig,
 }
 
 /// How readers are derived from sources.
@@ -92,6 +93,12 @@ pub struct ModelsConfig {
     pub threads: u32,
     /// Context size of the chat model, in tokens.
     pub context: u32,
+    /// Where the embedded models run (this installation), as recorded in
+    /// the provenance log, e.g. `FR`.
+    pub jurisdiction: String,
+    /// What a million tokens of the chat model cost (for budgets); 0 for
+    /// the embedded model unless you account for your hardware.
+    pub price_per_million_tokens: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -143,6 +150,8 @@ impl Default for ModelsConfig {
             embedding: crate::models::DEFAULT_EMBEDDING.into(),
             threads: 0,
             context: 4096,
+            jurisdiction: "local".into(),
+            price_per_million_tokens: 0.0,
         }
     }
 }

@@ -39,7 +39,7 @@ fn pepper(data_dir: &Path) -> Result<Vec<u8>> {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
@@ -62,19 +62,34 @@ impl Workspace {
     /// Creates a key for `user`; returns its id and the secret, which is not
     /// stored and cannot be shown again.
     pub async fn create_key(&self, user: &Principal, label: &str) -> Result<(i64, String)> {
+        self.create_key_with_limit(user, label, None).await
+    }
+
+    /// A key with its own daily token quota (besides the user's).
+    pub async fn create_key_with_limit(
+        &self,
+        user: &Principal,
+        label: &str,
+        tokens_per_day: Option<u64>,
+    ) -> Result<(i64, String)> {
         let secret = format!("{PREFIX}{}", hex::encode(random_bytes(24)?));
         let h = hash(&pepper(&self.data_dir)?, &secret);
-        let id = self.store.insert_key(user.as_str(), label, &h).await?;
+        let id = self.store.insert_key(user.as_str(), label, &h, tokens_per_day).await?;
         Ok((id, secret))
     }
 
-    /// The user a presented key belongs to, if it is live.
-    pub async fn authenticate_key(&self, secret: &str) -> Result<Option<Principal>> {
+    /// The user a presented key belongs to, if it is live, with the key's
+    /// id and daily token limit.
+    pub async fn authenticate_key(&self, secret: &str) -> Result<Option<(Principal, i64, Option<u64>)>> {
         if !secret.starts_with(PREFIX) {
             return Ok(None);
         }
         let h = hash(&pepper(&self.data_dir)?, secret);
-        Ok(self.store.key_principal(&h).await?.and_then(|p| Principal::parse(&p).ok()))
+        Ok(self
+            .store
+            .key_principal(&h)
+            .await?
+            .and_then(|(p, id, limit)| Principal::parse(&p).ok().map(|p| (p, id, limit))))
     }
 
     pub async fn revoke_key(&self, id: i64) -> Result<bool> {

@@ -9,11 +9,13 @@
 
 pub mod access;
 pub mod answer;
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod ingest;
 pub mod keys;
 pub mod models;
+pub mod quota;
 pub mod search;
 pub mod sensitivity;
 pub mod text;
@@ -33,6 +35,9 @@ pub enum CoreError {
     Index(#[from] twake_index::IndexError),
     #[error(transparent)]
     Llm(#[from] twake_llm::LlmError),
+    /// A quota or budget is spent; `retry_after` is in seconds.
+    #[error("{message}")]
+    Quota { message: String, retry_after: u64 },
     #[error("{0}")]
     Other(String),
 }

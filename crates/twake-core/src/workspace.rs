@@ -74,6 +74,10 @@ pub struct Workspace {
     pub(crate) embedder: Embedder,
     chat: tokio::sync::OnceCell<Arc<GgufChat>>,
     pub(crate) ingest_lock: tokio::sync::Mutex<()>,
+    /// Appends to the provenance log one at a time (each links to the last).
+    pub(crate) audit_lock: tokio::sync::Mutex<()>,
+    /// Where quotas read the time (tests inject a fixed clock).
+    pub(crate) clock: crate::quota::Clock,
 }
 
 impl Workspace {
@@ -131,7 +135,15 @@ impl Workspace {
             embedder,
             chat: tokio::sync::OnceCell::new(),
             ingest_lock: tokio::sync::Mutex::new(()),
+            audit_lock: tokio::sync::Mutex::new(()),
+            clock: crate::quota::Clock::System,
         })
+    }
+
+    /// Replaces the clock quotas read (tests move a fixed clock by hand).
+    pub fn with_clock(mut self, clock: crate::quota::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The lexical index for reading (a poisoned lock is recovered: the

@@ -17,8 +17,8 @@ mod vectors;
 
 pub use lexical::{LexicalIndex, TantivyIndex};
 pub use sqlite::{
-    ApiKeyRecord, ChunkView, DocAccess, FileRecord, FileView, Grant, Membership, NewChunk, NewDocument, SqliteStore,
-    StoredVector,
+    ApiKeyRecord, AuditRow, ChunkView, DocAccess, FileRecord, FileView, Grant, Membership, NewChunk, NewDocument,
+    SqliteStore, StoredVector, Usage,
 };
 pub use vectors::{ChunkAccess, FlatIndex, VectorIndex, quantize};
 
@@ -102,13 +102,19 @@ impl Store {
         }
     }
 
-    pub async fn insert_key(&self, principal: &str, label: &str, hash: &str) -> Result<i64> {
+    pub async fn insert_key(
+        &self,
+        principal: &str,
+        label: &str,
+        hash: &str,
+        tokens_per_day: Option<u64>,
+    ) -> Result<i64> {
         match self {
-            Store::Sqlite(s) => s.insert_key(principal, label, hash).await,
+            Store::Sqlite(s) => s.insert_key(principal, label, hash, tokens_per_day).await,
         }
     }
 
-    pub async fn key_principal(&self, hash: &str) -> Result<Option<String>> {
+    pub async fn key_principal(&self, hash: &str) -> Result<Option<(String, i64, Option<u64>)>> {
         match self {
             Store::Sqlite(s) => s.key_principal(hash).await,
         }
@@ -202,6 +208,42 @@ impl Store {
     pub async fn known_users(&self) -> Result<Vec<Principal>> {
         match self {
             Store::Sqlite(s) => s.known_users().await,
+        }
+    }
+
+    pub async fn audit_append(&self, row: &AuditRow, head: &str) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.audit_append(row, head).await,
+        }
+    }
+
+    pub async fn audit_last(&self) -> Result<Option<(i64, String)>> {
+        match self {
+            Store::Sqlite(s) => s.audit_last().await,
+        }
+    }
+
+    pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+        match self {
+            Store::Sqlite(s) => s.audit_rows(after, limit).await,
+        }
+    }
+
+    pub async fn usage_add(&self, day: i64, principals: &[String], tokens: u64, cost: f64) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.usage_add(day, principals, tokens, cost).await,
+        }
+    }
+
+    pub async fn usage_sum(&self, principal: &str, from: i64, to: i64) -> Result<Usage> {
+        match self {
+            Store::Sqlite(s) => s.usage_sum(principal, from, to).await,
+        }
+    }
+
+    pub async fn usage_report(&self, from: i64, to: i64) -> Result<Vec<(String, Usage)>> {
+        match self {
+            Store::Sqlite(s) => s.usage_report(from, to).await,
         }
     }
 }

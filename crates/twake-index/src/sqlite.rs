@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     label TEXT NOT NULL,
     hash TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL,
-    revoked_at INTEGER
+    revoked_at INTEGER,
+    tokens_per_day INTEGER
 );
 CREATE TABLE IF NOT EXISTS memberships (
     tenant TEXT NOT NULL,
@@ -71,6 +72,22 @@ CREATE TABLE IF NOT EXISTS memberships (
 );
 CREATE INDEX IF NOT EXISTS memberships_container ON memberships(tenant, container);
 CREATE TABLE IF NOT EXISTS tenant_domains (domain TEXT PRIMARY KEY, tenant TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS usage (
+    day INTEGER NOT NULL,
+    principal TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    requests INTEGER NOT NULL,
+    PRIMARY KEY (day, principal)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    body TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
 "#;
 
@@ -81,6 +98,7 @@ ALTER TABLE documents ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
 ALTER TABLE documents ADD COLUMN sensitivity TEXT NOT NULL DEFAULT 'secret';
 ALTER TABLE documents ADD COLUMN sensitivity_reasons TEXT NOT NULL DEFAULT 'ingested before sensitivity labels: counted as secret until re-ingested';
 ALTER TABLE chunks ADD COLUMN sensitivity TEXT NOT NULL DEFAULT 'secret';
+ALTER TABLE api_keys ADD COLUMN tokens_per_day INTEGER;
 CREATE TABLE doc_readers_v2 (
     doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     principal TEXT NOT NULL,
@@ -470,23 +488,33 @@ pub struct ApiKeyRecord {
 }
 
 impl SqliteStore {
-    pub async fn insert_key(&self, principal: &str, label: &str, hash: &str) -> Result<i64> {
-        sqlx::query_scalar("INSERT INTO api_keys (principal, label, hash, created_at) VALUES (?, ?, ?, strftime('%s','now')) RETURNING id")
+    pub async fn insert_key(
+        &self,
+        principal: &str,
+        label: &str,
+        hash: &str,
+        tokens_per_day: Option<u64>,
+    ) -> Result<i64> {
+        sqlx::query_scalar("INSERT INTO api_keys (principal, label, hash, created_at, tokens_per_day) VALUES (?, ?, ?, strftime('%s','now'), ?) RETURNING id")
             .bind(principal)
             .bind(label)
             .bind(hash)
+            .bind(tokens_per_day.map(|t| t as i64))
             .fetch_one(&self.pool)
             .await
             .map_err(self.err())
     }
 
-    /// The principal of a live (not revoked) key with this hash.
-    pub async fn key_principal(&self, hash: &str) -> Result<Option<String>> {
-        sqlx::query_scalar("SELECT principal FROM api_keys WHERE hash = ? AND revoked_at IS NULL")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.err())
+    /// The principal, id and daily token limit of a live (not revoked) key
+    /// with this hash.
+    pub async fn key_principal(&self, hash: &str) -> Result<Option<(String, i64, Option<u64>)>> {
+        let row =
+            sqlx::query("SELECT principal, id, tokens_per_day FROM api_keys WHERE hash = ? AND revoked_at IS NULL")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.err())?;
+        Ok(row.map(|r| (r.get(0), r.get(1), r.get::<Option<i64>, _>(2).map(|t| t.max(0) as u64))))
     }
 
     /// Revokes a key; false when no live key has this id.
@@ -867,5 +895,150 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
         let store = SqliteStore::open(&file).await.unwrap();
         assert_eq!(store.file_documents("a.md").await.unwrap().len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+/// One record of the provenance log as stored: the canonical JSON body (it
+/// holds `seq` and the previous record's hash), its SHA-256 and the
+/// installation's Ed25519 signature of that hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: i64,
+    pub user: String,
+    pub body: String,
+    pub hash: String,
+    pub signature: String,
+}
+
+/// The append-only provenance log.
+impl SqliteStore {
+    /// Appends a record and moves the signed head, in one transaction; the
+    /// caller serialises appends (the sequence number is the primary key, so
+    /// a concurrent writer fails rather than forks the chain).
+    pub async fn audit_append(&self, row: &AuditRow, head: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        sqlx::query("INSERT INTO audit (seq, at, user, body, hash, signature) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(row.seq)
+            .bind(row.at)
+            .bind(&row.user)
+            .bind(&row.body)
+            .bind(&row.hash)
+            .bind(&row.signature)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('audit_head', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(head)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err())?;
+        tx.commit().await.map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The last record's sequence number and hash.
+    pub async fn audit_last(&self) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Records after `after`, in sequence order, at most `limit`.
+    pub async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+        let rows =
+            sqlx::query("SELECT seq, at, user, body, hash, signature FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRow {
+                seq: r.get(0),
+                at: r.get(1),
+                user: r.get(2),
+                body: r.get(3),
+                hash: r.get(4),
+                signature: r.get(5),
+            })
+            .collect())
+    }
+}
+
+/// Usage of one principal (a user, `group:…`, `key:ID`) over some days.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    pub tokens: u64,
+    pub cost: f64,
+    pub requests: u64,
+}
+
+/// Token and cost accounting, per UTC day and charged principal.
+impl SqliteStore {
+    /// Adds one request's tokens and cost to each principal's day.
+    pub async fn usage_add(&self, day: i64, principals: &[String], tokens: u64, cost: f64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        for p in principals {
+            sqlx::query(
+                "INSERT INTO usage (day, principal, tokens, cost, requests) VALUES (?, ?, ?, ?, 1) \
+                 ON CONFLICT(day, principal) DO UPDATE SET tokens = tokens + excluded.tokens, cost = cost + excluded.cost, requests = requests + 1",
+            )
+            .bind(day)
+            .bind(p)
+            .bind(tokens as i64)
+            .bind(cost)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())?;
+        Ok(())
+    }
+
+    /// A principal's usage from day `from` to day `to`, inclusive.
+    pub async fn usage_sum(&self, principal: &str, from: i64, to: i64) -> Result<Usage> {
+        let r = sqlx::query(
+            "SELECT coalesce(sum(tokens), 0), coalesce(sum(cost), 0.0), coalesce(sum(requests), 0) FROM usage WHERE principal = ? AND day BETWEEN ? AND ?",
+        )
+        .bind(principal)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(Usage {
+            tokens: r.get::<i64, _>(0).max(0) as u64,
+            cost: r.get(1),
+            requests: r.get::<i64, _>(2).max(0) as u64,
+        })
+    }
+
+    /// Every principal's usage from day `from` to day `to`, by principal.
+    pub async fn usage_report(&self, from: i64, to: i64) -> Result<Vec<(String, Usage)>> {
+        let rows = sqlx::query(
+            "SELECT principal, sum(tokens), sum(cost), sum(requests) FROM usage WHERE day BETWEEN ? AND ? GROUP BY principal ORDER BY principal",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let u = Usage {
+                    tokens: r.get::<i64, _>(1).max(0) as u64,
+                    cost: r.get(2),
+                    requests: r.get::<i64, _>(3).max(0) as u64,
+                };
+                (r.get(0), u)
+            })
+            .collect())
     }
 }

@@ -84,6 +84,14 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Llm(LlmError::Busy) => ApiError::busy(),
             CoreError::Llm(LlmError::PromptTooLong { .. }) => ApiError::invalid(e.to_string(), Some("messages")),
+            CoreError::Quota { message, retry_after } => ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                kind: "insufficient_quota",
+                code: Some("quota_exceeded"),
+                param: None,
+                message,
+                retry_after: Some(retry_after.max(1)),
+            },
             other => {
                 tracing::error!(target: "api", error = %other, "request failed");
                 ApiError::internal(other.to_string())

@@ -61,11 +61,48 @@ impl AppState {
 /// The authenticated caller and their access pass, computed by the
 /// policy from the directory as it is now (a membership change applies to
 /// the next request).
-pub struct User(pub Principal, AccessPass);
+pub struct User(pub Principal, AccessPass, Option<(i64, Option<u64>)>);
 
 impl User {
     pub fn pass(&self) -> AccessPass {
         self.1.clone()
+    }
+
+    /// The API key used (its id and daily token limit), if any.
+    pub fn key(&self) -> Option<(i64, Option<u64>)> {
+        self.2
+    }
+
+    /// Refuses the request with 429 `quota_exceeded` when one of the
+    /// caller's budgets (user, group, key) is spent. Called before any
+    /// generation.
+    pub async fn check_quota(&self, state: &AppState) -> Result<(), ApiError> {
+        let who = twake_core::quota::Requester { pass: &self.1, key: self.2 };
+        Ok(state.workspace.quota_check(&who).await?)
+    }
+
+    /// What `charge` needs, owned (for generation tasks).
+    pub fn payer(&self) -> Payer {
+        Payer { pass: self.1.clone(), key: self.2 }
+    }
+}
+
+/// Who pays for a generation.
+#[derive(Clone)]
+pub struct Payer {
+    pass: AccessPass,
+    key: Option<(i64, Option<u64>)>,
+}
+
+impl Payer {
+    /// Records a generation's tokens against the caller's budgets; a
+    /// failure to record is logged, never shown to the caller.
+    pub async fn charge(&self, state: &AppState, stats: Option<&twake_llm::GenStats>) {
+        let Some(s) = stats else { return };
+        let who = twake_core::quota::Requester { pass: &self.pass, key: self.key };
+        if let Err(e) = state.workspace.quota_record(&who, (s.prompt_tokens + s.completion_tokens) as u64).await {
+            tracing::warn!(target: "api", error = %e, "could not record usage");
+        }
     }
 }
 
@@ -79,18 +116,21 @@ impl FromRequestParts<AppState> for User {
                 "You didn't provide an API key. Send `Authorization: Bearer <key>`; `twake-ai keys create --user EMAIL` makes one.",
             ));
         };
-        let user = match &state.oidc {
+        let (user, key) = match &state.oidc {
             // A JWT has three dot-separated parts; API keys have none.
-            Some(oidc) if token.split('.').count() == 3 => oidc.verify(token).await?,
-            _ => state
-                .workspace
-                .authenticate_key(token)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("Incorrect or revoked API key provided."))?,
+            Some(oidc) if token.split('.').count() == 3 => (oidc.verify(token).await?, None),
+            _ => {
+                let (user, id, limit) = state
+                    .workspace
+                    .authenticate_key(token)
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("Incorrect or revoked API key provided."))?;
+                (user, Some((id, limit)))
+            }
         };
         state.limits.check_rate(user.as_str())?;
         let pass = state.workspace.pass_for(&user).await?;
-        Ok(User(user, pass))
+        Ok(User(user, pass, key))
     }
 }
 

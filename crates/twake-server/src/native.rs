@@ -92,6 +92,8 @@ pub struct AskResponse {
     answer: String,
     citations: Vec<Citation>,
     model: String,
+    /// The answer's record in the signed provenance log (`twake-ai audit show`).
+    audit_id: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -232,6 +234,7 @@ pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Resu
     if req.question.trim().is_empty() {
         return Err(ApiError::invalid("`question` must not be empty.", Some("question")));
     }
+    user.check_quota(&state).await?;
     let slot = state.limits.acquire(user.0.as_str())?;
     if req.stream {
         return Ok(ask_stream(state, user, req.question, slot));
@@ -241,7 +244,8 @@ pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Resu
     if let Some(s) = &a.stats {
         state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
     }
-    Ok(json_ok(AskResponse { answer: a.text.clone(), citations: citations(&a), model: a.model }))
+    user.payer().charge(&state, a.stats.as_ref()).await;
+    Ok(json_ok(AskResponse { answer: a.text.clone(), citations: citations(&a), model: a.model, audit_id: a.audit_id }))
 }
 
 fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits::Slot) -> Response {
@@ -259,7 +263,13 @@ fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits
                 if let Some(s) = &a.stats {
                     state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
                 }
-                let done = AskResponse { answer: a.text.clone(), citations: citations(&a), model: a.model };
+                user.payer().charge(&state, a.stats.as_ref()).await;
+                let done = AskResponse {
+                    answer: a.text.clone(),
+                    citations: citations(&a),
+                    model: a.model,
+                    audit_id: a.audit_id,
+                };
                 Event::default().event("done").data(serde_json::to_string(&done).unwrap_or_default())
             }
             Err(e) => Event::default().event("error").data(ApiError::from(e).body().to_string()),

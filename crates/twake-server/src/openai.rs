@@ -244,7 +244,12 @@ fn finish_reason(stats: Option<&GenStats>) -> &'static str {
 /// What a generation sends to the response, streamed or not.
 enum Msg {
     Text(String),
-    Done { stats: Option<GenStats>, citations: Option<Value> },
+    /// `citations` and `audit_id` are set for the `twake-ai` model.
+    Done {
+        stats: Option<GenStats>,
+        citations: Option<Value>,
+        audit_id: Option<i64>,
+    },
     Error(ApiError),
 }
 
@@ -252,14 +257,17 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
     let req: ChatRequest = parse_json(&body)?;
     let raw_model = state.workspace.chat_model_name();
     let c = check(req, &raw_model)?;
+    user.check_quota(&state).await?;
     // Held by whatever produces the answer, so a stream keeps its slot.
     let slot = state.limits.acquire(user.0.as_str())?;
+    let payer = user.payer();
     let (tx, rx) = mpsc::unbounded_channel::<Msg>();
     if c.assistant {
         let question =
             c.messages.iter().rev().find(|m| m.role == Role::User).map(|m| m.content.clone()).unwrap_or_default();
         let ws = state.workspace.clone();
         let pass = user.pass();
+        let state2 = state.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let tx2 = tx.clone();
@@ -268,7 +276,12 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
             };
             match ws.ask(&question, &pass, &mut on_text).await {
                 Ok(a) => {
-                    let _ = tx.send(Msg::Done { stats: a.stats.clone(), citations: Some(citations_json(&a)) });
+                    payer.charge(&state2, a.stats.as_ref()).await;
+                    let _ = tx.send(Msg::Done {
+                        stats: a.stats.clone(),
+                        citations: Some(citations_json(&a)),
+                        audit_id: a.audit_id,
+                    });
                 }
                 Err(e) => {
                     let _ = tx.send(Msg::Error(e.into()));
@@ -280,6 +293,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
         let generation = chat.generate(c.messages.clone(), c.params.clone())?;
         state.metrics.in_flight_generations.fetch_add(1, Ordering::Relaxed);
         let metrics = state.metrics.clone();
+        let (handle, state2) = (tokio::runtime::Handle::current(), state.clone());
         // A dropped receiver (client gone) makes `send` fail, which drops
         // the generation and so cancels it on the model thread.
         tokio::task::spawn_blocking(move || {
@@ -287,7 +301,10 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
             for ev in generation {
                 let msg = match ev {
                     GenEvent::Text(t) => Msg::Text(t),
-                    GenEvent::Done(s) => Msg::Done { stats: Some(s), citations: None },
+                    GenEvent::Done(s) => {
+                        handle.block_on(payer.charge(&state2, Some(&s)));
+                        Msg::Done { stats: Some(s), citations: None, audit_id: None }
+                    }
                     GenEvent::Error(e) => Msg::Error(e.into()),
                 };
                 if tx.send(msg).is_err() {
@@ -318,7 +335,7 @@ async fn collect_response(
         match m {
             Msg::Text(t) => text.push_str(&t),
             Msg::Error(e) => return Err(e),
-            Msg::Done { stats, citations } => {
+            Msg::Done { stats, citations, audit_id } => {
                 if let Some(s) = &stats {
                     state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
                 }
@@ -331,6 +348,9 @@ async fn collect_response(
                 });
                 if let Some(c) = citations {
                     body["citations"] = c;
+                }
+                if let Some(a) = audit_id {
+                    body["audit_id"] = json!(a);
                 }
                 return Ok(json_ok(body));
             }
@@ -370,18 +390,22 @@ fn stream_response(
             let out: Vec<Event> = match m {
                 Msg::Text(t) => vec![Event::default().data(chunk(json!({"content": t}), None, None).to_string())],
                 Msg::Error(e) => vec![Event::default().data(e.body().to_string()), Event::default().data("[DONE]")],
-                Msg::Done { stats, citations } => {
+                Msg::Done { stats, citations, audit_id } => {
                     if let Some(s) = &stats {
                         state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
                     }
                     let mut last =
                         chunk(json!({}), Some(finish_reason(stats.as_ref())), citations.map(|c| ("citations", c)));
+                    if let Some(a) = audit_id {
+                        last["audit_id"] = json!(a);
+                    }
                     let mut v = vec![Event::default().data(last.to_string())];
                     if include_usage {
                         last["choices"] = json!([]);
                         last["usage"] = usage(stats.as_ref());
                         if let Some(o) = last.as_object_mut() {
                             o.remove("citations");
+                            o.remove("audit_id");
                         }
                         v.push(Event::default().data(last.to_string()));
                     }

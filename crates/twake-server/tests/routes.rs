@@ -253,6 +253,14 @@ async fn chat_completions_plain_streamed_and_per_user() {
     let done: Value = serde_json::from_str(done).unwrap();
     assert!(done["answer"].as_str().unwrap().contains("14 mars"), "{done}");
     assert!(done["citations"][0]["path"].as_str().unwrap().ends_with("projet-lyon.mbox"), "{done}");
+    assert_eq!(done["citations"][0]["sensitivity"], "internal", "{done}");
+    // Each answer carries its record in the signed provenance log.
+    let id = done["audit_id"].as_i64().expect("audit_id");
+    let ws = &s.workspace;
+    let rec = ws.audit_show(&Default::default()).await.unwrap().into_iter().find(|r| r.seq == id).unwrap();
+    assert_eq!(rec.user, "alice@valmont.fr");
+    assert!(rec.passages.iter().any(|p| p.path.ends_with("projet-lyon.mbox")));
+    assert!(ws.audit_verify(None).await.unwrap().problems.is_empty());
 
     // Two users over HTTP: each sees only their own documents.
     let q = r#"{"query":"augmentation de salaire prime","k":10}"#;
@@ -278,6 +286,7 @@ async fn chat_completions_plain_streamed_and_per_user() {
     let answer = v["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(!answer.contains("4 %") && !answer.contains("2 500"), "{answer}");
     assert!(v["citations"].as_array().unwrap().iter().all(|c| !c["path"].as_str().unwrap().contains("private-bob")));
+    assert!(v["audit_id"].as_i64().unwrap() > id, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -485,4 +494,56 @@ async fn a_membership_change_applies_to_the_next_request_with_the_same_key() {
     assert!(!sees(&v), "removed from group:rh: {v}");
     let (_, files) = json_call(&f.state, "GET", "/api/v1/files", Some(&f.alice), None).await;
     assert!(!files.to_string().contains("entretien-annuel-bob-leroy.md"), "{files}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spent_budgets_answer_429_quota_exceeded_before_any_generation() {
+    if !enabled("spent_budgets_answer_429_quota_exceeded_before_any_generation") {
+        return;
+    }
+    let mut config = Config::default();
+    config.quotas.tokens_per_day = 50_000;
+    let f = fixture_with(config).await;
+    let s = &f.state;
+    let ws = s.workspace.clone();
+    let p = |s: &str| Principal::parse(s).unwrap();
+    // Alice has used her day already.
+    let alice = ws.pass_for(&p("alice@valmont.fr")).await.unwrap();
+    ws.quota_record(&twake_core::quota::Requester { pass: &alice, key: None }, 50_000).await.unwrap();
+    let chat = r#"{"model":"twake-ai","messages":[{"role":"user","content":"Quand a lieu la bascule ?"}]}"#;
+    for (uri, body) in [("/v1/chat/completions", chat), ("/api/v1/ask", r#"{"question":"Quand a lieu la bascule ?"}"#)]
+    {
+        let (st, b, headers) = call(s, "POST", uri, Some(&f.alice), Some(body)).await;
+        assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{uri}");
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["error"]["code"], "quota_exceeded", "{v}");
+        assert_eq!(v["error"]["type"], "insufficient_quota");
+        assert!(v["error"]["message"].as_str().unwrap().contains("50000 of 50000 tokens"), "{v}");
+        assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() <= 86_400);
+    }
+    // Search costs no tokens and stays available.
+    let (st, _) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(r#"{"query":"bascule"}"#)).await;
+    assert_eq!(st, StatusCode::OK);
+
+    // A key with its own small budget: one completion spends it; what it
+    // used is recorded against the key and the user.
+    let (id, key) = ws.create_key_with_limit(&p("bob@valmont.fr"), "bot", Some(10)).await.unwrap();
+    let raw = format!(
+        r#"{{"model":"{}","messages":[{{"role":"user","content":"Dis bonjour."}}],"max_tokens":4}}"#,
+        ws.chat_model_name().trim_end_matches(".gguf")
+    );
+    let (st, v) = json_call(s, "POST", "/v1/chat/completions", Some(&key), Some(&raw)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let used = v["usage"]["total_tokens"].as_u64().unwrap();
+    let (st, v) = json_call(s, "POST", "/v1/chat/completions", Some(&key), Some(&raw)).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains(&format!("key:{id}")), "{v}");
+    let day = ws.now().div_euclid(86_400);
+    let report = ws.usage_report(day, day).await.unwrap();
+    let of = |who: &str| report.iter().find(|(p, _)| p == who).map(|(_, u)| u.tokens);
+    assert_eq!(of(&format!("key:{id}")), Some(used));
+    assert_eq!(of("bob@valmont.fr"), Some(used));
+    // Bob's other key is not limited by the bot's.
+    let (st, _) = json_call(s, "POST", "/v1/chat/completions", Some(&f.bob), Some(&raw)).await;
+    assert_eq!(st, StatusCode::OK);
 }

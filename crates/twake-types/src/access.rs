@@ -197,7 +197,7 @@ pub struct AccessPass {
 
 #[derive(Debug, Clone)]
 enum Scope {
-    Principals { tenant: Tenant, principals: BTreeSet<Principal> },
+    Principals { user: Principal, tenant: Tenant, principals: BTreeSet<Principal> },
     System { reason: &'static str },
 }
 
@@ -207,8 +207,8 @@ impl AccessPass {
     pub fn for_user(directory: &Directory, user: Principal) -> Self {
         let tenant = directory.tenant_of(&user);
         let mut principals: BTreeSet<Principal> = directory.memberships(&tenant, &user).into_keys().collect();
-        principals.insert(user);
-        AccessPass { scope: Scope::Principals { tenant, principals } }
+        principals.insert(user.clone());
+        AccessPass { scope: Scope::Principals { user, tenant, principals } }
     }
 
     /// System-wide access; the reason is spelled out so that every use of it
@@ -221,6 +221,14 @@ impl AccessPass {
     pub fn principals(&self) -> Option<&BTreeSet<Principal>> {
         match &self.scope {
             Scope::Principals { principals, .. } => Some(principals),
+            Scope::System { .. } => None,
+        }
+    }
+
+    /// The user the pass was built for, or `None` for a system pass.
+    pub fn user(&self) -> Option<&Principal> {
+        match &self.scope {
+            Scope::Principals { user, .. } => Some(user),
             Scope::System { .. } => None,
         }
     }
@@ -245,7 +253,7 @@ impl AccessPass {
     pub fn allows<'a>(&self, tenant: &str, mut readers: impl Iterator<Item = &'a str>) -> bool {
         match &self.scope {
             Scope::System { .. } => true,
-            Scope::Principals { tenant: t, principals } => {
+            Scope::Principals { tenant: t, principals, .. } => {
                 t.as_str() == tenant && readers.any(|r| principals.iter().any(|q| q.as_str() == r))
             }
         }

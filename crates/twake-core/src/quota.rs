@@ -1,0 +1,244 @@
+//! Quotas and budgets: tokens per UTC day and cost per calendar month, per
+//! user (`[quotas]`), per group (`[[quotas.groups]]`, shared by its
+//! members) and per API key (`keys create --tokens-per-day`). A request is
+//! refused before any generation once a budget is spent; its usage is
+//! recorded after it, for every principal it is charged to.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde::Deserialize;
+use twake_types::AccessPass;
+
+use crate::{CoreError, Result, Workspace};
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Tokens (prompt + completion) per user per UTC day; 0: no limit.
+    pub tokens_per_day: u64,
+    /// Cost per user per calendar month (in the currency of
+    /// `models.price_per_million_tokens`); 0: no limit.
+    pub cost_per_month: f64,
+    pub groups: Vec<GroupQuota>,
+}
+
+/// A budget shared by the members of a group.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupQuota {
+    pub group: String,
+    #[serde(default)]
+    pub tokens_per_day: u64,
+    #[serde(default)]
+    pub cost_per_month: f64,
+}
+
+/// Where time comes from: the system, or a value tests move by hand.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    System,
+    Fixed(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// Unix seconds.
+    pub fn now(&self) -> i64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+            Clock::Fixed(t) => t.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian, UTC).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date (year, month, day) of a day number.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
+}
+
+/// The first and last day numbers of the month containing `day`.
+pub fn month_of(day: i64) -> (i64, i64) {
+    let (y, m, _) = civil_from_days(day);
+    let first = days_from_civil(y, m, 1);
+    let next = if m == 12 { days_from_civil(y + 1, 1, 1) } else { days_from_civil(y, m + 1, 1) };
+    (first, next - 1)
+}
+
+/// One budget and what has been used of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    /// `alice@x.fr`, `group:stagiaires` or `key:12`.
+    pub principal: String,
+    pub tokens_per_day: u64,
+    pub cost_per_month: f64,
+    pub used_tokens_today: u64,
+    pub used_cost_this_month: f64,
+}
+
+/// The first spent budget, with the seconds until it renews; `None` when
+/// every budget has room left. Pure, for tests.
+pub fn first_exceeded(budgets: &[Budget], now: i64) -> Option<(String, u64)> {
+    let day = now.div_euclid(86_400);
+    for b in budgets {
+        if b.tokens_per_day > 0 && b.used_tokens_today >= b.tokens_per_day {
+            let retry = ((day + 1) * 86_400 - now) as u64;
+            let msg = format!(
+                "Daily token quota of {} reached ({} of {} tokens used today). It renews at midnight UTC.",
+                b.principal, b.used_tokens_today, b.tokens_per_day
+            );
+            return Some((msg, retry));
+        }
+        if b.cost_per_month > 0.0 && b.used_cost_this_month >= b.cost_per_month {
+            let (_, last) = month_of(day);
+            let retry = ((last + 1) * 86_400 - now) as u64;
+            let msg = format!(
+                "Monthly budget of {} reached ({:.2} of {:.2} spent this month). It renews on the 1st (UTC).",
+                b.principal, b.used_cost_this_month, b.cost_per_month
+            );
+            return Some((msg, retry));
+        }
+    }
+    None
+}
+
+/// Who makes a request: their pass and, when they came with an API key,
+/// the key's id and daily limit.
+#[derive(Debug, Clone)]
+pub struct Requester<'a> {
+    pub pass: &'a AccessPass,
+    pub key: Option<(i64, Option<u64>)>,
+}
+
+impl Workspace {
+    /// The budgets that apply to a request, with their current use.
+    pub async fn budgets(&self, who: &Requester<'_>) -> Result<Vec<Budget>> {
+        let q = &self.config.quotas;
+        let now = self.clock.now();
+        let day = now.div_euclid(86_400);
+        let (month_first, month_last) = month_of(day);
+        let mut limits: Vec<(String, u64, f64)> = Vec::new();
+        if let Some(user) = who.pass.user() {
+            limits.push((user.to_string(), q.tokens_per_day, q.cost_per_month));
+        }
+        if let Some(principals) = who.pass.principals() {
+            for g in &q.groups {
+                if principals.iter().any(|p| p.as_str() == g.group.to_lowercase()) {
+                    limits.push((g.group.to_lowercase(), g.tokens_per_day, g.cost_per_month));
+                }
+            }
+        }
+        if let Some((id, limit)) = who.key {
+            limits.push((format!("key:{id}"), limit.unwrap_or(0), 0.0));
+        }
+        let mut out = Vec::with_capacity(limits.len());
+        for (principal, tokens_per_day, cost_per_month) in limits {
+            let today = self.store.usage_sum(&principal, day, day).await?;
+            let month = self.store.usage_sum(&principal, month_first, month_last).await?;
+            out.push(Budget {
+                principal,
+                tokens_per_day,
+                cost_per_month,
+                used_tokens_today: today.tokens,
+                used_cost_this_month: month.cost,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Refuses the request (`CoreError::Quota`) when a budget is spent.
+    pub async fn quota_check(&self, who: &Requester<'_>) -> Result<()> {
+        match first_exceeded(&self.budgets(who).await?, self.clock.now()) {
+            Some((message, retry_after)) => Err(CoreError::Quota { message, retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a request's tokens (and their cost at the configured price)
+    /// against the user, their budgeted groups and their key.
+    pub async fn quota_record(&self, who: &Requester<'_>, tokens: u64) -> Result<()> {
+        let mut charged: Vec<String> = who.pass.user().map(|u| vec![u.to_string()]).unwrap_or_default();
+        if let Some(principals) = who.pass.principals() {
+            for g in &self.config.quotas.groups {
+                if principals.iter().any(|p| p.as_str() == g.group.to_lowercase()) {
+                    charged.push(g.group.to_lowercase());
+                }
+            }
+        }
+        if let Some((id, _)) = who.key {
+            charged.push(format!("key:{id}"));
+        }
+        let cost = tokens as f64 * self.config.models.price_per_million_tokens / 1e6;
+        let day = self.clock.now().div_euclid(86_400);
+        Ok(self.store.usage_add(day, &charged, tokens, cost).await?)
+    }
+
+    /// Usage by principal over days `from..=to` (day numbers).
+    pub async fn usage_report(&self, from: i64, to: i64) -> Result<Vec<(String, twake_index::Usage)>> {
+        Ok(self.store.usage_report(from, to).await?)
+    }
+
+    /// The current time (the injected clock in tests).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(tokens_per_day: u64, used: u64, cost_per_month: f64, spent: f64) -> Budget {
+        Budget {
+            principal: "alice@x.fr".into(),
+            tokens_per_day,
+            cost_per_month,
+            used_tokens_today: used,
+            used_cost_this_month: spent,
+        }
+    }
+
+    #[test]
+    fn calendar_arithmetic() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2026, 11, 29) * 86_400, 1_795_910_400);
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+        let (first, last) = month_of(days_from_civil(2026, 12, 15));
+        assert_eq!((civil_from_days(first), civil_from_days(last)), ((2026, 12, 1), (2026, 12, 31)));
+        let (_, last) = month_of(days_from_civil(2028, 2, 3));
+        assert_eq!(civil_from_days(last), (2028, 2, 29));
+    }
+
+    #[test]
+    fn budgets_refuse_once_spent_and_say_when_they_renew() {
+        let noon = days_from_civil(2026, 11, 29) * 86_400 + 12 * 3600;
+        assert_eq!(first_exceeded(&[budget(1000, 999, 0.0, 0.0)], noon), None);
+        let (msg, retry) = first_exceeded(&[budget(1000, 1000, 0.0, 0.0)], noon).unwrap();
+        assert!(msg.contains("1000 of 1000 tokens"), "{msg}");
+        assert_eq!(retry, 12 * 3600);
+        assert_eq!(first_exceeded(&[budget(0, 1_000_000, 0.0, 0.0)], noon), None, "0 is no limit");
+        let (msg, retry) = first_exceeded(&[budget(0, 0, 5.0, 5.01)], noon).unwrap();
+        assert!(msg.contains("Monthly budget"), "{msg}");
+        assert_eq!(retry, 86_400 + 12 * 3600, "renews on 1 December");
+    }
+}
