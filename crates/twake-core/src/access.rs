@@ -342,20 +342,11 @@ mod tests {
     fn mail_participants_become_readers_with_their_role() {
         let p = |s: &str| Principal::parse(s).unwrap();
         let doc = Document {
-            kind: SourceKind::Mail,
-            key: String::new(),
-            title: "t".into(),
-            message_id: None,
-            thread_id: None,
-            author: None,
-            date: None,
-            body: String::new(),
             participants: vec![
                 Participant { role: Role::From, address: "rh@x.fr".into() },
                 Participant { role: Role::To, address: "bob@x.fr".into() },
             ],
-            marking: None,
-            sections: vec![],
+            ..Document::new(SourceKind::Mail, "t", "")
         };
         let g = grants(&doc, &[p("bob@x.fr")], true);
         let got: Vec<String> = g.iter().map(|g| format!("{} {}", g.principal, g.reason)).collect();

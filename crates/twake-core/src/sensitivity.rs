@@ -393,19 +393,7 @@ mod tests {
             ],
             detectors: DetectorLevels::default(),
         };
-        let mut doc = Document {
-            kind: twake_types::SourceKind::Document,
-            key: String::new(),
-            title: "Newsletter RH".into(),
-            message_id: None,
-            thread_id: None,
-            author: None,
-            date: None,
-            body: String::new(),
-            participants: vec![],
-            marking: None,
-            sections: vec![],
-        };
+        let mut doc = Document::new(twake_types::SourceKind::Document, "Newsletter RH", "");
         let src = Source { path: "partage/rh/note.md", readers: &[], default: None };
         let l = cfg.label_document(&doc, &src);
         assert_eq!(l.level, Sensitivity::Confidential, "a public rule never lowers: {l:?}");

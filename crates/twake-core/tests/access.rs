@@ -13,6 +13,11 @@ use twake_core::ingest::{FileOutcome, IngestOptions};
 const FORBIDDEN: [&str; 8] =
     ["4 %", "4%", "2 500", "2500", "prime exceptionnelle", "exceptional bonus", "juniors", "junior administrators"];
 
+/// The ids of the hits from one file.
+fn chunk_ids_of(hits: &[twake_core::search::SearchHit], path: &str) -> Vec<i64> {
+    hits.iter().filter(|h| h.chunk.path == path).map(|h| h.chunk.chunk_id).collect()
+}
+
 fn leaked(text: &str) -> Option<&'static str> {
     FORBIDDEN.iter().find(|f| text.contains(*f)).copied()
 }
@@ -64,14 +69,7 @@ async fn membership_and_reader_changes_apply_on_the_next_query_without_re_embedd
     ws.add_member(&t, &p("group:rh"), &p("claire.dubois@valmont.fr")).await.unwrap();
     let claire = ws.search(salary, &pass(&ws, "claire.dubois@valmont.fr").await, 10).await.unwrap();
     assert!(sees(&claire), "a reader added through a group sees the file at once");
-    let bob_ids: Vec<i64> = ws
-        .search(salary, &pass(&ws, BOB).await, 10)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|h| h.chunk.path == private)
-        .map(|h| h.chunk.chunk_id)
-        .collect();
+    let bob_ids = chunk_ids_of(&ws.search(salary, &pass(&ws, BOB).await, 10).await.unwrap(), &private);
     assert_eq!(ws.counts().await.unwrap().2, chunks_before, "no chunk added or removed");
     assert!(!sees(&ws.search(salary, &pass(&ws, ALICE).await, 10).await.unwrap()));
     // The same file ingested again with other readers: access changes, the
@@ -87,14 +85,7 @@ async fn membership_and_reader_changes_apply_on_the_next_query_without_re_embedd
     .unwrap();
     assert_eq!(outcomes, [FileOutcome::ReadersChanged]);
     assert!(!sees(&ws.search(salary, &pass(&ws, "claire.dubois@valmont.fr").await, 10).await.unwrap()));
-    let bob_after: Vec<i64> = ws
-        .search(salary, &pass(&ws, BOB).await, 10)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|h| h.chunk.path == private)
-        .map(|h| h.chunk.chunk_id)
-        .collect();
+    let bob_after = chunk_ids_of(&ws.search(salary, &pass(&ws, BOB).await, 10).await.unwrap(), &private);
     assert_eq!(bob_after, bob_ids, "same chunk ids: the vectors were kept");
     // The explanation names the rule.
     let e = ws.explain(&p(BOB), &private).await.unwrap().unwrap();

@@ -141,19 +141,7 @@ mod tests {
     use twake_types::Section;
 
     fn doc(kind: SourceKind, sections: Vec<Section>) -> Document {
-        Document {
-            kind,
-            key: String::new(),
-            title: "t".into(),
-            message_id: None,
-            thread_id: None,
-            author: None,
-            date: None,
-            body: String::new(),
-            participants: vec![],
-            marking: None,
-            sections,
-        }
+        Document { sections, ..Document::new(kind, "t", "") }
     }
 
     #[test]

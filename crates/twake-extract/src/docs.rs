@@ -12,19 +12,7 @@ use crate::text::normalize_whitespace;
 use crate::{ExtractError, Result};
 
 fn doc(title: String, body: String, sections: Vec<Section>) -> Document {
-    Document {
-        kind: SourceKind::Document,
-        key: String::new(),
-        title,
-        message_id: None,
-        thread_id: None,
-        author: None,
-        date: None,
-        body,
-        participants: vec![],
-        marking: None,
-        sections,
-    }
+    Document { sections, ..Document::new(SourceKind::Document, title, body) }
 }
 
 fn non_empty(format: &'static str, d: Document, hint: &'static str) -> Result<Document> {

@@ -146,6 +146,25 @@ pub struct Document {
     pub sections: Vec<Section>,
 }
 
+impl Document {
+    /// A document with no sections, participants or mail fields yet.
+    pub fn new(kind: SourceKind, title: impl Into<String>, body: impl Into<String>) -> Self {
+        Document {
+            kind,
+            key: String::new(),
+            title: title.into(),
+            message_id: None,
+            thread_id: None,
+            author: None,
+            date: None,
+            body: body.into(),
+            participants: vec![],
+            marking: None,
+            sections: vec![],
+        }
+    }
+}
+
 /// A role in a mail exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
