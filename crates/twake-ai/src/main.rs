@@ -119,6 +119,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what text would look like once pseudonymised for a model outside
+    /// the perimeter (names, e-mails, phones, IBANs, addresses replaced).
+    Pseudonymise {
+        /// The text (default: standard input).
+        text: Option<String>,
+        /// The user whose tenant's people are known.
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// Also print the mapping (it never leaves this machine).
+        #[arg(long)]
+        show_mapping: bool,
+    },
     /// The signed provenance log of answers: verify, show, key.
     Audit {
         #[command(subcommand)]
@@ -532,6 +544,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 if rows.is_empty() {
                     println!("  nothing used");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pseudonymise { text, as_user, show_mapping } => {
+            let text = match text {
+                Some(t) => t,
+                None => std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?,
+            };
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
+            let mut p = ws.pseudonymiser(&pass).await?;
+            let out = p.pseudonymise(&text);
+            println!("{out}");
+            if show_mapping {
+                for (placeholder, value) in p.mapping() {
+                    eprintln!("{placeholder} = {value}");
                 }
             }
             Ok(ExitCode::SUCCESS)

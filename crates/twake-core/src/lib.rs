@@ -15,6 +15,7 @@ pub mod config;
 pub mod ingest;
 pub mod keys;
 pub mod models;
+pub mod pseudonym;
 pub mod quota;
 pub mod search;
 pub mod sensitivity;

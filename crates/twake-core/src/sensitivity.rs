@@ -188,24 +188,33 @@ fn boundary_before(text: &[u8], i: usize) -> bool {
 /// An IBAN (ISO 13616): country code, check digits, 11 to 30 characters,
 /// valid mod 97.
 pub fn has_iban(text: &str) -> bool {
+    !find_ibans(text).is_empty()
+}
+
+/// The byte ranges of the IBANs in `text` (grouped with spaces or not).
+pub fn find_ibans(text: &str) -> Vec<(usize, usize)> {
     let t = text.as_bytes();
-    for i in 0..t.len().saturating_sub(4) {
-        if !(boundary_before(t, i)
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 4 <= t.len() {
+        if boundary_before(t, i)
             && t[i].is_ascii_uppercase()
             && t[i + 1].is_ascii_uppercase()
             && t[i + 2].is_ascii_digit()
-            && t[i + 3].is_ascii_digit())
+            && t[i + 3].is_ascii_digit()
         {
-            continue;
-        }
-        let chars: Vec<u8> = compact(t, i, 34, true).into_iter().map(|(c, _)| c).collect();
-        for len in (15..=chars.len()).rev() {
-            if iban_valid(&chars[..len]) {
-                return true;
+            let run = compact(t, i, 34, true);
+            let chars: Vec<u8> = run.iter().map(|(c, _)| *c).collect();
+            if let Some(len) = (15..=chars.len()).rev().find(|&len| iban_valid(&chars[..len])) {
+                let end = run[len - 1].1;
+                out.push((i, end));
+                i = end;
+                continue;
             }
         }
+        i += 1;
     }
-    false
+    out
 }
 
 fn iban_valid(s: &[u8]) -> bool {

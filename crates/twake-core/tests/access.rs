@@ -264,3 +264,20 @@ async fn sensitivity_labels_come_from_defaults_rules_markings_and_detectors() {
     assert_eq!(of("public", Confidential), 1, "the detector raised the IBAN document");
     assert_eq!(of("sensitivity", Secret), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pseudonymiser_knows_the_people_of_the_workspace() {
+    if !models_enabled("the_pseudonymiser_knows_the_people_of_the_workspace") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ws = sample(dir.path()).await;
+    let mut ps = ws.pseudonymiser(&pass(&ws, ALICE).await).await.unwrap();
+    // Tom Becker is a mail's author; Bob Leroy a reader (bob.leroy@…).
+    let text = "Tom Becker propose une remise ; Bob Leroy (bob.leroy@valmont.fr) valide avec Alice Martin.";
+    let out = ps.pseudonymise(text);
+    for name in ["Tom", "Becker", "Bob", "Leroy", "Alice", "Martin", "valmont"] {
+        assert!(!out.contains(name), "{name} left in {out}");
+    }
+    assert_eq!(ps.restore(&out), text);
+}

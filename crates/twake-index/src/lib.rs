@@ -246,4 +246,10 @@ impl Store {
             Store::Sqlite(s) => s.usage_report(from, to).await,
         }
     }
+
+    pub async fn people(&self, tenant: &str) -> Result<(Vec<String>, Vec<String>)> {
+        match self {
+            Store::Sqlite(s) => s.people(tenant).await,
+        }
+    }
 }

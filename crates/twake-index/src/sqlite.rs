@@ -1042,3 +1042,19 @@ impl SqliteStore {
             .collect())
     }
 }
+
+impl SqliteStore {
+    /// The authors of a tenant's documents as written (`Name <address>`)
+    /// and every user principal known (readers, members, key owners).
+    pub async fn people(&self, tenant: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let authors: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT author FROM documents WHERE tenant = ? AND author IS NOT NULL ORDER BY author",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        let users = self.known_users().await?.into_iter().map(|p| p.as_str().to_string()).collect();
+        Ok((authors, users))
+    }
+}
