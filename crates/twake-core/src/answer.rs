@@ -36,6 +36,26 @@ pub struct Answer {
     pub passages: Vec<SearchHit>,
     /// The answer's record in the provenance log (`twake-ai audit show`).
     pub audit_id: Option<i64>,
+    /// Where the request went and why.
+    pub route: RouteInfo,
+    /// Set when the policy refused to send the passages to any model: why.
+    pub refused: Option<String>,
+}
+
+/// The gateway's decision for one answer, as the provenance log records it.
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    pub endpoint: String,
+    pub jurisdiction: String,
+    pub decision: String,
+    /// How many values were pseudonymised (0: none).
+    pub pseudonymised: usize,
+}
+
+impl RouteInfo {
+    fn not_called(decision: &str) -> Self {
+        RouteInfo { endpoint: "none".into(), jurisdiction: String::new(), decision: decision.into(), pseudonymised: 0 }
+    }
 }
 
 pub fn not_found_text(lang: Lang) -> &'static str {
@@ -252,20 +272,27 @@ impl Workspace {
                 })
                 .collect(),
             model: answer.model.clone(),
-            endpoint: "embedded".into(),
-            jurisdiction: self.config.models.jurisdiction.clone(),
-            decision: if answer.passages.is_empty() {
-                "no relevant passage: the model was not called".into()
+            endpoint: answer.route.endpoint.clone(),
+            jurisdiction: answer.route.jurisdiction.clone(),
+            decision: answer.route.decision.clone(),
+            pseudonymisation: if answer.route.pseudonymised > 0 {
+                format!(
+                    "{} values replaced by placeholders, restored in the answer; mapping discarded",
+                    answer.route.pseudonymised
+                )
             } else {
-                "embedded model on this installation: cleared for every level, nothing leaves the machine".into()
+                "none".into()
             },
-            pseudonymisation: "none".into(),
             prompt_tokens: answer.stats.as_ref().map(|s| s.prompt_tokens as u64).unwrap_or(0),
             completion_tokens: answer.stats.as_ref().map(|s| s.completion_tokens as u64).unwrap_or(0),
             answered: answer.found,
             prev_hash: String::new(),
         };
-        answer.audit_id = Some(self.audit_append(record).await?);
+        let id = self.audit_append(record).await?;
+        answer.audit_id = Some(id);
+        if let Some(why) = answer.refused.take() {
+            return Err(CoreError::Refused { message: why, audit_id: id });
+        }
         Ok(answer)
     }
 
@@ -291,6 +318,8 @@ impl Workspace {
                 stats: None,
                 passages: vec![],
                 audit_id: None,
+                route: RouteInfo::not_called("no relevant passage: no model was called"),
+                refused: None,
             });
         }
         let passages: Vec<SearchHit> =
@@ -300,18 +329,85 @@ impl Workspace {
         let passage_vecs: Vec<Vec<f32>> =
             passages.iter().map(|p| self.vectors().vector(p.chunk.chunk_id).unwrap_or_default()).collect();
 
-        let chat = self.chat().await?;
-        let messages = build_messages(question, &passages, lang);
-        let params = GenParams { max_tokens: cfg.max_tokens, ..GenParams::default() };
-        let generation = chat.generate(messages, params)?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::task::spawn_blocking(move || {
-            for ev in generation {
-                if tx.send(ev).is_err() {
-                    break;
-                }
+        // The gateway: the request's level is its highest passage's; the
+        // policy picks the model or refuses (fail closed).
+        let candidates = self.config.gateway.candidates().map_err(CoreError::Config)?;
+        let described: Vec<(String, twake_types::Sensitivity)> = passages
+            .iter()
+            .map(|p| {
+                let loc = p.chunk.locator.display();
+                (
+                    if loc.is_empty() { p.chunk.path.clone() } else { format!("{} ({loc})", p.chunk.path) },
+                    p.chunk.sensitivity,
+                )
+            })
+            .collect();
+        let route = match crate::gateway::route(&described, &candidates) {
+            Ok(r) => r,
+            Err(why) => {
+                on_text(&why);
+                return Ok(Answer {
+                    text: why.clone(),
+                    citations: vec![],
+                    model,
+                    found: false,
+                    stats: None,
+                    passages,
+                    audit_id: None,
+                    route: RouteInfo::not_called(&format!("refused: {why}")),
+                    refused: Some(why),
+                });
             }
-        });
+        };
+        let mut messages = build_messages(question, &passages, lang);
+        let mut pseudonymiser = None;
+        if route.pseudonymise {
+            let mut ps = self.pseudonymiser(pass).await?;
+            for m in &mut messages {
+                m.content = ps.pseudonymise(&m.content);
+            }
+            pseudonymiser = Some(ps);
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (model, mut route_info) = match &route.target {
+            crate::gateway::Target::Embedded => {
+                let chat = self.chat().await?;
+                let params = GenParams { max_tokens: cfg.max_tokens, ..GenParams::default() };
+                let generation = chat.generate(messages, params)?;
+                tokio::task::spawn_blocking(move || {
+                    for ev in generation {
+                        if tx.send(ev).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let info = RouteInfo {
+                    endpoint: "embedded".into(),
+                    jurisdiction: self.config.models.jurisdiction.clone(),
+                    decision: route.decision.clone(),
+                    pseudonymised: 0,
+                };
+                (model, info)
+            }
+            crate::gateway::Target::Remote(i) => {
+                let m = self.config.gateway.models[*i].clone();
+                let info = RouteInfo {
+                    endpoint: m.url.clone(),
+                    jurisdiction: m.jurisdiction.clone(),
+                    decision: route.decision.clone(),
+                    pseudonymised: 0,
+                };
+                let name = format!("{} ({})", m.name, m.model);
+                let max_tokens = cfg.max_tokens;
+                tokio::spawn(async move {
+                    if let Err(e) = crate::gateway::remote_generate(&m, &messages, max_tokens, tx.clone()).await {
+                        let _ = tx.send(crate::gateway::error_event(e));
+                    }
+                });
+                (name, info)
+            }
+        };
+        route_info.pseudonymised = pseudonymiser.as_ref().map(|p| p.len()).unwrap_or(0);
 
         let mut buf = String::new();
         let mut out = String::new();
@@ -338,6 +434,11 @@ impl Workspace {
                 continue;
             }
             for sentence in take_sentences(&mut buf, finished) {
+                // The user sees real values, never placeholders.
+                let sentence = match &pseudonymiser {
+                    Some(p) => p.restore(&sentence),
+                    None => sentence,
+                };
                 let piece =
                     self.verify_sentence(&sentence, &passage_terms, &passage_vecs, cfg.min_support, &mut order).await?;
                 if piece.is_empty() {
@@ -359,7 +460,17 @@ impl Workspace {
         if raw.trim().is_empty() || raw.trim_start().starts_with(NO_ANSWER) {
             let text = not_found_text(lang).to_string();
             on_text(&text);
-            return Ok(Answer { text, citations: vec![], model, found: false, stats, passages, audit_id: None });
+            return Ok(Answer {
+                text,
+                citations: vec![],
+                model,
+                found: false,
+                stats,
+                passages,
+                audit_id: None,
+                route: route_info,
+                refused: None,
+            });
         }
         let citations = order
             .iter()
@@ -370,7 +481,17 @@ impl Workspace {
                 snippet: snippet(&passages[p].chunk.text, question, 240),
             })
             .collect();
-        Ok(Answer { text: out.trim().to_string(), citations, model, found: true, stats, passages, audit_id: None })
+        Ok(Answer {
+            text: out.trim().to_string(),
+            citations,
+            model,
+            found: true,
+            stats,
+            passages,
+            audit_id: None,
+            route: route_info,
+            refused: None,
+        })
     }
 
     async fn verify_sentence(

@@ -19,6 +19,7 @@ pub struct Config {
     pub access: AccessConfig,
     pub sensitivity: crate::sensitivity::SensitivityConfig,
     pub quotas: crate::quota::QuotaConfig,
+    pub gateway: crate::gateway::GatewayConfig,
 }
 
 /// How readers are derived from sources.

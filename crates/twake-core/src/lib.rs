@@ -12,6 +12,7 @@ pub mod answer;
 pub mod audit;
 pub mod bench;
 pub mod config;
+pub mod gateway;
 pub mod ingest;
 pub mod keys;
 pub mod models;
@@ -36,6 +37,10 @@ pub enum CoreError {
     Index(#[from] twake_index::IndexError),
     #[error(transparent)]
     Llm(#[from] twake_llm::LlmError),
+    /// The policy refused to send the request's passages to any model; the
+    /// refusal is in the provenance log under `audit_id`.
+    #[error("{message}")]
+    Refused { message: String, audit_id: i64 },
     /// A quota or budget is spent; `retry_after` is in seconds.
     #[error("{message}")]
     Quota { message: String, retry_after: u64 },

@@ -84,6 +84,7 @@ impl Workspace {
     /// Opens (or creates) the data directory and loads the embedding model.
     pub async fn open(data_dir: &Path, config: Config) -> Result<Self> {
         config.sensitivity.validate().map_err(CoreError::Config)?;
+        config.gateway.candidates().map_err(CoreError::Config)?;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| CoreError::Other(format!("cannot create data directory {}: {e}", data_dir.display())))?;
         let models_dir = config.models.dir();

@@ -84,6 +84,14 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Llm(LlmError::Busy) => ApiError::busy(),
             CoreError::Llm(LlmError::PromptTooLong { .. }) => ApiError::invalid(e.to_string(), Some("messages")),
+            CoreError::Refused { message, audit_id } => ApiError {
+                status: StatusCode::FORBIDDEN,
+                kind: "policy_error",
+                code: Some("sensitivity_refused"),
+                param: None,
+                message: format!("{message} (provenance record {audit_id})"),
+                retry_after: None,
+            },
             CoreError::Quota { message, retry_after } => ApiError {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 kind: "insufficient_quota",
