@@ -149,3 +149,45 @@ fn sensitivity_routing_is_enforced_at_the_socket() {
     assert!(recs[2]["decision"].as_str().unwrap().starts_with("refused"), "{}", recs[2]);
     assert!(twake(&data, &["audit", "verify"], cfg).status.success());
 }
+
+#[test]
+fn a_remote_that_fails_hands_over_to_the_next_allowed_model() {
+    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
+        eprintln!("skipped: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on this port: the remote is down.
+    let dead = free_port();
+    let config = dir.path().join("twake-ai.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nprefer = [\"down\", \"embedded\"]\n\n[[gateway.models]]\nname = \"down\"\nurl = \"http://127.0.0.1:{dead}/v1\"\n\
+             model = \"m\"\nclearance = \"secret\"\njurisdiction = \"EU\"\ntimeout_seconds = 5\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_twake-ai"))
+            .current_dir(root())
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["ingest", "--readers", "alice@valmont.fr", "examples/workspace/shared/mail"]).status.success());
+    let out = run(&["ask", "--json", "--as", "alice@valmont.fr", "Quand a lieu la bascule du datacenter de Lyon ?"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["answer"].as_str().unwrap().contains("14 mars"), "{v}");
+    assert_eq!(v["model"], "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "answered by the embedded model");
+    let log: serde_json::Value = serde_json::from_slice(&run(&["audit", "show", "--json"]).stdout).unwrap();
+    let decision = log["records"][0]["decision"].as_str().unwrap().to_string();
+    assert!(decision.contains("down (m) failed") && decision.contains("fell back"), "{decision}");
+    assert_eq!(log["records"][0]["endpoint"], "embedded");
+}

@@ -42,6 +42,14 @@ pub struct Answer {
     pub refused: Option<String>,
 }
 
+/// A generation under way on one route.
+struct Started {
+    rx: tokio::sync::mpsc::UnboundedReceiver<GenEvent>,
+    model: String,
+    info: RouteInfo,
+    pseudonymiser: Option<crate::pseudonym::Pseudonymiser>,
+}
+
 /// The gateway's decision for one answer, as the provenance log records it.
 #[derive(Debug, Clone)]
 pub struct RouteInfo {
@@ -296,6 +304,67 @@ impl Workspace {
         Ok(answer)
     }
 
+    /// Starts a generation on a route: pseudonymises the prompt when the
+    /// route says so, then streams from the embedded or the remote model.
+    async fn start_generation(
+        &self,
+        route: &crate::gateway::Route,
+        question: &str,
+        passages: &[SearchHit],
+        lang: Lang,
+        pass: &AccessPass,
+        max_tokens: u32,
+    ) -> Result<Started> {
+        let mut messages = build_messages(question, passages, lang);
+        let mut pseudonymiser = None;
+        if route.pseudonymise {
+            let mut ps = self.pseudonymiser(pass).await?;
+            for m in &mut messages {
+                m.content = ps.pseudonymise(&m.content);
+            }
+            pseudonymiser = Some(ps);
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (model, info) = match &route.target {
+            crate::gateway::Target::Embedded => {
+                let chat = self.chat().await?;
+                let params = GenParams { max_tokens, ..GenParams::default() };
+                let generation = chat.generate(messages, params)?;
+                tokio::task::spawn_blocking(move || {
+                    for ev in generation {
+                        if tx.send(ev).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let info = RouteInfo {
+                    endpoint: "embedded".into(),
+                    jurisdiction: self.config.models.jurisdiction.clone(),
+                    decision: route.decision.clone(),
+                    pseudonymised: 0,
+                };
+                (self.chat_model_name(), info)
+            }
+            crate::gateway::Target::Remote(i) => {
+                let m = self.config.gateway.models[*i].clone();
+                let info = RouteInfo {
+                    endpoint: m.url.clone(),
+                    jurisdiction: m.jurisdiction.clone(),
+                    decision: route.decision.clone(),
+                    pseudonymised: 0,
+                };
+                let name = format!("{} ({})", m.name, m.model);
+                tokio::spawn(async move {
+                    if let Err(e) = crate::gateway::remote_generate(&m, &messages, max_tokens, tx.clone()).await {
+                        let _ = tx.send(crate::gateway::error_event(e));
+                    }
+                });
+                (name, info)
+            }
+        };
+        Ok(Started { rx, model, info, pseudonymiser })
+    }
+
     async fn answer_question(
         &self,
         question: &str,
@@ -342,7 +411,7 @@ impl Workspace {
                 )
             })
             .collect();
-        let route = match crate::gateway::route(&described, &candidates) {
+        let routes = match crate::gateway::routes(&described, &candidates) {
             Ok(r) => r,
             Err(why) => {
                 on_text(&why);
@@ -359,55 +428,31 @@ impl Workspace {
                 });
             }
         };
-        let mut messages = build_messages(question, &passages, lang);
-        let mut pseudonymiser = None;
-        if route.pseudonymise {
-            let mut ps = self.pseudonymiser(pass).await?;
-            for m in &mut messages {
-                m.content = ps.pseudonymise(&m.content);
+        // The first allowed model that starts answering; a model that fails
+        // before its first token hands over to the next allowed one.
+        let mut failures: Vec<String> = Vec::new();
+        let n_routes = routes.len();
+        let mut started = None;
+        for (k, route) in routes.into_iter().enumerate() {
+            let mut s = self.start_generation(&route, question, &passages, lang, pass, cfg.max_tokens).await?;
+            let first = s.rx.recv().await;
+            match first {
+                Some(GenEvent::Error(e)) if k + 1 < n_routes => {
+                    failures.push(format!("{} failed ({e}), fell back", s.model));
+                }
+                first => {
+                    started = Some((s, first));
+                    break;
+                }
             }
-            pseudonymiser = Some(ps);
         }
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let (model, mut route_info) = match &route.target {
-            crate::gateway::Target::Embedded => {
-                let chat = self.chat().await?;
-                let params = GenParams { max_tokens: cfg.max_tokens, ..GenParams::default() };
-                let generation = chat.generate(messages, params)?;
-                tokio::task::spawn_blocking(move || {
-                    for ev in generation {
-                        if tx.send(ev).is_err() {
-                            break;
-                        }
-                    }
-                });
-                let info = RouteInfo {
-                    endpoint: "embedded".into(),
-                    jurisdiction: self.config.models.jurisdiction.clone(),
-                    decision: route.decision.clone(),
-                    pseudonymised: 0,
-                };
-                (model, info)
-            }
-            crate::gateway::Target::Remote(i) => {
-                let m = self.config.gateway.models[*i].clone();
-                let info = RouteInfo {
-                    endpoint: m.url.clone(),
-                    jurisdiction: m.jurisdiction.clone(),
-                    decision: route.decision.clone(),
-                    pseudonymised: 0,
-                };
-                let name = format!("{} ({})", m.name, m.model);
-                let max_tokens = cfg.max_tokens;
-                tokio::spawn(async move {
-                    if let Err(e) = crate::gateway::remote_generate(&m, &messages, max_tokens, tx.clone()).await {
-                        let _ = tx.send(crate::gateway::error_event(e));
-                    }
-                });
-                (name, info)
-            }
-        };
+        let (started, first_event) = started.expect("the last route always ends the loop");
+        let Started { mut rx, model, info: mut route_info, pseudonymiser } = started;
+        if !failures.is_empty() {
+            route_info.decision = format!("{}; {}", failures.join("; "), route_info.decision);
+        }
         route_info.pseudonymised = pseudonymiser.as_ref().map(|p| p.len()).unwrap_or(0);
+        let mut first_event = Some(first_event);
 
         let mut buf = String::new();
         let mut out = String::new();
@@ -417,7 +462,10 @@ impl Workspace {
         let mut finished = false;
         let mut line_break = false; // the last sentence ended its line
         while !finished {
-            let ev = rx.recv().await;
+            let ev = match first_event.take() {
+                Some(ev) => ev,
+                None => rx.recv().await,
+            };
             match ev {
                 Some(GenEvent::Text(t)) => {
                     raw.push_str(&t);

@@ -88,17 +88,26 @@ pub struct Candidate {
 /// Decides where a request whose passages have these `(description,
 /// level)` goes. Pure; `Err` is the refusal, in words.
 pub fn route(passages: &[(String, Sensitivity)], candidates: &[Candidate]) -> std::result::Result<Route, String> {
+    routes(passages, candidates).map(|mut r| r.remove(0))
+}
+
+/// Every allowed route, best first (the fallbacks when a model fails):
+/// the models cleared for the request's level in preference order, then
+/// those allowed to read it pseudonymised. Never empty when `Ok`.
+pub fn routes(passages: &[(String, Sensitivity)], candidates: &[Candidate]) -> std::result::Result<Vec<Route>, String> {
     let level = passages.iter().map(|p| p.1).max().unwrap_or(Sensitivity::Public);
-    if let Some(c) = candidates.iter().find(|c| c.clearance >= level) {
-        return Ok(Route {
+    let mut out: Vec<Route> = candidates
+        .iter()
+        .filter(|c| c.clearance >= level)
+        .map(|c| Route {
             target: c.target.clone(),
             pseudonymise: false,
             level,
             decision: format!("request level {level}: sent to {} (cleared for {})", c.name, c.clearance),
-        });
-    }
-    if let Some(c) = candidates.iter().find(|c| c.pseudonymised.is_some_and(|p| p >= level)) {
-        return Ok(Route {
+        })
+        .collect();
+    out.extend(candidates.iter().filter(|c| c.clearance < level && c.pseudonymised.is_some_and(|p| p >= level)).map(
+        |c| Route {
             target: c.target.clone(),
             pseudonymise: true,
             level,
@@ -108,7 +117,10 @@ pub fn route(passages: &[(String, Sensitivity)], candidates: &[Candidate]) -> st
                 c.clearance,
                 c.pseudonymised.map(|p| p.to_string()).unwrap_or_default()
             ),
-        });
+        },
+    ));
+    if !out.is_empty() {
+        return Ok(out);
     }
     let blocking = passages.iter().filter(|p| p.1 == level).map(|p| p.0.as_str()).collect::<Vec<_>>().join(", ");
     let allowed = candidates
