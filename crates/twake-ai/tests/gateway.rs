@@ -5,35 +5,12 @@
 //! passages go as they are, confidential ones only pseudonymised, secret
 //! ones never. Runs with the real models (`TWAKE_AI_TEST_MODELS=1`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+mod common;
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for(port: u16, child: &mut Child) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(120), "port {port} did not open");
-        assert!(child.try_wait().unwrap().is_none(), "the process exited early");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use common::{Kill, free_port, root, wait_for};
 
 #[test]
 fn sensitivity_routing_is_enforced_at_the_socket() {
