@@ -418,7 +418,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             spinner.finish_and_clear();
             let answer = answer?;
             if let Some(s) = &answer.stats {
-                ws.quota_record(&who, (s.prompt_tokens + s.completion_tokens) as u64).await?;
+                let tokens = (s.prompt_tokens + s.completion_tokens) as u64;
+                ws.quota_charge(&who, tokens, answer.route.price_per_million).await?;
             }
             if json {
                 let citations: Vec<_> = answer

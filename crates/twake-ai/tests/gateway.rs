@@ -61,7 +61,7 @@ fn sensitivity_routing_is_enforced_at_the_socket() {
         format!(
             "[gateway]\nprefer = [\"cloud\"]\n\n[[gateway.models]]\nname = \"cloud\"\nurl = \"http://127.0.0.1:{proxy_port}/v1\"\n\
              model = \"qwen2.5-coder-1.5b-instruct-q4_k_m\"\napi_key_env = \"CLOUD_KEY\"\nclearance = \"internal\"\n\
-             pseudonymised_clearance = \"confidential\"\njurisdiction = \"EU\"\n"
+             pseudonymised_clearance = \"confidential\"\njurisdiction = \"EU\"\nprice_per_million_tokens = 1000.0\n"
         ),
     )
     .unwrap();
@@ -125,6 +125,14 @@ fn sensitivity_routing_is_enforced_at_the_socket() {
     assert!(recs[1]["pseudonymisation"].as_str().unwrap().contains("placeholders"), "{}", recs[1]);
     assert!(recs[2]["decision"].as_str().unwrap().starts_with("refused"), "{}", recs[2]);
     assert!(twake(&data, &["audit", "verify"], cfg).status.success());
+
+    // Budgets count the remote's own price (the embedded model's is 0).
+    let out = twake(&data, &["usage", "--json"], cfg);
+    let usage: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let alice =
+        usage["usage"].as_array().unwrap().iter().find(|u| u["principal"] == "alice.martin@valmont.fr").unwrap();
+    let tokens = alice["tokens"].as_f64().unwrap();
+    assert!(tokens > 0.0 && (alice["cost"].as_f64().unwrap() - tokens * 1000.0 / 1e6).abs() < 1e-9, "{usage}");
 }
 
 #[test]

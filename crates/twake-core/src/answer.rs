@@ -58,11 +58,19 @@ pub struct RouteInfo {
     pub decision: String,
     /// How many values were pseudonymised (0: none).
     pub pseudonymised: usize,
+    /// The answering model's price per million tokens (for budgets).
+    pub price_per_million: f64,
 }
 
 impl RouteInfo {
     fn not_called(decision: &str) -> Self {
-        RouteInfo { endpoint: "none".into(), jurisdiction: String::new(), decision: decision.into(), pseudonymised: 0 }
+        RouteInfo {
+            endpoint: "none".into(),
+            jurisdiction: String::new(),
+            decision: decision.into(),
+            pseudonymised: 0,
+            price_per_million: 0.0,
+        }
     }
 }
 
@@ -342,6 +350,7 @@ impl Workspace {
                     jurisdiction: self.config.models.jurisdiction.clone(),
                     decision: route.decision.clone(),
                     pseudonymised: 0,
+                    price_per_million: self.config.models.price_per_million_tokens,
                 };
                 (self.chat_model_name(), info)
             }
@@ -352,6 +361,7 @@ impl Workspace {
                     jurisdiction: m.jurisdiction.clone(),
                     decision: route.decision.clone(),
                     pseudonymised: 0,
+                    price_per_million: m.price_per_million_tokens,
                 };
                 let name = format!("{} ({})", m.name, m.model);
                 tokio::spawn(async move {

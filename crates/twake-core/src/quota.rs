@@ -174,9 +174,16 @@ impl Workspace {
         }
     }
 
-    /// Records a request's tokens (and their cost at the configured price)
-    /// against the user, their budgeted groups and their key.
+    /// Records a request's tokens at the embedded model's price
+    /// (`models.price_per_million_tokens`).
     pub async fn quota_record(&self, who: &Requester<'_>, tokens: u64) -> Result<()> {
+        self.quota_charge(who, tokens, self.config.models.price_per_million_tokens).await
+    }
+
+    /// Records a request's tokens, and their cost at `price_per_million`
+    /// (the price of the model that answered), against the user, their
+    /// budgeted groups and their key.
+    pub async fn quota_charge(&self, who: &Requester<'_>, tokens: u64, price_per_million: f64) -> Result<()> {
         let mut charged: Vec<String> = who.pass.user().map(|u| vec![u.to_string()]).unwrap_or_default();
         if let Some(principals) = who.pass.principals() {
             for g in &self.config.quotas.groups {
@@ -188,7 +195,7 @@ impl Workspace {
         if let Some((id, _)) = who.key {
             charged.push(format!("key:{id}"));
         }
-        let cost = tokens as f64 * self.config.models.price_per_million_tokens / 1e6;
+        let cost = tokens as f64 * price_per_million / 1e6;
         let day = self.clock.now().div_euclid(86_400);
         Ok(self.store.usage_add(day, &charged, tokens, cost).await?)
     }

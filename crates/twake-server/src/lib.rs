@@ -95,12 +95,14 @@ pub struct Payer {
 }
 
 impl Payer {
-    /// Records a generation's tokens against the caller's budgets; a
-    /// failure to record is logged, never shown to the caller.
-    pub async fn charge(&self, state: &AppState, stats: Option<&twake_llm::GenStats>) {
+    /// Records a generation's tokens, at the answering model's price per
+    /// million, against the caller's budgets; a failure to record is
+    /// logged, never shown to the caller.
+    pub async fn charge(&self, state: &AppState, stats: Option<&twake_llm::GenStats>, price_per_million: f64) {
         let Some(s) = stats else { return };
         let who = twake_core::quota::Requester { pass: &self.pass, key: self.key };
-        if let Err(e) = state.workspace.quota_record(&who, (s.prompt_tokens + s.completion_tokens) as u64).await {
+        let tokens = (s.prompt_tokens + s.completion_tokens) as u64;
+        if let Err(e) = state.workspace.quota_charge(&who, tokens, price_per_million).await {
             tracing::warn!(target: "api", error = %e, "could not record usage");
         }
     }
@@ -181,6 +183,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/search", post(native::search))
         .route("/api/v1/ask", post(native::ask))
         .route("/api/v1/me", get(native::me))
+        .route("/api/v1/usage", get(native::usage))
         .route("/api/v1/files", get(native::files).post(native::upload).delete(native::delete_file))
         .route("/api/v1/jobs/{id}", get(native::job))
         .route("/api/v1/openapi.json", get(native::openapi))

@@ -102,6 +102,22 @@ pub struct MeResponse {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct UsageResponse {
+    budgets: Vec<BudgetView>,
+}
+
+/// One budget: 0 means no limit.
+#[derive(Serialize, ToSchema)]
+pub struct BudgetView {
+    /// The user, a `group:…` or `key:ID`.
+    principal: String,
+    tokens_per_day: u64,
+    used_tokens_today: u64,
+    cost_per_month: f64,
+    used_cost_this_month: f64,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct FileInfo {
     path: String,
     format: String,
@@ -244,7 +260,7 @@ pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Resu
     if let Some(s) = &a.stats {
         state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
     }
-    user.payer().charge(&state, a.stats.as_ref()).await;
+    user.payer().charge(&state, a.stats.as_ref(), a.route.price_per_million).await;
     Ok(json_ok(AskResponse { answer: a.text.clone(), citations: citations(&a), model: a.model, audit_id: a.audit_id }))
 }
 
@@ -263,7 +279,7 @@ fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits
                 if let Some(s) = &a.stats {
                     state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
                 }
-                user.payer().charge(&state, a.stats.as_ref()).await;
+                user.payer().charge(&state, a.stats.as_ref(), a.route.price_per_million).await;
                 let done = AskResponse {
                     answer: a.text.clone(),
                     citations: citations(&a),
@@ -284,6 +300,27 @@ fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits
 #[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])), responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
 pub async fn me(user: User) -> Response {
     json_ok(MeResponse { user: user.0.as_str().to_string() })
+}
+
+/// The caller's budgets (user, budgeted groups, the key used) and what is
+/// used of them today and this month.
+#[utoipa::path(get, path = "/api/v1/usage", security(("bearer" = [])), responses((status = 200, body = UsageResponse), (status = 401, body = ErrorBody)))]
+pub async fn usage(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    let pass = user.pass();
+    let who = twake_core::quota::Requester { pass: &pass, key: user.key() };
+    let budgets = state.workspace.budgets(&who).await?;
+    Ok(json_ok(UsageResponse {
+        budgets: budgets
+            .into_iter()
+            .map(|b| BudgetView {
+                principal: b.principal,
+                tokens_per_day: b.tokens_per_day,
+                used_tokens_today: b.used_tokens_today,
+                cost_per_month: b.cost_per_month,
+                used_cost_this_month: b.used_cost_this_month,
+            })
+            .collect(),
+    }))
 }
 
 /// The files the caller can read something of.
@@ -468,7 +505,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, me, files, upload, delete_file, job),
+    paths(search, ask, me, usage, files, upload, delete_file, job),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

@@ -276,7 +276,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
             };
             match ws.ask(&question, &pass, &mut on_text).await {
                 Ok(a) => {
-                    payer.charge(&state2, a.stats.as_ref()).await;
+                    payer.charge(&state2, a.stats.as_ref(), a.route.price_per_million).await;
                     let _ = tx.send(Msg::Done {
                         stats: a.stats.clone(),
                         citations: Some(citations_json(&a)),
@@ -294,6 +294,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
         state.metrics.in_flight_generations.fetch_add(1, Ordering::Relaxed);
         let metrics = state.metrics.clone();
         let (handle, state2) = (tokio::runtime::Handle::current(), state.clone());
+        let price = state.workspace.config.models.price_per_million_tokens;
         // A dropped receiver (client gone) makes `send` fail, which drops
         // the generation and so cancels it on the model thread.
         tokio::task::spawn_blocking(move || {
@@ -302,7 +303,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
                 let msg = match ev {
                     GenEvent::Text(t) => Msg::Text(t),
                     GenEvent::Done(s) => {
-                        handle.block_on(payer.charge(&state2, Some(&s)));
+                        handle.block_on(payer.charge(&state2, Some(&s), price));
                         Msg::Done { stats: Some(s), citations: None, audit_id: None }
                     }
                     GenEvent::Error(e) => Msg::Error(e.into()),

@@ -521,6 +521,12 @@ async fn spent_budgets_answer_429_quota_exceeded_before_any_generation() {
         assert!(v["error"]["message"].as_str().unwrap().contains("50000 of 50000 tokens"), "{v}");
         assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() <= 86_400);
     }
+    // Her budgets, as she can see them.
+    let (st, v) = json_call(s, "GET", "/api/v1/usage", Some(&f.alice), None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["budgets"][0]["principal"], "alice@valmont.fr", "{v}");
+    assert_eq!(v["budgets"][0]["used_tokens_today"], 50_000);
+    assert_eq!(v["budgets"][0]["tokens_per_day"], 50_000);
     // Search costs no tokens and stays available.
     let (st, _) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(r#"{"query":"bascule"}"#)).await;
     assert_eq!(st, StatusCode::OK);
@@ -538,6 +544,9 @@ async fn spent_budgets_answer_429_quota_exceeded_before_any_generation() {
     let (st, v) = json_call(s, "POST", "/v1/chat/completions", Some(&key), Some(&raw)).await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains(&format!("key:{id}")), "{v}");
+    let (_, v) = json_call(s, "GET", "/api/v1/usage", Some(&key), None).await;
+    let budgets = v["budgets"].as_array().unwrap();
+    assert!(budgets.iter().any(|b| b["principal"] == format!("key:{id}") && b["tokens_per_day"] == 10), "{v}");
     let day = ws.now().div_euclid(86_400);
     let report = ws.usage_report(day, day).await.unwrap();
     let of = |who: &str| report.iter().find(|(p, _)| p == who).map(|(_, u)| u.tokens);
