@@ -266,10 +266,7 @@ impl Workspace {
         let mut answer = self.answer_question(question, pass, on_text).await?;
         let record = crate::audit::AuditRecord {
             seq: 0,
-            at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
+            at: self.clock.now(),
             user: pass
                 .user()
                 .map(|u| u.to_string())

@@ -209,13 +209,13 @@ impl Workspace {
     /// Appends a record (its `seq`, `prev_hash` are filled here) and
     /// returns its sequence number, the id answers carry.
     pub async fn audit_append(&self, mut record: AuditRecord) -> Result<i64> {
-        let key = signing_key(&self.data_dir)?;
+        let key = self.audit_key.get_or_try_init(|| async { signing_key(&self.data_dir) }).await?;
         let _guard = self.audit_lock.lock().await;
         let (seq, prev) = self.store.audit_last().await?.unwrap_or((0, GENESIS.to_string()));
         record.seq = seq + 1;
         record.prev_hash = prev;
-        let row = seal(&record, &key);
-        self.store.audit_append(&row, &head(row.seq, &row.hash, &key)).await?;
+        let row = seal(&record, key);
+        self.store.audit_append(&row, &head(row.seq, &row.hash, key)).await?;
         Ok(row.seq)
     }
 

@@ -130,6 +130,14 @@ pub struct Requester<'a> {
     pub key: Option<(i64, Option<u64>)>,
 }
 
+/// The configured group budgets the pass is a member of.
+fn budgeted_groups<'a>(q: &'a QuotaConfig, pass: &'a AccessPass) -> impl Iterator<Item = &'a GroupQuota> + 'a {
+    q.groups.iter().filter(move |g| {
+        let name = g.group.to_lowercase();
+        pass.principals().is_some_and(|ps| ps.iter().any(|p| p.as_str() == name))
+    })
+}
+
 impl Workspace {
     /// The budgets that apply to a request, with their current use.
     pub async fn budgets(&self, who: &Requester<'_>) -> Result<Vec<Budget>> {
@@ -141,12 +149,8 @@ impl Workspace {
         if let Some(user) = who.pass.user() {
             limits.push((user.to_string(), q.tokens_per_day, q.cost_per_month));
         }
-        if let Some(principals) = who.pass.principals() {
-            for g in &q.groups {
-                if principals.iter().any(|p| p.as_str() == g.group.to_lowercase()) {
-                    limits.push((g.group.to_lowercase(), g.tokens_per_day, g.cost_per_month));
-                }
-            }
+        for g in budgeted_groups(q, who.pass) {
+            limits.push((g.group.to_lowercase(), g.tokens_per_day, g.cost_per_month));
         }
         if let Some((id, limit)) = who.key {
             limits.push((format!("key:{id}"), limit.unwrap_or(0), 0.0));
@@ -185,13 +189,7 @@ impl Workspace {
     /// budgeted groups and their key.
     pub async fn quota_charge(&self, who: &Requester<'_>, tokens: u64, price_per_million: f64) -> Result<()> {
         let mut charged: Vec<String> = who.pass.user().map(|u| vec![u.to_string()]).unwrap_or_default();
-        if let Some(principals) = who.pass.principals() {
-            for g in &self.config.quotas.groups {
-                if principals.iter().any(|p| p.as_str() == g.group.to_lowercase()) {
-                    charged.push(g.group.to_lowercase());
-                }
-            }
-        }
+        charged.extend(budgeted_groups(&self.config.quotas, who.pass).map(|g| g.group.to_lowercase()));
         if let Some((id, _)) = who.key {
             charged.push(format!("key:{id}"));
         }

@@ -76,6 +76,8 @@ pub struct Workspace {
     pub(crate) ingest_lock: tokio::sync::Mutex<()>,
     /// Appends to the provenance log one at a time (each links to the last).
     pub(crate) audit_lock: tokio::sync::Mutex<()>,
+    /// The provenance log's signing key, read from disk once.
+    pub(crate) audit_key: tokio::sync::OnceCell<ed25519_dalek::SigningKey>,
     /// Where quotas read the time (tests inject a fixed clock).
     pub(crate) clock: crate::quota::Clock,
 }
@@ -137,6 +139,7 @@ impl Workspace {
             chat: tokio::sync::OnceCell::new(),
             ingest_lock: tokio::sync::Mutex::new(()),
             audit_lock: tokio::sync::Mutex::new(()),
+            audit_key: tokio::sync::OnceCell::new(),
             clock: crate::quota::Clock::System,
         })
     }
