@@ -276,7 +276,11 @@ fn role(r: twake_llm::Role) -> &'static str {
 
 /// An error event for a failed remote call (the answer loop reports it).
 pub fn error_event(e: CoreError) -> GenEvent {
-    GenEvent::Error(LlmError::Runtime(e.to_string()))
+    let message = match e {
+        CoreError::Model(m) => m,
+        other => other.to_string(),
+    };
+    GenEvent::Error(LlmError::Remote(message))
 }
 
 #[cfg(test)]

@@ -35,6 +35,9 @@ pub enum LlmError {
     Busy,
     #[error("invalid output grammar: {0}")]
     Grammar(String),
+    /// A remote (OpenAI-compatible) model failed; the message names it.
+    #[error("remote model {0}")]
+    Remote(String),
 }
 
 pub type Result<T, E = LlmError> = std::result::Result<T, E>;

@@ -84,6 +84,14 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Llm(LlmError::Busy) => ApiError::busy(),
             CoreError::Llm(LlmError::PromptTooLong { .. }) => ApiError::invalid(e.to_string(), Some("messages")),
+            CoreError::Llm(LlmError::Remote(_)) => ApiError {
+                status: StatusCode::BAD_GATEWAY,
+                kind: "server_error",
+                code: Some("upstream_model_error"),
+                param: None,
+                message: e.to_string(),
+                retry_after: None,
+            },
             CoreError::Refused { message, audit_id } => ApiError {
                 status: StatusCode::FORBIDDEN,
                 kind: "policy_error",
