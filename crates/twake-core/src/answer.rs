@@ -40,6 +40,9 @@ pub struct Answer {
     pub route: RouteInfo,
     /// Set when the policy refused to send the passages to any model: why.
     pub refused: Option<String>,
+    /// Set when every allowed model failed (the failure is logged, then
+    /// returned as the error).
+    pub failed: Option<twake_llm::LlmError>,
 }
 
 /// A generation under way on one route.
@@ -48,6 +51,8 @@ struct Started {
     model: String,
     info: RouteInfo,
     pseudonymiser: Option<crate::pseudonym::Pseudonymiser>,
+    /// How many of the passages (the first ones) are in the prompt.
+    given: usize,
 }
 
 /// The gateway's decision for one answer, as the provenance log records it.
@@ -104,6 +109,42 @@ pub fn build_messages(question: &str, passages: &[SearchHit], lang: Lang) -> Vec
         lang = lang.name()
     );
     vec![ChatMessage { role: Role::System, content: system }, ChatMessage { role: Role::User, content: user }]
+}
+
+/// A rough token count for a prompt whose tokenizer is not at hand (a
+/// remote model's): three characters a token, which overestimates for
+/// French and English text, plus a few tokens a message for the template.
+pub fn estimate_tokens(messages: &[ChatMessage]) -> usize {
+    messages.iter().map(|m| m.content.chars().count().div_ceil(3) + 8).sum()
+}
+
+/// How many of the passages (the best first) a model with `context` tokens
+/// can be given along with room for the answer, and the answer's token
+/// budget: fewer passages first, then a shorter answer (at least 64
+/// tokens); a prompt that still does not fit is an error.
+pub fn fit_prompt(
+    question: &str,
+    passages: &[SearchHit],
+    lang: Lang,
+    context: u32,
+    max_tokens: u32,
+) -> std::result::Result<(usize, u32), twake_llm::LlmError> {
+    let context = context as usize;
+    let mut k = passages.len();
+    loop {
+        let tokens = estimate_tokens(&build_messages(question, &passages[..k], lang));
+        if tokens + max_tokens as usize <= context {
+            return Ok((k, max_tokens));
+        }
+        if k <= 1 {
+            return if tokens + 64 <= context {
+                Ok((k, (context - tokens) as u32))
+            } else {
+                Err(twake_llm::LlmError::PromptTooLong { tokens, ctx: context as u32 })
+            };
+        }
+        k -= 1;
+    }
 }
 
 /// Citation markers (`[2]`, `[1, 3]`, `[1][2]`) removed from a sentence,
@@ -306,11 +347,46 @@ impl Workspace {
         if let Some(why) = answer.refused.take() {
             return Err(CoreError::Refused { message: why, audit_id: id });
         }
+        if let Some(e) = answer.failed.take() {
+            return Err(CoreError::Llm(e));
+        }
         Ok(answer)
     }
 
-    /// Starts a generation on a route: pseudonymises the prompt when the
-    /// route says so, then streams from the embedded or the remote model.
+    /// The model a route names, and what the provenance log says of it.
+    fn route_info(&self, route: &crate::gateway::Route) -> (String, RouteInfo, u32) {
+        match &route.target {
+            crate::gateway::Target::Embedded => (
+                self.chat_model_name(),
+                RouteInfo {
+                    endpoint: "embedded".into(),
+                    jurisdiction: self.config.models.jurisdiction.clone(),
+                    decision: route.decision.clone(),
+                    pseudonymised: 0,
+                    price_per_million: self.config.models.price_per_million_tokens,
+                },
+                self.config.models.context,
+            ),
+            crate::gateway::Target::Remote(i) => {
+                let m = &self.config.gateway.models[*i];
+                (
+                    format!("{} ({})", m.name, m.model),
+                    RouteInfo {
+                        endpoint: m.url.clone(),
+                        jurisdiction: m.jurisdiction.clone(),
+                        decision: route.decision.clone(),
+                        pseudonymised: 0,
+                        price_per_million: m.price_per_million_tokens,
+                    },
+                    m.context,
+                )
+            }
+        }
+    }
+
+    /// Starts a generation on a route: keeps the passages the model's
+    /// context holds, pseudonymises the prompt when the route says so, then
+    /// streams from the embedded or the remote model.
     async fn start_generation(
         &self,
         route: &crate::gateway::Route,
@@ -320,7 +396,9 @@ impl Workspace {
         pass: &AccessPass,
         max_tokens: u32,
     ) -> Result<Started> {
-        let mut messages = build_messages(question, passages, lang);
+        let (model, info, context) = self.route_info(route);
+        let (given, max_tokens) = fit_prompt(question, passages, lang, context, max_tokens)?;
+        let mut messages = build_messages(question, &passages[..given], lang);
         let mut pseudonymiser = None;
         if route.pseudonymise {
             let mut ps = self.pseudonymiser(pass).await?;
@@ -330,7 +408,7 @@ impl Workspace {
             pseudonymiser = Some(ps);
         }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let (model, info) = match &route.target {
+        match &route.target {
             crate::gateway::Target::Embedded => {
                 let chat = self.chat().await?;
                 let params = GenParams { max_tokens, ..GenParams::default() };
@@ -342,34 +420,17 @@ impl Workspace {
                         }
                     }
                 });
-                let info = RouteInfo {
-                    endpoint: "embedded".into(),
-                    jurisdiction: self.config.models.jurisdiction.clone(),
-                    decision: route.decision.clone(),
-                    pseudonymised: 0,
-                    price_per_million: self.config.models.price_per_million_tokens,
-                };
-                (self.chat_model_name(), info)
             }
             crate::gateway::Target::Remote(i) => {
                 let m = self.config.gateway.models[*i].clone();
-                let info = RouteInfo {
-                    endpoint: m.url.clone(),
-                    jurisdiction: m.jurisdiction.clone(),
-                    decision: route.decision.clone(),
-                    pseudonymised: 0,
-                    price_per_million: m.price_per_million_tokens,
-                };
-                let name = format!("{} ({})", m.name, m.model);
                 tokio::spawn(async move {
                     if let Err(e) = crate::gateway::remote_generate(&m, &messages, max_tokens, tx.clone()).await {
                         let _ = tx.send(crate::gateway::error_event(e));
                     }
                 });
-                (name, info)
             }
-        };
-        Ok(Started { rx, model, info, pseudonymiser })
+        }
+        Ok(Started { rx, model, info, pseudonymiser, given })
     }
 
     async fn answer_question(
@@ -396,6 +457,7 @@ impl Workspace {
                 audit_id: None,
                 route: RouteInfo::not_called("no relevant passage: no model was called"),
                 refused: None,
+                failed: None,
             });
         }
         let passages: Vec<SearchHit> =
@@ -432,19 +494,46 @@ impl Workspace {
                     audit_id: None,
                     route: RouteInfo::not_called(&format!("refused: {why}")),
                     refused: Some(why),
+                    failed: None,
                 });
             }
         };
         // The first allowed model that starts answering; a model that fails
-        // before its first token hands over to the next allowed one.
+        // before its first token (or whose context cannot hold the prompt)
+        // hands over to the next allowed one.
         let mut failures: Vec<String> = Vec::new();
         let n_routes = routes.len();
         let mut started = None;
         for (k, route) in routes.into_iter().enumerate() {
-            let mut s = self.start_generation(&route, question, &passages, lang, pass, cfg.max_tokens).await?;
+            let last = k + 1 == n_routes;
+            let (name, info, _) = self.route_info(&route);
+            let mut s = match self.start_generation(&route, question, &passages, lang, pass, cfg.max_tokens).await {
+                Ok(s) => s,
+                Err(CoreError::Llm(e)) if !last => {
+                    failures.push(format!("{name} failed ({e}), fell back"));
+                    continue;
+                }
+                Err(CoreError::Llm(e)) => {
+                    // Nothing was sent: the log says which model could not take it.
+                    failures.push(format!("{}: failed ({e})", info.decision));
+                    return Ok(Answer {
+                        text: String::new(),
+                        citations: vec![],
+                        model: name,
+                        found: false,
+                        stats: None,
+                        passages: vec![],
+                        audit_id: None,
+                        route: RouteInfo { decision: failures.join("; "), ..info },
+                        refused: None,
+                        failed: Some(e),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             let first = s.rx.recv().await;
             match first {
-                Some(GenEvent::Error(e)) if k + 1 < n_routes => {
+                Some(GenEvent::Error(e)) if !last => {
                     failures.push(format!("{} failed ({e}), fell back", s.model));
                 }
                 first => {
@@ -454,12 +543,17 @@ impl Workspace {
             }
         }
         let (started, first_event) = started.expect("the last route always ends the loop");
-        let Started { mut rx, model, info: mut route_info, pseudonymiser } = started;
+        let Started { mut rx, model, info: mut route_info, pseudonymiser, given } = started;
         if !failures.is_empty() {
             route_info.decision = format!("{}; {}", failures.join("; "), route_info.decision);
         }
         route_info.pseudonymised = pseudonymiser.as_ref().map(|p| p.len()).unwrap_or(0);
+        // Only what the model was given can be cited or logged.
+        let mut passages = passages;
+        passages.truncate(given);
+        let (passage_terms, passage_vecs) = (&passage_terms[..given], &passage_vecs[..given]);
         let mut first_event = Some(first_event);
+        let mut failed = None;
 
         let mut buf = String::new();
         let mut out = String::new();
@@ -482,7 +576,10 @@ impl Workspace {
                     stats = Some(s);
                     finished = true;
                 }
-                Some(GenEvent::Error(e)) => return Err(CoreError::from(e)),
+                Some(GenEvent::Error(e)) => {
+                    failed = Some(e);
+                    break;
+                }
                 None => finished = true,
             }
             if raw.trim_start().starts_with(NO_ANSWER) || NO_ANSWER.starts_with(raw.trim_start()) && !finished {
@@ -495,7 +592,7 @@ impl Workspace {
                     None => sentence,
                 };
                 let piece =
-                    self.verify_sentence(&sentence, &passage_terms, &passage_vecs, cfg.min_support, &mut order).await?;
+                    self.verify_sentence(&sentence, passage_terms, passage_vecs, cfg.min_support, &mut order).await?;
                 if piece.is_empty() {
                     continue;
                 }
@@ -512,6 +609,21 @@ impl Workspace {
                 out.push_str(&chunk);
             }
         }
+        if let Some(e) = failed {
+            route_info.decision = format!("{}; failed: {e}", route_info.decision);
+            return Ok(Answer {
+                text: out,
+                citations: vec![],
+                model,
+                found: false,
+                stats,
+                passages,
+                audit_id: None,
+                route: route_info,
+                refused: None,
+                failed: Some(e),
+            });
+        }
         if raw.trim().is_empty() || raw.trim_start().starts_with(NO_ANSWER) {
             let text = not_found_text(lang).to_string();
             on_text(&text);
@@ -525,6 +637,7 @@ impl Workspace {
                 audit_id: None,
                 route: route_info,
                 refused: None,
+                failed: None,
             });
         }
         let citations = order
@@ -546,6 +659,7 @@ impl Workspace {
             audit_id: None,
             route: route_info,
             refused: None,
+            failed: None,
         })
     }
 

@@ -51,12 +51,20 @@ pub struct RemoteModel {
     pub jurisdiction: String,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// The model's context in tokens: passages that would not fit (with
+    /// the answer's tokens) are left out of its prompt.
+    #[serde(default = "default_context")]
+    pub context: u32,
     #[serde(default)]
     pub price_per_million_tokens: f64,
 }
 
 fn default_timeout() -> u64 {
     120
+}
+
+fn default_context() -> u32 {
+    4096
 }
 
 /// Where a request goes.
@@ -227,8 +235,35 @@ pub async fn remote_generate(
     };
     let mut stats =
         GenStats { prompt_tokens: 0, completion_tokens: 0, first_token_ms: 0.0, generation_ms: 0.0, hit_limit: false };
+    let is_stream = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !is_stream {
+        // Some servers ignore `stream: true` and answer one completion.
+        let text = resp.text().await.map_err(|e| CoreError::Model(format!("{}: body broken: {e}", m.name)))?;
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let Some(content) = v["choices"][0]["message"]["content"].as_str() else {
+            return Err(CoreError::Model(format!(
+                "{} answered 200 with a body that is neither an event stream nor a chat completion: {:?}",
+                m.name,
+                text.chars().take(200).collect::<String>()
+            )));
+        };
+        stats.first_token_ms = started.elapsed().as_secs_f64() * 1000.0;
+        read_usage(&v, &mut stats);
+        stats.hit_limit = v["choices"][0]["finish_reason"] == "length";
+        if !content.is_empty() {
+            let _ = tx.send(GenEvent::Text(content.to_string()));
+        }
+        let _ = tx.send(GenEvent::Done(stats));
+        return Ok(());
+    }
     let mut buf = String::new();
     let mut first: Option<Instant> = None;
+    let mut events = 0;
+    let mut done = false;
     while let Some(chunk) =
         resp.chunk().await.map_err(|e| CoreError::Model(format!("{}: stream broken: {e}", m.name)))?
     {
@@ -238,13 +273,21 @@ pub async fn remote_generate(
             buf.drain(..=i);
             let Some(data) = line.strip_prefix("data:").map(str::trim) else { continue };
             if data == "[DONE]" {
+                done = true;
                 continue;
             }
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else { continue };
-            if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-                stats.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(0) as usize;
-                stats.completion_tokens = u["completion_tokens"].as_u64().unwrap_or(0) as usize;
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+                return Err(CoreError::Model(format!(
+                    "{} sent a stream event that is not JSON: {:?}",
+                    m.name,
+                    data.chars().take(200).collect::<String>()
+                )));
+            };
+            if let Some(message) = v["error"]["message"].as_str() {
+                return Err(CoreError::Model(format!("{} failed mid-stream: {message}", m.name)));
             }
+            events += 1;
+            read_usage(&v, &mut stats);
             if let Some(choice) = v["choices"].get(0) {
                 if choice["finish_reason"] == "length" {
                     stats.hit_limit = true;
@@ -261,9 +304,19 @@ pub async fn remote_generate(
             }
         }
     }
+    if events == 0 && !done {
+        return Err(CoreError::Model(format!("{}: the event stream ended without any completion event", m.name)));
+    }
     stats.generation_ms = first.map(|f| f.elapsed().as_secs_f64() * 1000.0).unwrap_or(0.0);
     let _ = tx.send(GenEvent::Done(stats));
     Ok(())
+}
+
+fn read_usage(v: &serde_json::Value, stats: &mut GenStats) {
+    if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+        stats.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(0) as usize;
+        stats.completion_tokens = u["completion_tokens"].as_u64().unwrap_or(0) as usize;
+    }
 }
 
 fn role(r: twake_llm::Role) -> &'static str {

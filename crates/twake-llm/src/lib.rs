@@ -17,7 +17,7 @@ pub use llama::{
     Role, default_threads, raw_decode_benchmark,
 };
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LlmError {
     #[error("model file {path} not found: run `twake-ai models pull` or set the model path in the config")]
     ModelMissing { path: String },
