@@ -192,13 +192,17 @@ pub async fn run(command: AccessCommand, ws: Arc<Workspace>) -> Result<ExitCode>
             if readers.is_empty() {
                 bail!("--set needs at least one reader (a document nobody can read would be lost from every answer)");
             }
-            if !ws.set_readers(&path, &readers).await? {
+            let (found, labels_kept) = ws.set_readers(&path, &readers).await?;
+            if !found {
                 bail!("{path} was not ingested; give the path exactly as it was ingested");
             }
             println!(
                 "{path}: readers are now {} (effective now; mail participants keep their access)",
                 readers.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
             );
+            if let Some(why) = labels_kept {
+                eprintln!("warning: {path}: sensitivity labels not recomputed: {why}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         AccessCommand::Groups { command } => {

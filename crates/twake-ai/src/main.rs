@@ -131,6 +131,15 @@ enum Command {
         #[arg(long)]
         show_mapping: bool,
     },
+    /// Label every indexed file again with the current sensitivity rules,
+    /// markings and detectors (nothing is re-embedded).
+    Relabel {
+        /// Show what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// The signed provenance log of answers: verify, show, key.
     Audit {
         #[command(subcommand)]
@@ -341,10 +350,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 report.updated,
                 report.unchanged,
                 report.failed.len(),
-                if report.readers_changed > 0 {
-                    format!(", {} with new readers (not re-embedded)", report.readers_changed)
-                } else {
-                    String::new()
+                match (report.readers_changed, report.relabelled) {
+                    (0, 0) => String::new(),
+                    (r, 0) => format!(", {r} with new readers (not re-embedded)"),
+                    (0, l) => format!(", {l} with a new sensitivity (not re-embedded)"),
+                    (r, l) => format!(", {r} with new readers and {l} with a new sensitivity (not re-embedded)"),
                 },
                 if report.skipped > 0 {
                     format!(", {} skipped (not a supported format)", report.skipped)
@@ -546,6 +556,51 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 if rows.is_empty() {
                     println!("  nothing used");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Relabel { dry_run, json } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            let report = ws
+                .relabel(dry_run, &mut |done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                })
+                .await?;
+            bar.finish_and_clear();
+            if json {
+                let changed: Vec<_> = report
+                    .changed
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({"path": c.path, "title": c.title, "from": c.from.as_str(),
+                                           "to": c.to.as_str(), "reasons": c.reasons})
+                    })
+                    .collect();
+                let skipped: Vec<_> =
+                    report.skipped.iter().map(|(p, why)| serde_json::json!({"path": p, "reason": why})).collect();
+                let out = serde_json::json!({"dry_run": dry_run, "files": report.files, "changed": changed, "skipped": skipped});
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for c in &report.changed {
+                    println!("{} — {}: {} → {} ({})", c.path, c.title, c.from, c.to, c.reasons.join("; "));
+                }
+                for (path, why) in &report.skipped {
+                    eprintln!("kept: {path}: {why}");
+                }
+                println!(
+                    "{} {} documents relabelled out of {} files, {} files kept as they were",
+                    if dry_run { "dry run: would have" } else { "done:" },
+                    report.changed.len(),
+                    report.files,
+                    report.skipped.len()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -204,4 +204,23 @@ fn access_report_explain_groups_readers_and_canary() {
     let v: serde_json::Value =
         serde_json::from_str(&ok(&["access", "report", "--as", "bob.leroy@valmont.fr", "--json"])).unwrap();
     assert!(!v.to_string().contains("canary"), "the canary was removed: {v}");
+
+    // A new configured default applies, once relabelled, to the files
+    // ingested without a level of their own; a dry run changes nothing.
+    let relabel = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_twake-ai"));
+        c.current_dir(root()).arg("--data-dir").arg(&d).args(args);
+        c.env("TWAKE_AI__SENSITIVITY__DEFAULT", "confidential").output().unwrap()
+    };
+    let out = relabel(&["relabel", "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changed = v["changed"].as_array().unwrap();
+    assert!(changed.len() >= 13, "{v}");
+    assert!(changed.iter().all(|c| c["from"] == "internal" && c["to"] == "confidential"), "{v}");
+    let out = relabel(&["relabel"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(&format!("done: {} documents relabelled", changed.len())), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&relabel(&["relabel", "--json"]).stdout).unwrap();
+    assert_eq!(v["changed"].as_array().unwrap().len(), 0, "relabelling twice changes nothing: {v}");
 }

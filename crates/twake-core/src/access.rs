@@ -107,13 +107,22 @@ impl Workspace {
     }
 
     /// Replaces the readers of an ingested file. The indexes are updated in
-    /// place (nothing is re-embedded); the next query sees the change.
-    /// False when no such file was ingested.
-    pub async fn set_readers(&self, path: &str, readers: &[Principal]) -> Result<bool> {
+    /// place (nothing is re-embedded); the next query sees the change. The
+    /// file's labels are computed again (rules may name readers); when that
+    /// cannot be done (the file changed or is gone) the reason is returned
+    /// and the labels are kept. False when no such file was ingested.
+    pub async fn set_readers(&self, path: &str, readers: &[Principal]) -> Result<(bool, Option<String>)> {
         let _guard = self.ingest_lock.lock().await;
         let found = self.set_readers_locked(path, readers).await?;
         self.lexical_mut().commit()?;
-        Ok(found)
+        let mut kept = None;
+        if found
+            && let Some(file) = self.store.file(path).await?
+            && let crate::ingest::Relabel::Skipped(why) = self.relabel_file(&file, file.sensitivity, false).await?
+        {
+            kept = Some(why);
+        }
+        Ok((found, kept))
     }
 
     /// [`Workspace::set_readers`] for a caller that holds the ingest lock.

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use twake_extract::{Format, chunk_document};
-use twake_index::{FileRecord, NewChunk, NewDocument, quantize};
-use twake_types::{AccessPass, Principal, Sensitivity, Tenant};
+use twake_index::{DocLabels, FileRecord, NewChunk, NewDocument, quantize};
+use twake_types::{AccessPass, Chunk, Document, Principal, Sensitivity, Tenant};
+
+use crate::sensitivity::{Label, Source};
 
 use crate::{CoreError, Result, Workspace};
 
@@ -23,8 +25,11 @@ pub enum FileOutcome {
         chunks: usize,
     },
     Unchanged,
-    /// Same content, new readers: access updated, nothing re-embedded.
+    /// Same content, new readers: access (and labels, which rules may
+    /// derive from readers) updated, nothing re-embedded.
     ReadersChanged,
+    /// Same content and readers, another `--sensitivity`: labels updated.
+    Relabelled,
     Failed(String),
 }
 
@@ -34,6 +39,7 @@ pub struct IngestReport {
     pub updated: usize,
     pub unchanged: usize,
     pub readers_changed: usize,
+    pub relabelled: usize,
     pub failed: Vec<(String, String)>,
     /// Parts of files that could not be read (a broken message in an mbox).
     pub warnings: Vec<(String, String)>,
@@ -41,6 +47,32 @@ pub struct IngestReport {
     pub pruned: usize,
     pub documents: usize,
     pub chunks: usize,
+}
+
+/// What `relabel` did.
+#[derive(Debug, Default, Clone)]
+pub struct RelabelReport {
+    pub files: usize,
+    /// Documents whose level changed.
+    pub changed: Vec<LabelChange>,
+    /// Files whose labels were kept, and why.
+    pub skipped: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelChange {
+    pub path: String,
+    pub title: String,
+    pub from: Sensitivity,
+    pub to: Sensitivity,
+    pub reasons: Vec<String>,
+}
+
+/// One file labelled again.
+pub(crate) enum Relabel {
+    Same,
+    Changed(Vec<LabelChange>),
+    Skipped(String),
 }
 
 /// Progress events for a bar or a log.
@@ -190,6 +222,7 @@ impl Workspace {
                     report.readers_changed += 1;
                     since_commit += 1;
                 }
+                FileOutcome::Relabelled => report.relabelled += 1,
                 FileOutcome::Failed(reason) => report.failed.push((path.clone(), reason.clone())),
             }
             progress(IngestEvent::FileDone { path: &path, outcome: &outcome });
@@ -265,11 +298,20 @@ impl Workspace {
             && prev.content_hash == hash
             && &prev.tenant == tenant
         {
-            if prev.readers == readers {
+            let readers_changed = prev.readers != readers;
+            if !readers_changed && prev.sensitivity == opts.sensitivity {
                 return Ok(Some((FileOutcome::Unchanged, vec![])));
             }
-            self.set_readers_locked(&path, readers).await.map_err(|e| e.to_string())?;
-            return Ok(Some((FileOutcome::ReadersChanged, vec![])));
+            if readers_changed {
+                self.set_readers_locked(&path, readers).await.map_err(|e| e.to_string())?;
+            }
+            let record = FileRecord { readers: readers.to_vec(), ..prev.clone() };
+            match self.relabel_file(&record, opts.sensitivity, false).await.map_err(|e| e.to_string())? {
+                Relabel::Skipped(why) => return Err(format!("labels not updated: {why}")),
+                Relabel::Same | Relabel::Changed(_) => {}
+            }
+            let outcome = if readers_changed { FileOutcome::ReadersChanged } else { FileOutcome::Relabelled };
+            return Ok(Some((outcome, vec![])));
         }
         let name2 = name.clone();
         let extracted = tokio::task::spawn_blocking(move || twake_extract::extract(format, &name2, &bytes))
@@ -289,21 +331,14 @@ impl Workspace {
         let mut vi = vectors.into_iter();
         let mut new_docs = Vec::new();
         let mut n_chunks = 0;
-        let labels = &self.config.sensitivity;
         let source = crate::sensitivity::Source { path: &path, readers, default: opts.sensitivity };
-        for (doc, chunks) in docs {
-            // Each chunk: the document's label raised by its own detectors;
-            // the document: the highest of its chunks.
-            let base = labels.label_document(&doc, &source);
-            let mut doc_label = base.clone();
+        let labels = self.label_all(&docs, &source);
+        for ((doc, chunks), (doc_label, chunk_labels)) in docs.into_iter().zip(labels) {
             let chunks = chunks
                 .into_iter()
-                .map(|c| {
+                .zip(chunk_labels)
+                .map(|(c, label)| {
                     let (scale, embedding) = quantize(&vi.next().unwrap_or_default());
-                    let label = labels.label_chunk(&base, &c.text);
-                    for r in &label.reasons {
-                        doc_label.raise(label.level, r.clone());
-                    }
                     let sensitivity = label.level;
                     NewChunk { ordinal: c.ordinal, locator: c.locator, text: c.text, scale, embedding, sensitivity }
                 })
@@ -324,6 +359,7 @@ impl Workspace {
             readers: readers.to_vec(),
             format: format.name().to_string(),
             tenant: tenant.clone(),
+            sensitivity: opts.sensitivity,
         };
         let n_docs = new_docs.len();
         let (removed, added) = self.store.replace_file(&record, &new_docs).await.map_err(|e| e.to_string())?;
@@ -334,6 +370,121 @@ impl Workspace {
             FileOutcome::New { documents: n_docs, chunks: n_chunks }
         };
         Ok(Some((outcome, extracted.warnings)))
+    }
+
+    /// Labels documents and their chunks: each chunk gets its document's
+    /// label raised by its own detectors; the document the highest of its
+    /// chunks.
+    fn label_all(&self, docs: &[(Document, Vec<Chunk>)], source: &Source<'_>) -> Vec<(Label, Vec<Label>)> {
+        let labels = &self.config.sensitivity;
+        docs.iter()
+            .map(|(doc, chunks)| {
+                let base = labels.label_document(doc, source);
+                let mut doc_label = base.clone();
+                let chunk_labels: Vec<Label> = chunks
+                    .iter()
+                    .map(|c| {
+                        let label = labels.label_chunk(&base, &c.text);
+                        for r in &label.reasons {
+                            doc_label.raise(label.level, r.clone());
+                        }
+                        label
+                    })
+                    .collect();
+                (doc_label, chunk_labels)
+            })
+            .collect()
+    }
+
+    /// Recomputes the labels of every indexed file from the current rules,
+    /// markings and detectors, and each file's own default, without
+    /// re-embedding anything (files are read and extracted again). Files
+    /// changed or gone since they were indexed keep their labels and are
+    /// listed as skipped. With `dry_run`, nothing is written.
+    pub async fn relabel(
+        &self,
+        dry_run: bool,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<RelabelReport> {
+        let _guard = self.ingest_lock.lock().await;
+        let files = self.store.files().await?;
+        let mut report = RelabelReport { files: files.len(), ..RelabelReport::default() };
+        for (i, f) in files.iter().enumerate() {
+            match self.relabel_file(f, f.sensitivity, dry_run).await? {
+                Relabel::Same => {}
+                Relabel::Changed(c) => report.changed.extend(c),
+                Relabel::Skipped(why) => report.skipped.push((f.path.clone(), why)),
+            }
+            progress(i + 1, files.len());
+        }
+        Ok(report)
+    }
+
+    /// Labels one indexed file again (see [`Workspace::relabel`]) with
+    /// `default` as its own default level, which is stored with it.
+    pub(crate) async fn relabel_file(
+        &self,
+        file: &FileRecord,
+        default: Option<Sensitivity>,
+        dry_run: bool,
+    ) -> Result<Relabel> {
+        let bytes = match tokio::fs::read(&file.path).await {
+            Ok(b) => b,
+            Err(e) => return Ok(Relabel::Skipped(format!("cannot read the file ({e}); its labels are kept"))),
+        };
+        if hex::encode(Sha256::digest(&bytes)) != file.content_hash {
+            return Ok(Relabel::Skipped(
+                "changed since it was indexed; its labels are kept until it is ingested again".into(),
+            ));
+        }
+        let Some(format) = Format::from_name(&file.format) else {
+            return Ok(Relabel::Skipped(format!("unknown stored format {:?}: ingest it again", file.format)));
+        };
+        let name = Path::new(&file.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let extracted = tokio::task::spawn_blocking(move || twake_extract::extract(format, &name, &bytes))
+            .await
+            .map_err(|e| CoreError::Other(format!("extraction crashed: {e}")))?;
+        let docs: Vec<(Document, Vec<Chunk>)> = match extracted {
+            Ok(x) => x
+                .documents
+                .into_iter()
+                .map(|d| {
+                    let c = chunk_document(&d);
+                    (d, c)
+                })
+                .collect(),
+            Err(e) => return Ok(Relabel::Skipped(format!("cannot be read again ({e}); its labels are kept"))),
+        };
+        let stored = self.store.file_documents(&file.path).await?;
+        let differs = "its documents differ from the indexed ones (a newer extractor?): ingest it again";
+        if stored.len() != docs.len() || stored.iter().zip(&docs).any(|(s, (d, _))| s.title != d.title) {
+            return Ok(Relabel::Skipped(differs.into()));
+        }
+        let source = Source { path: &file.path, readers: &file.readers, default };
+        let labels = self.label_all(&docs, &source);
+        let mut changes = Vec::new();
+        let mut updates = Vec::new();
+        for ((s, (_, chunks)), (doc_label, chunk_labels)) in stored.iter().zip(&docs).zip(labels) {
+            if s.sensitivity != doc_label.level {
+                changes.push(LabelChange {
+                    path: file.path.clone(),
+                    title: s.title.clone(),
+                    from: s.sensitivity,
+                    to: doc_label.level,
+                    reasons: doc_label.reasons.clone(),
+                });
+            }
+            updates.push(DocLabels {
+                doc_id: s.doc_id,
+                sensitivity: doc_label.level,
+                reasons: doc_label.reasons,
+                chunks: chunks.iter().zip(chunk_labels).map(|(c, l)| (c.ordinal, l.level)).collect(),
+            });
+        }
+        if !dry_run && !self.store.set_labels(&file.path, default, &updates).await? {
+            return Ok(Relabel::Skipped(differs.into()));
+        }
+        Ok(if changes.is_empty() { Relabel::Same } else { Relabel::Changed(changes) })
     }
 
     async fn index_docs(&self, removed: &[i64], added: &[i64]) -> Result<()> {

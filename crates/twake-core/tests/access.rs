@@ -65,7 +65,7 @@ async fn membership_and_reader_changes_apply_on_the_next_query_without_re_embedd
     let salary = "augmentation de salaire de Bob";
     let sees = |hits: &[twake_core::search::SearchHit]| hits.iter().any(|h| h.chunk.path == private);
     assert!(!sees(&ws.search(salary, &pass(&ws, "claire.dubois@valmont.fr").await, 10).await.unwrap()));
-    assert!(ws.set_readers(&private, &[p(BOB), p("group:rh")]).await.unwrap());
+    assert!(ws.set_readers(&private, &[p(BOB), p("group:rh")]).await.unwrap().0);
     ws.add_member(&t, &p("group:rh"), &p("claire.dubois@valmont.fr")).await.unwrap();
     let claire = ws.search(salary, &pass(&ws, "claire.dubois@valmont.fr").await, 10).await.unwrap();
     assert!(sees(&claire), "a reader added through a group sees the file at once");
@@ -263,6 +263,90 @@ async fn sensitivity_labels_come_from_defaults_rules_markings_and_detectors() {
     assert_eq!(of("public", Public), 1, "{:?}", report.groups);
     assert_eq!(of("public", Confidential), 1, "the detector raised the IBAN document");
     assert_eq!(of("sensitivity", Secret), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relabelling_applies_new_rules_readers_and_defaults_without_re_embedding() {
+    if !models_enabled("relabelling_applies_new_rules_readers_and_defaults_without_re_embedding") {
+        return;
+    }
+    use twake_core::Sensitivity::*;
+    use twake_core::sensitivity::Rule;
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("annonce.md"), "# Annonce\n\nLa cantine ferme le 24 décembre.\n").unwrap();
+    std::fs::write(docs.join("don.md"), "# Don\n\nDons à l'association : IBAN DE89370400440532013000.\n").unwrap();
+    std::fs::write(docs.join("rh.md"), "# Note RH\n\nLes entretiens annuels commencent en janvier.\n").unwrap();
+    let data = dir.path().join("data");
+    let ws = twake_core::Workspace::open(&data, twake_core::Config::default()).await.unwrap();
+    let opts = IngestOptions { sensitivity: Some(Public), ..IngestOptions::readers(vec![p(ALICE)]) };
+    ws.ingest(std::slice::from_ref(&docs), &opts, &mut |_| {}).await.unwrap();
+    let path = |n: &str| docs.join(n).display().to_string();
+    async fn level_of(ws: &twake_core::Workspace, path: String) -> twake_core::Sensitivity {
+        ws.explain(&p(ALICE), &path).await.unwrap().unwrap().documents[0].sensitivity
+    }
+    async fn ids(ws: &twake_core::Workspace) -> Vec<i64> {
+        let pass = ws.pass_for(&p(ALICE)).await.unwrap();
+        let hits = ws.search("cantine entretiens association", &pass, 10).await.unwrap();
+        let mut ids: Vec<i64> = hits.iter().map(|h| h.chunk.chunk_id).collect();
+        ids.sort();
+        ids
+    }
+    let before = ids(&ws).await;
+    assert_eq!((level_of(&ws, path("annonce.md")).await, level_of(&ws, path("don.md")).await), (Public, Confidential));
+
+    // A rule added afterwards applies once relabelled: a dry run shows it
+    // and writes nothing; then the labels change, the source's own default
+    // (public) is kept, and nothing is re-embedded.
+    drop(ws);
+    let mut config = twake_core::Config::default();
+    let rule = |level: &str, title: Option<&str>, reader: Option<&str>| Rule {
+        level: level.into(),
+        path_contains: None,
+        reader: reader.map(str::to_string),
+        sender_domain: None,
+        title_keywords: title.map(|t| vec![t.to_string()]).unwrap_or_default(),
+    };
+    config.sensitivity.rules.push(rule("secret", Some("annonce"), None));
+    config.sensitivity.rules.push(rule("confidential", None, Some("group:rh")));
+    let ws = twake_core::Workspace::open(&data, config).await.unwrap();
+    let dry = ws.relabel(true, &mut |_, _| {}).await.unwrap();
+    assert_eq!(dry.changed.len(), 1, "{dry:?}");
+    assert_eq!((dry.changed[0].from, dry.changed[0].to), (Public, Secret));
+    assert_eq!(level_of(&ws, path("annonce.md")).await, Public, "a dry run writes nothing");
+    let done = ws.relabel(false, &mut |_, _| {}).await.unwrap();
+    assert_eq!((done.files, done.changed.len(), done.skipped.len()), (3, 1, 0), "{done:?}");
+    assert_eq!(
+        (
+            level_of(&ws, path("annonce.md")).await,
+            level_of(&ws, path("rh.md")).await,
+            level_of(&ws, path("don.md")).await
+        ),
+        (Secret, Public, Confidential)
+    );
+    let hits = ws.search("cantine", &pass(&ws, ALICE).await, 1).await.unwrap();
+    assert_eq!(hits[0].chunk.sensitivity, Secret, "chunks are relabelled too");
+    assert_eq!(ids(&ws).await, before, "same chunks: nothing re-embedded");
+
+    // Rules on readers follow a change of readers.
+    let (found, kept) = ws.set_readers(&path("rh.md"), &[p(ALICE), p("group:rh")]).await.unwrap();
+    assert!(found && kept.is_none(), "{kept:?}");
+    assert_eq!(level_of(&ws, path("rh.md")).await, Confidential);
+
+    // Ingesting again with another --sensitivity relabels (not re-embeds).
+    let opts = IngestOptions { sensitivity: Some(Internal), ..IngestOptions::readers(vec![p(ALICE)]) };
+    let r = ws.ingest(&[docs.join("annonce.md"), docs.join("don.md")], &opts, &mut |_| {}).await.unwrap();
+    assert_eq!((r.relabelled, r.new, r.updated), (2, 0, 0), "{r:?}");
+    let e = ws.explain(&p(ALICE), &path("don.md")).await.unwrap().unwrap();
+    assert!(e.documents[0].sensitivity_reasons.contains(&"default internal".to_string()), "{e:?}");
+
+    // A file changed on disk keeps its labels until it is ingested again.
+    std::fs::write(docs.join("annonce.md"), "# Annonce\n\nLa cantine rouvre le 5 janvier.\n").unwrap();
+    let done = ws.relabel(false, &mut |_, _| {}).await.unwrap();
+    assert_eq!(done.skipped.len(), 1, "{done:?}");
+    assert!(done.skipped[0].1.contains("changed since it was indexed"), "{done:?}");
+    assert_eq!(level_of(&ws, path("annonce.md")).await, Secret);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,25 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 11] = [
+        Format::Eml,
+        Format::Mbox,
+        Format::Markdown,
+        Format::Text,
+        Format::Html,
+        Format::Pdf,
+        Format::Docx,
+        Format::Odt,
+        Format::Pptx,
+        Format::WebVtt,
+        Format::Srt,
+    ];
+
+    /// The format whose [`Format::name`] this is.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Eml => "e-mail (EML)",

@@ -17,8 +17,8 @@ mod vectors;
 
 pub use lexical::{LexicalIndex, TantivyIndex};
 pub use sqlite::{
-    ApiKeyRecord, AuditRow, ChunkView, DocAccess, FileRecord, FileView, Grant, Membership, NewChunk, NewDocument,
-    SqliteStore, StoredVector, Usage,
+    ApiKeyRecord, AuditRow, ChunkView, DocAccess, DocLabels, FileRecord, FileView, Grant, Membership, NewChunk,
+    NewDocument, SqliteStore, StoredVector, Usage,
 };
 pub use vectors::{ChunkAccess, FlatIndex, VectorIndex, quantize};
 
@@ -190,6 +190,12 @@ impl Store {
     pub async fn set_file_readers(&self, path: &str, readers: &[Principal]) -> Result<Option<Vec<i64>>> {
         match self {
             Store::Sqlite(s) => s.set_file_readers(path, readers).await,
+        }
+    }
+
+    pub async fn set_labels(&self, path: &str, default: Option<Sensitivity>, docs: &[DocLabels]) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.set_labels(path, default, docs).await,
         }
     }
 

@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS files (
     readers TEXT NOT NULL,
     tenant TEXT NOT NULL DEFAULT 'default',
     format TEXT NOT NULL,
-    ingested_at INTEGER NOT NULL
+    ingested_at INTEGER NOT NULL,
+    sensitivity TEXT
 );
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -88,7 +89,19 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL,
     signature TEXT NOT NULL
 );
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '3');
+"#;
+
+/// Version 2 stores did not keep a file's own default level (`ingest
+/// --sensitivity`); it is recovered from the first reason of its documents'
+/// labels (`default <level>`), so relabelling never forgets it.
+const MIGRATE_2_TO_3: &str = r#"
+ALTER TABLE files ADD COLUMN sensitivity TEXT;
+UPDATE files SET sensitivity = (
+    SELECT substr(d.sensitivity_reasons, 9, instr(d.sensitivity_reasons || char(10), char(10)) - 9)
+    FROM documents d WHERE d.path = files.path AND d.sensitivity_reasons LIKE 'default %' LIMIT 1
+);
+UPDATE meta SET value = '3' WHERE key = 'schema_version';
 "#;
 
 /// Version 1 stores (before tenants and grant reasons) are upgraded in place.
@@ -127,6 +140,17 @@ pub struct FileRecord {
     pub readers: Vec<Principal>,
     pub format: String,
     pub tenant: Tenant,
+    /// The file's own default level (`ingest --sensitivity`); `None`: the
+    /// configured default.
+    pub sensitivity: Option<Sensitivity>,
+}
+
+/// New labels for one stored document and its chunks (by ordinal).
+pub struct DocLabels {
+    pub doc_id: i64,
+    pub sensitivity: Sensitivity,
+    pub reasons: Vec<String>,
+    pub chunks: Vec<(u32, Sensitivity)>,
 }
 
 pub struct NewDocument {
@@ -223,9 +247,14 @@ impl SqliteStore {
             .fetch_optional(&pool)
             .await
             .unwrap_or(None);
-        if version.as_deref() == Some("1") {
+        let steps: &[&str] = match version.as_deref() {
+            Some("1") => &[MIGRATE_1_TO_2, MIGRATE_2_TO_3],
+            Some("2") => &[MIGRATE_2_TO_3],
+            _ => &[],
+        };
+        for step in steps {
             let mut tx = pool.begin().await.map_err(db_err(&path))?;
-            sqlx::raw_sql(MIGRATE_1_TO_2).execute(&mut *tx).await.map_err(db_err(&path))?;
+            sqlx::raw_sql(step).execute(&mut *tx).await.map_err(db_err(&path))?;
             tx.commit().await.map_err(db_err(&path))?;
         }
         sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(db_err(&path))?;
@@ -262,19 +291,21 @@ impl SqliteStore {
     }
 
     pub async fn file(&self, path: &str) -> Result<Option<FileRecord>> {
-        let row = sqlx::query("SELECT path, content_hash, readers, format, tenant FROM files WHERE path = ?")
-            .bind(path)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.err())?;
+        let row =
+            sqlx::query("SELECT path, content_hash, readers, format, tenant, sensitivity FROM files WHERE path = ?")
+                .bind(path)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.err())?;
         Ok(row.map(|r| file_record(&r)))
     }
 
     pub async fn files(&self) -> Result<Vec<FileRecord>> {
-        let rows = sqlx::query("SELECT path, content_hash, readers, format, tenant FROM files ORDER BY path")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.err())?;
+        let rows =
+            sqlx::query("SELECT path, content_hash, readers, format, tenant, sensitivity FROM files ORDER BY path")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err())?;
         Ok(rows.iter().map(file_record).collect())
     }
 
@@ -289,12 +320,13 @@ impl SqliteStore {
             .map_err(self.err())?;
         sqlx::query("DELETE FROM files WHERE path = ?").bind(&file.path).execute(&mut *tx).await.map_err(self.err())?;
         let readers = file.readers.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",");
-        sqlx::query("INSERT INTO files (path, content_hash, readers, format, tenant, ingested_at) VALUES (?, ?, ?, ?, ?, strftime('%s','now'))")
+        sqlx::query("INSERT INTO files (path, content_hash, readers, format, tenant, ingested_at, sensitivity) VALUES (?, ?, ?, ?, ?, strftime('%s','now'), ?)")
             .bind(&file.path)
             .bind(&file.content_hash)
             .bind(&readers)
             .bind(&file.format)
             .bind(file.tenant.as_str())
+            .bind(file.sensitivity.map(|s| s.as_str()))
             .execute(&mut *tx)
             .await
             .map_err(self.err())?;
@@ -601,6 +633,8 @@ fn file_record(r: &sqlx::sqlite::SqliteRow) -> FileRecord {
         readers: readers.split(',').filter_map(|p| Principal::parse(p).ok()).collect(),
         format: r.get(3),
         tenant: Tenant::parse(r.get::<&str, _>(4)).unwrap_or_default(),
+        // A level that cannot be read counts as secret (fail closed).
+        sensitivity: r.get::<Option<&str>, _>(5).map(Sensitivity::parse_or_secret),
     }
 }
 
@@ -689,6 +723,56 @@ impl SqliteStore {
             .await
             .map_err(self.err())?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Rewrites the labels of an ingested file's documents and chunks, and
+    /// its own default level, in one transaction. `Ok(false)` (and nothing
+    /// written) when the file, a document or a chunk is not as given: the
+    /// stored content differs from what was labelled.
+    pub async fn set_labels(&self, path: &str, default: Option<Sensitivity>, docs: &[DocLabels]) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        let updated = sqlx::query("UPDATE files SET sensitivity = ? WHERE path = ?")
+            .bind(default.map(|s| s.as_str()))
+            .bind(path)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        if updated.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for d in docs {
+            let doc =
+                sqlx::query("UPDATE documents SET sensitivity = ?, sensitivity_reasons = ? WHERE id = ? AND path = ?")
+                    .bind(d.sensitivity.as_str())
+                    .bind(d.reasons.join("\n"))
+                    .bind(d.doc_id)
+                    .bind(path)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.err())?;
+            let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks WHERE doc_id = ?")
+                .bind(d.doc_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(self.err())?;
+            if doc.rows_affected() != 1 || stored != d.chunks.len() as i64 {
+                return Ok(false);
+            }
+            for (ordinal, level) in &d.chunks {
+                let c = sqlx::query("UPDATE chunks SET sensitivity = ? WHERE doc_id = ? AND ordinal = ?")
+                    .bind(level.as_str())
+                    .bind(d.doc_id)
+                    .bind(*ordinal as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.err())?;
+                if c.rows_affected() != 1 {
+                    return Ok(false);
+                }
+            }
+        }
+        tx.commit().await.map_err(self.err())?;
+        Ok(true)
     }
 
     /// Replaces the file-level readers of an ingested file (grants with
@@ -878,9 +962,10 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
             pool.close().await;
         }
         let store = SqliteStore::open(&file).await.unwrap();
-        assert_eq!(store.meta("schema_version").await.unwrap().as_deref(), Some("2"));
+        assert_eq!(store.meta("schema_version").await.unwrap().as_deref(), Some("3"));
         let f = store.file("a.md").await.unwrap().unwrap();
         assert_eq!(f.tenant, Tenant::default());
+        assert_eq!(f.sensitivity, None, "no default was given before labels existed");
         let docs = store.file_documents("a.md").await.unwrap();
         assert_eq!(docs[0].tenant, "default");
         assert_eq!(docs[0].sensitivity, Sensitivity::Secret, "unlabelled data fails closed");
@@ -894,6 +979,37 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
         drop(store);
         let store = SqliteStore::open(&file).await.unwrap();
         assert_eq!(store.file_documents("a.md").await.unwrap().len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_version_2_store_keeps_each_files_own_default_level() {
+        let dir = std::env::temp_dir().join(format!("twake-migrate-v2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("twake.db");
+        {
+            let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", file.display()))
+                .unwrap()
+                .create_if_missing(true);
+            let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+            sqlx::raw_sql(SCHEMA_V1).execute(&pool).await.unwrap();
+            sqlx::raw_sql(MIGRATE_1_TO_2).execute(&pool).await.unwrap();
+            sqlx::raw_sql(
+                "INSERT INTO files (path, content_hash, readers, format, ingested_at) VALUES ('a.md', 'h', 'bob@x.fr', 'Markdown', 0), ('b.md', 'h', 'bob@x.fr', 'Markdown', 0);
+                 INSERT INTO documents (id, path, key, kind, title, body, sensitivity, sensitivity_reasons)
+                   VALUES (1, 'a.md', '', 'document', 'A', 'text', 'secret', 'default confidential' || char(10) || 'French NIR (social security number) detected (secret)'),
+                          (2, 'b.md', '', 'document', 'B', 'text', 'internal', 'default internal');",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&file).await.unwrap();
+        assert_eq!(store.meta("schema_version").await.unwrap().as_deref(), Some("3"));
+        assert_eq!(store.file("a.md").await.unwrap().unwrap().sensitivity, Some(Sensitivity::Confidential));
+        assert_eq!(store.file("b.md").await.unwrap().unwrap().sensitivity, Some(Sensitivity::Internal));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -423,7 +423,9 @@ pub async fn upload(State(state): State<AppState>, user: User, mut multipart: Mu
                     match outcome {
                         FileOutcome::New { .. } => j.new += 1,
                         FileOutcome::Updated { .. } => j.updated += 1,
-                        FileOutcome::Unchanged | FileOutcome::ReadersChanged => j.unchanged += 1,
+                        FileOutcome::Unchanged | FileOutcome::ReadersChanged | FileOutcome::Relabelled => {
+                            j.unchanged += 1
+                        }
                         FileOutcome::Failed(reason) => {
                             j.failed.push(FailedFile { path: path.to_string(), reason: reason.clone() })
                         }

@@ -476,7 +476,7 @@ async fn a_membership_change_applies_to_the_next_request_with_the_same_key() {
     let ws = f.state.workspace.clone();
     let p = |s: &str| Principal::parse(s).unwrap();
     let private = root().join("examples/workspace/private-bob/entretien-annuel-bob-leroy.md").display().to_string();
-    assert!(ws.set_readers(&private, &[p("bob@valmont.fr"), p("group:rh")]).await.unwrap());
+    assert!(ws.set_readers(&private, &[p("bob@valmont.fr"), p("group:rh")]).await.unwrap().0);
     let body = r#"{"query": "augmentation de salaire de Bob", "k": 10}"#;
     let sees =
         |v: &Value| v["results"].as_array().unwrap().iter().any(|r| r["path"].as_str() == Some(private.as_str()));
