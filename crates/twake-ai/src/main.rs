@@ -131,6 +131,20 @@ enum Command {
         #[arg(long)]
         show_mapping: bool,
     },
+    /// Meeting minutes from an ingested transcript (.vtt, .srt): summary,
+    /// decisions and action items (owner, task, due date, source cue).
+    Minutes {
+        /// The transcript's path, as ingested.
+        path: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// The meeting's date (YYYY-MM-DD), against which "vendredi prochain"
+        /// is resolved (default: the document's date, or one in its title).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value_t = MinutesFormat::Markdown)]
+        format: MinutesFormat,
+    },
     /// Label every indexed file again with the current sensitivity rules,
     /// markings and detectors (nothing is re-embedded).
     Relabel {
@@ -145,6 +159,12 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MinutesFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -556,6 +576,35 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 if rows.is_empty() {
                     println!("  nothing used");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Minutes { path, as_user, date, format } => {
+            let date = match date {
+                Some(d) => Some(
+                    twake_core::dates::Date::find_iso(&d)
+                        .with_context(|| format!("invalid --date {d:?}: give it as YYYY-MM-DD"))?,
+                ),
+                None => None,
+            };
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
+            let who = twake_core::quota::Requester { pass: &pass, key: None };
+            ws.quota_check(&who).await?;
+            let spinner = ProgressBar::new_spinner().with_message("writing the minutes…");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let minutes = ws
+                .minutes(&path, &pass, date, &mut |n| spinner.set_message(format!("writing the minutes… {n} tokens")))
+                .await;
+            spinner.finish_and_clear();
+            let minutes = minutes?;
+            ws.quota_charge(&who, minutes.tokens, minutes.price_per_million).await?;
+            match format {
+                MinutesFormat::Json => println!("{}", serde_json::to_string_pretty(&minutes)?),
+                MinutesFormat::Markdown => print!("{}", minutes.to_markdown()),
+            }
+            if minutes.date.is_none() {
+                eprintln!("note: the meeting's date is unknown; pass --date YYYY-MM-DD to resolve due dates");
             }
             Ok(ExitCode::SUCCESS)
         }

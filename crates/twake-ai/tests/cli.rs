@@ -224,3 +224,45 @@ fn access_report_explain_groups_readers_and_canary() {
     let v: serde_json::Value = serde_json::from_slice(&relabel(&["relabel", "--json"]).stdout).unwrap();
     assert_eq!(v["changed"].as_array().unwrap().len(), 0, "relabelling twice changes nothing: {v}");
 }
+
+#[test]
+fn minutes_of_a_meeting_with_sources_and_due_dates() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let vtt = "examples/workspace/shared/meetings/comite-pilotage-2026-11-20.vtt";
+    let out = twake(&d, &["ingest", "--readers", "alice.martin@valmont.fr", vtt]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = twake(&d, &["minutes", "--as", "alice.martin@valmont.fr", "--format", "json", vtt]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("minutes are JSON");
+    assert_eq!(m["date"], "2026-11-20", "the meeting's date comes from the file name: {m}");
+    assert!(!m["summary"].as_str().unwrap().is_empty(), "{m}");
+    // Every source is a cue of this transcript, with its start time.
+    let starts = ["00:02", "00:09", "00:18", "00:27", "00:38", "00:47", "00:58", "01:06"];
+    let items = m["action_items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{m}");
+    for it in items.iter().chain(m["decisions"].as_array().unwrap()) {
+        let cue = it["source"]["cue"].as_u64().unwrap() as usize;
+        assert!((1..=8).contains(&cue), "{it}");
+        assert_eq!(it["source"]["time"], starts[cue - 1], "{it}");
+    }
+    // Due dates are resolved against the meeting's date, never before it.
+    let dues: Vec<&str> = items.iter().filter_map(|i| i["due"].as_str()).collect();
+    assert!(dues.iter().all(|d| *d >= "2026-11-20" && d.len() == 10), "{dues:?}");
+    assert!(dues.contains(&"2027-02-26") || dues.contains(&"2027-03-06"), "Alice's deadlines: {m}");
+
+    // The use is in the provenance log; someone who may not read the
+    // transcript gets no minutes.
+    let log: serde_json::Value = serde_json::from_slice(&twake(&d, &["audit", "show", "--json"]).stdout).unwrap();
+    let rec = &log["records"][0];
+    assert_eq!(rec["user"], "alice.martin@valmont.fr");
+    assert_eq!(rec["seq"], m["audit_id"], "{rec}");
+    assert!(!rec["passages"].as_array().unwrap().is_empty(), "{rec}");
+    let out = twake(&d, &["minutes", "--as", "bob.leroy@valmont.fr", vtt]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no transcript you may read"), "{out:?}");
+}

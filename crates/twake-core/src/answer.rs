@@ -68,7 +68,7 @@ pub struct RouteInfo {
 }
 
 impl RouteInfo {
-    fn not_called(decision: &str) -> Self {
+    pub(crate) fn not_called(decision: &str) -> Self {
         RouteInfo {
             endpoint: "none".into(),
             jurisdiction: String::new(),
@@ -305,44 +305,10 @@ impl Workspace {
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Answer> {
         let mut answer = self.answer_question(question, pass, on_text).await?;
-        let record = crate::audit::AuditRecord {
-            seq: 0,
-            at: self.clock.now(),
-            user: pass
-                .user()
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| format!("system: {}", pass.system_reason().unwrap_or(""))),
-            tenant: pass.tenant().map(|t| t.to_string()).unwrap_or_default(),
-            question_sha256: crate::audit::sha256_hex(question.as_bytes()),
-            passages: answer
-                .passages
-                .iter()
-                .map(|p| crate::audit::AuditPassage {
-                    chunk_id: p.chunk.chunk_id,
-                    path: p.chunk.path.clone(),
-                    locator: p.chunk.locator.display(),
-                    sensitivity: p.chunk.sensitivity.as_str().into(),
-                    content_sha256: crate::audit::sha256_hex(p.chunk.text.as_bytes()),
-                })
-                .collect(),
-            model: answer.model.clone(),
-            endpoint: answer.route.endpoint.clone(),
-            jurisdiction: answer.route.jurisdiction.clone(),
-            decision: answer.route.decision.clone(),
-            pseudonymisation: if answer.route.pseudonymised > 0 {
-                format!(
-                    "{} values replaced by placeholders, restored in the answer; mapping discarded",
-                    answer.route.pseudonymised
-                )
-            } else {
-                "none".into()
-            },
-            prompt_tokens: answer.stats.as_ref().map(|s| s.prompt_tokens as u64).unwrap_or(0),
-            completion_tokens: answer.stats.as_ref().map(|s| s.completion_tokens as u64).unwrap_or(0),
-            answered: answer.found,
-            prev_hash: String::new(),
-        };
-        let id = self.audit_append(record).await?;
+        let passages: Vec<&ChunkView> = answer.passages.iter().map(|p| &p.chunk).collect();
+        let id = self
+            .log_use(pass, question, &passages, &answer.model, &answer.route, answer.stats.as_ref(), answer.found)
+            .await?;
         answer.audit_id = Some(id);
         if let Some(why) = answer.refused.take() {
             return Err(CoreError::Refused { message: why, audit_id: id });
@@ -353,8 +319,61 @@ impl Workspace {
         Ok(answer)
     }
 
+    /// Appends the provenance record of one use of a model (an answer, a
+    /// summary, minutes…): who, the request's hash, the passages given, the
+    /// model, where it runs, the decision and the pseudonymisation.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn log_use(
+        &self,
+        pass: &AccessPass,
+        request: &str,
+        passages: &[&ChunkView],
+        model: &str,
+        route: &RouteInfo,
+        stats: Option<&GenStats>,
+        answered: bool,
+    ) -> Result<i64> {
+        let record = crate::audit::AuditRecord {
+            seq: 0,
+            at: self.clock.now(),
+            user: pass
+                .user()
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| format!("system: {}", pass.system_reason().unwrap_or(""))),
+            tenant: pass.tenant().map(|t| t.to_string()).unwrap_or_default(),
+            question_sha256: crate::audit::sha256_hex(request.as_bytes()),
+            passages: passages
+                .iter()
+                .map(|c| crate::audit::AuditPassage {
+                    chunk_id: c.chunk_id,
+                    path: c.path.clone(),
+                    locator: c.locator.display(),
+                    sensitivity: c.sensitivity.as_str().into(),
+                    content_sha256: crate::audit::sha256_hex(c.text.as_bytes()),
+                })
+                .collect(),
+            model: model.to_string(),
+            endpoint: route.endpoint.clone(),
+            jurisdiction: route.jurisdiction.clone(),
+            decision: route.decision.clone(),
+            pseudonymisation: if route.pseudonymised > 0 {
+                format!(
+                    "{} values replaced by placeholders, restored in the answer; mapping discarded",
+                    route.pseudonymised
+                )
+            } else {
+                "none".into()
+            },
+            prompt_tokens: stats.map(|s| s.prompt_tokens as u64).unwrap_or(0),
+            completion_tokens: stats.map(|s| s.completion_tokens as u64).unwrap_or(0),
+            answered,
+            prev_hash: String::new(),
+        };
+        self.audit_append(record).await
+    }
+
     /// The model a route names, and what the provenance log says of it.
-    fn route_info(&self, route: &crate::gateway::Route) -> (String, RouteInfo, u32) {
+    pub(crate) fn route_info(&self, route: &crate::gateway::Route) -> (String, RouteInfo, u32) {
         match &route.target {
             crate::gateway::Target::Embedded => (
                 self.chat_model_name(),

@@ -9,9 +9,11 @@
 
 pub mod access;
 pub mod answer;
+pub mod assist;
 pub mod audit;
 pub mod bench;
 pub mod config;
+pub mod dates;
 pub mod gateway;
 pub mod ingest;
 pub mod keys;

@@ -17,8 +17,8 @@ mod vectors;
 
 pub use lexical::{LexicalIndex, TantivyIndex};
 pub use sqlite::{
-    ApiKeyRecord, AuditRow, ChunkView, DocAccess, DocLabels, FileRecord, FileView, Grant, Membership, NewChunk,
-    NewDocument, SqliteStore, StoredVector, Usage,
+    ApiKeyRecord, AuditRow, ChunkView, DocAccess, DocLabels, DocView, FileRecord, FileView, Grant, Membership,
+    NewChunk, NewDocument, SqliteStore, StoredVector, Usage,
 };
 pub use vectors::{ChunkAccess, FlatIndex, VectorIndex, quantize};
 
@@ -190,6 +190,18 @@ impl Store {
     pub async fn set_file_readers(&self, path: &str, readers: &[Principal]) -> Result<Option<Vec<i64>>> {
         match self {
             Store::Sqlite(s) => s.set_file_readers(path, readers).await,
+        }
+    }
+
+    pub async fn readable_file_documents(&self, path: &str, pass: &AccessPass) -> Result<Vec<DocView>> {
+        match self {
+            Store::Sqlite(s) => s.readable_file_documents(path, pass).await,
+        }
+    }
+
+    pub async fn doc_chunks(&self, doc_id: i64, pass: &AccessPass) -> Result<Vec<ChunkView>> {
+        match self {
+            Store::Sqlite(s) => s.doc_chunks(doc_id, pass).await,
         }
     }
 

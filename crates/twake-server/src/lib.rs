@@ -11,7 +11,6 @@
 //! answers 503 at once.
 
 pub mod error;
-pub mod grammar;
 pub mod limits;
 pub mod metrics;
 pub mod native;

@@ -154,7 +154,7 @@ fn check(req: ChatRequest, raw_model: &str) -> Result<Checked, ApiError> {
                 Some("response_format"),
             ));
         }
-        Some(f) if f.kind == "json_object" => Some(crate::grammar::json_object()),
+        Some(f) if f.kind == "json_object" => Some(twake_llm::grammar::json_object()),
         Some(f) if f.kind == "json_schema" => {
             let schema = f.json_schema.as_ref().and_then(|j| j.schema.as_ref()).ok_or_else(|| {
                 ApiError::invalid(
@@ -162,7 +162,7 @@ fn check(req: ChatRequest, raw_model: &str) -> Result<Checked, ApiError> {
                     Some("response_format.json_schema.schema"),
                 )
             })?;
-            Some(crate::grammar::json_schema(schema).map_err(|e| {
+            Some(twake_llm::grammar::json_schema(schema).map_err(|e| {
                 ApiError::invalid(format!("Unsupported JSON schema: {e}."), Some("response_format.json_schema.schema"))
             })?)
         }

@@ -1,0 +1,766 @@
+//! Communication assistants. Each is a *task* run on the model gateway
+//! ([`Workspace::run_task`]): its material's sensitivity picks the model (or
+//! refuses), the prompt is pseudonymised when the route says so, a model
+//! that fails hands over to the next allowed one, and the use is logged in
+//! the provenance log like an answer.
+//!
+//! Meeting minutes ([`Workspace::minutes`]): the transcript's cues are
+//! numbered, the model writes a summary, decisions and action items as JSON
+//! under a grammar built from [`minutes_schema`] (so the embedded model can
+//! only write that shape); a cut output is closed by [`close_json`], so the
+//! result always parses. Every decision and action item points to a cue
+//! that supports it (the model's cue when it does, else the best
+//! supporting cue, else the item is dropped), and due dates are resolved
+//! against the meeting's date ([`crate::dates`]).
+
+use serde::Serialize;
+use twake_index::ChunkView;
+use twake_llm::{ChatMessage, GenEvent, GenParams, GenStats, LlmError, Role};
+use twake_types::{AccessPass, SourceKind, format_ms};
+
+use crate::answer::{RouteInfo, estimate_tokens};
+use crate::dates::{Date, resolve};
+use crate::text::{Lang, detect, terms};
+use crate::{CoreError, Result, Workspace};
+
+/// What a task produced.
+#[derive(Debug, Clone)]
+pub struct TaskOutput {
+    pub text: String,
+    pub model: String,
+    pub route: RouteInfo,
+    pub stats: Option<GenStats>,
+    pub audit_id: i64,
+}
+
+impl Workspace {
+    /// Runs one generation for an assistant on the gateway. `request`
+    /// names the task in the provenance log (hashed there); `material` is
+    /// every passage the prompt holds (their levels decide the model).
+    /// `on_tokens` is called with the number of tokens generated so far.
+    pub async fn run_task(
+        &self,
+        request: &str,
+        material: &[ChunkView],
+        messages: Vec<ChatMessage>,
+        params: GenParams,
+        pass: &AccessPass,
+        on_tokens: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<TaskOutput> {
+        let candidates = self.config.gateway.candidates().map_err(CoreError::Config)?;
+        let described: Vec<(String, twake_types::Sensitivity)> = material
+            .iter()
+            .map(|c| {
+                let loc = c.locator.display();
+                (if loc.is_empty() { c.path.clone() } else { format!("{} ({loc})", c.path) }, c.sensitivity)
+            })
+            .collect();
+        let used: Vec<&ChunkView> = material.iter().collect();
+        let routes = match crate::gateway::routes(&described, &candidates) {
+            Ok(r) => r,
+            Err(why) => {
+                let route = RouteInfo::not_called(&format!("refused: {why}"));
+                let id = self.log_use(pass, request, &used, "", &route, None, false).await?;
+                return Err(CoreError::Refused { message: why, audit_id: id });
+            }
+        };
+        let n_routes = routes.len();
+        let mut failures: Vec<String> = Vec::new();
+        for (k, route) in routes.into_iter().enumerate() {
+            let (model, mut info, context) = self.route_info(&route);
+            let outcome = self.generate_on(&route, &messages, &params, context, pass, on_tokens).await;
+            let previous = failures.join("; ");
+            let decision = |d: &str| if previous.is_empty() { d.to_string() } else { format!("{previous}; {d}") };
+            match outcome {
+                Ok((text, stats, pseudonymised)) => {
+                    info.pseudonymised = pseudonymised;
+                    info.decision = decision(&info.decision);
+                    let id = self.log_use(pass, request, &used, &model, &info, Some(&stats), true).await?;
+                    return Ok(TaskOutput { text, model, route: info, stats: Some(stats), audit_id: id });
+                }
+                Err(CoreError::Llm(e)) if k + 1 < n_routes => failures.push(format!("{model} failed ({e}), fell back")),
+                Err(CoreError::Llm(e)) => {
+                    info.decision = decision(&format!("{}; failed: {e}", info.decision));
+                    self.log_use(pass, request, &used, &model, &info, None, false).await?;
+                    return Err(CoreError::Llm(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("routes is never empty when Ok")
+    }
+
+    /// One whole generation on one route: the prompt must fit the model's
+    /// context; pseudonymised and restored when the route says so. Returns
+    /// the text, the statistics and how many values were pseudonymised.
+    async fn generate_on(
+        &self,
+        route: &crate::gateway::Route,
+        messages: &[ChatMessage],
+        params: &GenParams,
+        context: u32,
+        pass: &AccessPass,
+        on_tokens: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<(String, GenStats, usize)> {
+        let tokens = estimate_tokens(messages);
+        if tokens + 64 > context as usize {
+            return Err(CoreError::Llm(LlmError::PromptTooLong { tokens, ctx: context }));
+        }
+        let mut params = params.clone();
+        params.max_tokens = params.max_tokens.min(context - tokens as u32);
+        let mut messages = messages.to_vec();
+        let mut pseudonymiser = None;
+        if route.pseudonymise {
+            let mut ps = self.pseudonymiser(pass).await?;
+            for m in &mut messages {
+                m.content = ps.pseudonymise(&m.content);
+            }
+            pseudonymiser = Some(ps);
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        match &route.target {
+            crate::gateway::Target::Embedded => {
+                let generation = self.chat().await?.generate(messages, params)?;
+                tokio::task::spawn_blocking(move || {
+                    for ev in generation {
+                        if tx.send(ev).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            crate::gateway::Target::Remote(i) => {
+                let m = self.config.gateway.models[*i].clone();
+                tokio::spawn(async move {
+                    if let Err(e) = crate::gateway::remote_generate(&m, &messages, params.max_tokens, tx.clone()).await
+                    {
+                        let _ = tx.send(crate::gateway::error_event(e));
+                    }
+                });
+            }
+        }
+        let mut text = String::new();
+        let mut pieces = 0;
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                GenEvent::Text(t) => {
+                    text.push_str(&t);
+                    pieces += 1;
+                    on_tokens(pieces);
+                }
+                GenEvent::Done(stats) => {
+                    let n = pseudonymiser.as_ref().map(|p| p.len()).unwrap_or(0);
+                    let text = match &pseudonymiser {
+                        Some(p) => p.restore(&text),
+                        None => text,
+                    };
+                    return Ok((text, stats, n));
+                }
+                GenEvent::Error(e) => return Err(CoreError::Llm(e)),
+            }
+        }
+        Err(CoreError::Llm(LlmError::WorkerGone))
+    }
+}
+
+/// Closes a JSON text cut anywhere (a generation stopped by its token
+/// budget) into a document that parses: an unfinished string value is
+/// closed, an unfinished key, number or literal is dropped (a key's value
+/// becomes `null`), a trailing comma is removed, and open arrays and
+/// objects are closed. A complete document is returned unchanged. Meant
+/// for prefixes of valid JSON, such as grammar-constrained output.
+pub fn close_json(prefix: &str) -> String {
+    if serde_json::from_str::<serde_json::Value>(prefix).is_ok() {
+        return prefix.to_string();
+    }
+    let value_expected = |stack: &[Frame]| match stack.last() {
+        None => true,
+        Some(Frame::Object(s)) => *s == State::Colon,
+        Some(Frame::Array(s)) => *s == State::Start || *s == State::Comma,
+    };
+    let after_value = |stack: &mut Vec<Frame>| match stack.last_mut() {
+        Some(Frame::Object(s)) | Some(Frame::Array(s)) => *s = State::Value,
+        None => {}
+    };
+    let bytes = prefix.as_bytes();
+    let mut stack: Vec<Frame> = Vec::new();
+    // The last clean cut: its length and the stack there.
+    let (mut safe_len, mut safe_stack) = (0usize, Vec::new());
+    let mut i = 0;
+    let mut done = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'{' | b'[' => {
+                stack.push(if c == b'{' { Frame::Object(State::Start) } else { Frame::Array(State::Start) });
+                i += 1;
+            }
+            b'}' | b']' => {
+                stack.pop();
+                after_value(&mut stack);
+                i += 1;
+                done = stack.is_empty();
+            }
+            b':' => {
+                if let Some(Frame::Object(s)) = stack.last_mut() {
+                    *s = State::Colon;
+                }
+                i += 1;
+            }
+            b',' => {
+                if let Some(Frame::Object(s)) | Some(Frame::Array(s)) = stack.last_mut() {
+                    *s = State::Comma;
+                }
+                i += 1;
+            }
+            b'"' => {
+                let is_value = value_expected(&stack);
+                let mut j = i + 1;
+                let mut closed = false;
+                while j < bytes.len() {
+                    match bytes[j] {
+                        b'\\' => j += 2,
+                        b'"' => {
+                            closed = true;
+                            break;
+                        }
+                        _ => j += 1,
+                    }
+                }
+                if !closed {
+                    if !is_value {
+                        break; // an unfinished key: back to the last clean cut
+                    }
+                    // An unfinished string value: keep its text, minus a cut escape.
+                    let body = unfinished_escape_removed(&prefix[i + 1..]);
+                    let mut out = format!("{}\"{}\"", &prefix[..i], body);
+                    after_value(&mut stack);
+                    return finish(&mut out, &stack);
+                }
+                if is_value {
+                    after_value(&mut stack);
+                } else if let Some(Frame::Object(s)) = stack.last_mut() {
+                    *s = State::Key;
+                }
+                i = j + 1;
+            }
+            _ => {
+                // A number or a literal: complete only if something follows it.
+                let mut j = i;
+                while j < bytes.len() && !b" \t\n\r,:]}".contains(&bytes[j]) {
+                    j += 1;
+                }
+                if j == bytes.len() {
+                    break;
+                }
+                after_value(&mut stack);
+                i = j;
+            }
+        }
+        safe_len = i;
+        safe_stack.clone_from(&stack);
+        if done {
+            return prefix[..i].to_string();
+        }
+    }
+    if safe_len == bytes.len() {
+        let mut out = prefix.to_string();
+        return finish(&mut out, &stack);
+    }
+    let mut out = prefix[..safe_len].to_string();
+    finish(&mut out, &safe_stack)
+}
+
+/// The text of a string cut inside it, without a cut escape sequence at its
+/// end (`\`, `\u00`) or a lone high surrogate (`\uD83D`).
+fn unfinished_escape_removed(body: &str) -> &str {
+    let b = body.as_bytes();
+    let mut k = 0;
+    let mut last_escape = None;
+    while k < b.len() {
+        if b[k] == b'\\' {
+            let need = if b.get(k + 1) == Some(&b'u') { 6 } else { 2 };
+            if k + need > b.len() {
+                return &body[..k];
+            }
+            last_escape = Some(k);
+            k += need;
+        } else {
+            k += 1;
+        }
+    }
+    match last_escape {
+        Some(k) if k + 6 == b.len() && body[k..].to_ascii_lowercase().starts_with("\\ud") => {
+            let hi = u16::from_str_radix(&body[k + 2..k + 6], 16).unwrap_or(0);
+            if (0xD800..0xDC00).contains(&hi) { &body[..k] } else { body }
+        }
+        _ => body,
+    }
+}
+
+/// Completes the innermost open container's pending part, then closes
+/// every open container.
+fn finish(out: &mut String, stack: &[Frame]) -> String {
+    match stack.last() {
+        None if out.trim().is_empty() => return "null".into(),
+        None => return out.clone(),
+        Some(Frame::Object(State::Key)) => out.push_str(":null"),
+        Some(Frame::Object(State::Colon)) => out.push_str("null"),
+        Some(Frame::Object(State::Comma)) | Some(Frame::Array(State::Comma)) => {
+            let t = out.trim_end().len();
+            out.truncate(t);
+            out.pop(); // the comma
+        }
+        _ => {}
+    }
+    for f in stack.iter().rev() {
+        out.push(if matches!(f, Frame::Object(_)) { '}' } else { ']' });
+    }
+    out.clone()
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum State {
+    Start,
+    Key,
+    Colon,
+    Value,
+    Comma,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Frame {
+    Object(State),
+    Array(State),
+}
+
+/// One cue of a transcript, numbered from 1.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cue {
+    pub n: usize,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub speaker: Option<String>,
+    pub text: String,
+}
+
+/// The cues of a stored transcript body (`[00:02–00:09] Speaker: text` lines).
+pub fn parse_cues(body: &str) -> Vec<Cue> {
+    let time = |s: &str| -> Option<u64> {
+        let parts: Vec<u64> = s.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        let secs = parts.iter().fold(0, |acc, p| acc * 60 + p);
+        Some(secs * 1000)
+    };
+    body.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix('[')?;
+            let (times, text) = rest.split_once("] ")?;
+            let (a, b) = times.split_once('–')?;
+            let (speaker, text) = match text.split_once(": ") {
+                Some((s, t)) if s.chars().count() <= 40 && !s.contains(['.', '?', '!']) => {
+                    (Some(s.to_string()), t.to_string())
+                }
+                _ => (None, text.to_string()),
+            };
+            Some((time(a)?, time(b)?, speaker, text))
+        })
+        .enumerate()
+        .map(|(i, (start_ms, end_ms, speaker, text))| Cue { n: i + 1, start_ms, end_ms, speaker, text })
+        .collect()
+}
+
+/// Where an item comes from: a cue number and its start time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CueSource {
+    pub cue: usize,
+    pub time: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub decision: String,
+    pub source: CueSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionItem {
+    pub owner: String,
+    pub task: String,
+    /// The due date, resolved (`YYYY-MM-DD`), when one was said and the
+    /// meeting's date is known.
+    pub due: Option<String>,
+    /// The due date as the model wrote it (`"le 26 février"`); empty when
+    /// it wrote none (the date is then looked for in the task's words).
+    pub due_text: String,
+    pub source: CueSource,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Minutes {
+    pub path: String,
+    pub title: String,
+    /// The meeting's date (from `--date`, the document or its title).
+    pub date: Option<String>,
+    pub summary: String,
+    pub decisions: Vec<Decision>,
+    pub action_items: Vec<ActionItem>,
+    /// Items the model wrote that no cue supports (dropped).
+    pub dropped: usize,
+    /// The model's output was cut by its token budget (and closed).
+    pub truncated: bool,
+    pub model: String,
+    pub audit_id: i64,
+    /// Prompt and completion tokens (for budgets).
+    pub tokens: u64,
+    #[serde(skip)]
+    pub price_per_million: f64,
+}
+
+/// The JSON shape the model must write (the grammar is built from it).
+pub fn minutes_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string"},
+            "decisions": {"type": "array", "maxItems": 8, "items": {
+                "type": "object",
+                "properties": {"decision": {"type": "string"}, "cue": {"type": "integer"}}
+            }},
+            "action_items": {"type": "array", "maxItems": 12, "items": {
+                "type": "object",
+                "properties": {
+                    "owner": {"type": "string"},
+                    "task": {"type": "string"},
+                    "due": {"type": "string"},
+                    "cue": {"type": "integer"}
+                }
+            }}
+        }
+    })
+}
+
+fn minutes_messages(title: &str, cues: &[Cue], lang: Lang) -> Vec<ChatMessage> {
+    let mut transcript = String::new();
+    for c in cues {
+        let who = c.speaker.as_deref().map(|s| format!("{s}: ")).unwrap_or_default();
+        transcript.push_str(&format!("[{}] ({}) {who}{}\n", c.n, format_ms(c.start_ms), c.text));
+    }
+    let system = format!(
+        "You write the minutes of meetings from their transcripts, in {lang}. You reply with JSON only. \
+         Use only what the transcript says; never invent a person, a task or a date.",
+        lang = lang.name()
+    );
+    let user = format!(
+        "Transcript of \"{title}\" (numbered cues):\n\n{transcript}\n\
+         Write the minutes in {lang} as JSON: \"summary\": two or three sentences; \
+         \"decisions\": each decision taken, with \"cue\", the number of the cue where it was taken; \
+         \"action_items\": each task someone must do, with \"owner\" (the person's name), \"task\", \
+         \"due\" (the deadline in the transcript's own words, or \"\" if none was said) and \"cue\".",
+        lang = lang.name()
+    );
+    vec![ChatMessage { role: Role::System, content: system }, ChatMessage { role: Role::User, content: user }]
+}
+
+/// The cue that supports `text` best: the given one if it shares at least
+/// half as many terms with it as the best cue does, else the best; `None`
+/// when no cue shares any.
+fn supporting_cue(text: &str, given: Option<usize>, cues: &[Cue]) -> Option<usize> {
+    let t = terms(text);
+    let shared = |c: &Cue| {
+        let ct = terms(&format!("{} {}", c.speaker.as_deref().unwrap_or(""), c.text));
+        t.iter().filter(|w| ct.contains(w)).count()
+    };
+    let (best, n) = cues.iter().map(|c| (shared(c), c.n)).max_by_key(|(s, n)| (*s, std::cmp::Reverse(*n)))?;
+    if best == 0 {
+        return None;
+    }
+    match given.and_then(|g| cues.iter().find(|c| c.n == g)) {
+        Some(g) if shared(g) * 2 >= best => Some(g.n),
+        _ => Some(n),
+    }
+}
+
+/// Turns the model's JSON into checked minutes (see the module's doc).
+pub fn check_minutes(
+    raw: &serde_json::Value,
+    cues: &[Cue],
+    date: Option<Date>,
+) -> (String, Vec<Decision>, Vec<ActionItem>, usize) {
+    let source = |n: usize| {
+        let c = &cues[n - 1];
+        CueSource { cue: n, time: format_ms(c.start_ms) }
+    };
+    let str_of = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("").trim().to_string();
+    let cue_of = |v: &serde_json::Value| v["cue"].as_u64().map(|n| n as usize);
+    let mut dropped = 0;
+    let mut decisions = Vec::new();
+    for d in raw["decisions"].as_array().into_iter().flatten() {
+        let text = str_of(d, "decision");
+        if text.is_empty() {
+            continue;
+        }
+        match supporting_cue(&text, cue_of(d), cues) {
+            Some(n) if !decisions.iter().any(|x: &Decision| x.decision == text) => {
+                decisions.push(Decision { decision: text, source: source(n) })
+            }
+            Some(_) => {}
+            None => dropped += 1,
+        }
+    }
+    let mut items = Vec::new();
+    for a in raw["action_items"].as_array().into_iter().flatten() {
+        let (mut owner, task, due_text) = (str_of(a, "owner"), str_of(a, "task"), str_of(a, "due"));
+        if task.is_empty() {
+            continue;
+        }
+        let Some(n) = supporting_cue(&format!("{owner} {task}"), cue_of(a), cues) else {
+            dropped += 1;
+            continue;
+        };
+        // "je" / "I" / "moi": the speaker of the cue.
+        if ["", "je", "moi", "i", "me"].contains(&owner.to_lowercase().as_str())
+            && let Some(s) = &cues[n - 1].speaker
+        {
+            owner = s.clone();
+        }
+        // Small models often leave "due" empty and write the date in the task.
+        let said = if due_text.is_empty() { &task } else { &due_text };
+        let due = date.and_then(|d| resolve(said, d)).map(|d| d.to_string());
+        if !items.iter().any(|x: &ActionItem| x.task == task && x.owner == owner) {
+            items.push(ActionItem { owner, task, due, due_text, source: source(n) });
+        }
+    }
+    (str_of(raw, "summary"), decisions, items, dropped)
+}
+
+impl Workspace {
+    /// Minutes of an ingested transcript that `pass` may read. `date` is
+    /// the meeting's date (else the document's, else a `YYYY-MM-DD` in its
+    /// title or path); without one, due dates stay as said.
+    pub async fn minutes(
+        &self,
+        path: &str,
+        pass: &AccessPass,
+        date: Option<Date>,
+        on_tokens: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<Minutes> {
+        let docs = self.store.readable_file_documents(path, pass).await?;
+        let Some(doc) = docs.into_iter().find(|d| d.kind == SourceKind::Transcript) else {
+            return Err(CoreError::Other(format!(
+                "no transcript you may read at {path}: give the path of an ingested .vtt or .srt file as `twake-ai search` shows it"
+            )));
+        };
+        let cues = parse_cues(&doc.body);
+        let material = self.store.doc_chunks(doc.doc_id, pass).await?;
+        let date = date
+            .or_else(|| doc.date.as_deref().and_then(Date::find_iso))
+            .or_else(|| Date::find_iso(&doc.title))
+            .or_else(|| Date::find_iso(path));
+        let lang = detect(&doc.body);
+        let messages = minutes_messages(&doc.title, &cues, lang);
+        let grammar = twake_llm::grammar::json_schema(&minutes_schema()).map_err(CoreError::Other)?;
+        let params = GenParams { max_tokens: 900, grammar: Some(grammar), ..GenParams::default() };
+        let out = self.run_task(&format!("minutes of {path}"), &material, messages, params, pass, on_tokens).await?;
+        let truncated = out.stats.as_ref().is_some_and(|s| s.hit_limit)
+            || serde_json::from_str::<serde_json::Value>(out.text.trim()).is_err();
+        let raw: serde_json::Value = serde_json::from_str(&close_json(out.text.trim())).map_err(|e| {
+            CoreError::Model(format!(
+                "{} did not write JSON ({e}): {}",
+                out.model,
+                out.text.chars().take(200).collect::<String>()
+            ))
+        })?;
+        let (summary, decisions, action_items, dropped) = check_minutes(&raw, &cues, date);
+        Ok(Minutes {
+            path: path.to_string(),
+            title: doc.title,
+            date: date.map(|d| d.to_string()),
+            summary,
+            decisions,
+            action_items,
+            dropped,
+            truncated,
+            tokens: out.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0),
+            price_per_million: out.route.price_per_million,
+            model: out.model,
+            audit_id: out.audit_id,
+        })
+    }
+}
+
+impl Minutes {
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!("# {}", self.title);
+        if let Some(d) = &self.date {
+            s.push_str(&format!(" ({d})"));
+        }
+        s.push_str(&format!("\n\n{}\n", self.summary));
+        if !self.decisions.is_empty() {
+            s.push_str("\n## Decisions\n\n");
+            for d in &self.decisions {
+                s.push_str(&format!("- {} (cue {}, {})\n", d.decision, d.source.cue, d.source.time));
+            }
+        }
+        if !self.action_items.is_empty() {
+            s.push_str("\n## Action items\n\n| Owner | Task | Due | Source |\n|---|---|---|---|\n");
+            for a in &self.action_items {
+                let due = match (&a.due, a.due_text.is_empty()) {
+                    (Some(d), _) => format!("{d} ({})", a.due_text),
+                    (None, false) => a.due_text.clone(),
+                    (None, true) => String::new(),
+                };
+                let cell = |t: &str| t.replace('|', "\\|");
+                s.push_str(&format!(
+                    "| {} | {} | {} | cue {}, {} |\n",
+                    cell(&a.owner),
+                    cell(&a.task),
+                    cell(&due),
+                    a.source.cue,
+                    a.source.time
+                ));
+            }
+        }
+        s.push_str(&format!("\n_{} · provenance record {}_\n", self.model, self.audit_id));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn cues_are_parsed_from_the_stored_body() {
+        let body =
+            "[00:02–00:09] Claire Dubois: Bonjour à tous. Premier point.\n[01:00:38–01:00:47] Oui, je rédige le plan.";
+        let cues = parse_cues(body);
+        assert_eq!(cues.len(), 2);
+        assert_eq!((cues[0].n, cues[0].start_ms, cues[0].speaker.as_deref()), (1, 2000, Some("Claire Dubois")));
+        assert_eq!((cues[1].start_ms, cues[1].speaker.as_deref()), (3_638_000, None));
+    }
+
+    #[test]
+    fn closing_cut_json() {
+        let cases = [
+            (r#"{"summary": "La réun"#, serde_json::json!({"summary": "La réun"})),
+            (r#"{"summary": "x", "decis"#, serde_json::json!({"summary": "x"})),
+            (r#"{"summary": "x", "decisions":"#, serde_json::json!({"summary": "x", "decisions": null})),
+            (r#"{"a": [1, 2, "#, serde_json::json!({"a": [1, 2]})),
+            (r#"{"a": [{"cue": 12"#, serde_json::json!({"a": [{"cue": null}]})),
+            (r#"{"a": "x\"#, serde_json::json!({"a": "x"})),
+            (r#"{"a": "x\u00e"#, serde_json::json!({"a": "x"})),
+            (r#"{"a": tru"#, serde_json::json!({"a": null})),
+            (r#"{"a": 1} trailing"#, serde_json::json!({"a": 1})),
+            ("", serde_json::Value::Null),
+        ];
+        for (cut, want) in cases {
+            let closed = close_json(cut);
+            let got: serde_json::Value =
+                serde_json::from_str(&closed).unwrap_or_else(|e| panic!("{cut:?} → {closed:?}: {e}"));
+            assert_eq!(got, want, "{cut:?} → {closed:?}");
+        }
+    }
+
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i32>().prop_map(serde_json::Value::from),
+            (-1e6f64..1e6).prop_map(serde_json::Value::from),
+            "[a-zé \"\\\\\n\t/]{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-z\"]{0,6}", inner, 0..5)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+        /// Whatever the document and wherever it is cut, the closed text
+        /// parses; the uncut document is left as it is.
+        #[test]
+        fn any_cut_of_any_json_closes_into_json(v in json(), pretty in any::<bool>(), cut in any::<prop::sample::Index>()) {
+            let text = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { v.to_string() };
+            prop_assert_eq!(close_json(&text), text.clone());
+            let bounds: Vec<usize> = (0..=text.len()).filter(|i| text.is_char_boundary(*i)).collect();
+            let at = bounds[cut.index(bounds.len())];
+            let closed = close_json(&text[..at]);
+            prop_assert!(serde_json::from_str::<serde_json::Value>(&closed).is_ok(), "{:?} → {:?}", &text[..at], closed);
+        }
+    }
+
+    #[test]
+    fn items_point_to_supporting_cues_and_dates_resolve() {
+        let cues = parse_cues(
+            "[00:27–00:38] Claire Dubois: Décision : Claire valide le plan de retour arrière avant le 5 mars.\n\
+             [00:38–00:47] Alice Martin: Oui, je rédige le plan de retour arrière et je l'envoie au plus tard le 26 février.\n\
+             [00:47–00:58] Claire Dubois: Le dépassement de 40 000 euros sur le câblage est accepté.",
+        );
+        let raw = serde_json::json!({
+            "summary": "Point d'étape.",
+            "decisions": [
+                {"decision": "Dépassement de 40 000 euros sur le câblage accepté", "cue": 1},
+                {"decision": "Le siège déménage à Paris", "cue": 2}
+            ],
+            "action_items": [
+                {"owner": "je", "task": "Rédiger le plan de retour arrière", "due": "au plus tard le 26 février", "cue": 2},
+                {"owner": "Claire Dubois", "task": "Valider le plan de retour arrière", "due": "avant le 5 mars", "cue": 99},
+                {"owner": "Bob", "task": "Commander des pizzas", "due": "", "cue": 1}
+            ]
+        });
+        let (summary, decisions, items, dropped) = check_minutes(&raw, &cues, Date::new(2026, 11, 20));
+        assert_eq!(summary, "Point d'étape.");
+        assert_eq!(decisions.len(), 1, "the unsupported decision is dropped: {decisions:?}");
+        assert_eq!(
+            decisions[0].source,
+            CueSource { cue: 3, time: "00:47".into() },
+            "moved to the cue that supports it"
+        );
+        assert_eq!(items.len(), 2);
+        assert_eq!((items[0].owner.as_str(), items[0].due.as_deref()), ("Alice Martin", Some("2027-02-26")));
+        assert_eq!((items[1].source.cue, items[1].due.as_deref()), (1, Some("2027-03-05")), "cue 99 does not exist");
+        assert_eq!(dropped, 2);
+        let (_, _, items, _) = check_minutes(&raw, &cues, None);
+        assert_eq!(items[0].due, None, "no meeting date: the due date stays as said");
+        let raw = serde_json::json!({"action_items": [{"owner": "Alice", "task": "Envoyer le plan de retour arrière le 26 février", "due": "", "cue": 2}]});
+        let (_, _, items, _) = check_minutes(&raw, &cues, Date::new(2026, 11, 20));
+        assert_eq!(items[0].due.as_deref(), Some("2027-02-26"), "a date written in the task is found");
+    }
+
+    #[test]
+    fn markdown_has_the_action_item_table() {
+        let m = Minutes {
+            path: "m.vtt".into(),
+            title: "Comité".into(),
+            date: Some("2026-11-20".into()),
+            summary: "Résumé.".into(),
+            decisions: vec![Decision {
+                decision: "Date confirmée".into(),
+                source: CueSource { cue: 2, time: "00:09".into() },
+            }],
+            action_items: vec![ActionItem {
+                owner: "Alice Martin".into(),
+                task: "Plan | retour".into(),
+                due: Some("2027-02-26".into()),
+                due_text: "le 26 février".into(),
+                source: CueSource { cue: 5, time: "00:38".into() },
+            }],
+            dropped: 0,
+            truncated: false,
+            model: "m".into(),
+            audit_id: 7,
+            tokens: 0,
+            price_per_million: 0.0,
+        };
+        let md = m.to_markdown();
+        assert!(md.starts_with("# Comité (2026-11-20)\n\nRésumé.\n"), "{md}");
+        assert!(md.contains("- Date confirmée (cue 2, 00:09)"), "{md}");
+        assert!(md.contains("| Alice Martin | Plan \\| retour | 2027-02-26 (le 26 février) | cue 5, 00:38 |"), "{md}");
+    }
+}
