@@ -606,7 +606,8 @@ impl Minutes {
             s.push_str("\n## Action items\n\n| Owner | Task | Due | Source |\n|---|---|---|---|\n");
             for a in &self.action_items {
                 let due = match (&a.due, a.due_text.is_empty()) {
-                    (Some(d), _) => format!("{d} ({})", a.due_text),
+                    (Some(d), true) => d.clone(),
+                    (Some(d), false) => format!("{d} ({})", a.due_text),
                     (None, false) => a.due_text.clone(),
                     (None, true) => String::new(),
                 };
