@@ -372,6 +372,59 @@ impl Workspace {
         self.audit_append(record).await
     }
 
+    /// Pseudonymises the messages in place when the route says so; the
+    /// mapping (to restore the answer) is returned, and lives only as long
+    /// as the request.
+    pub(crate) async fn pseudonymise_for(
+        &self,
+        route: &crate::gateway::Route,
+        messages: &mut [ChatMessage],
+        pass: &AccessPass,
+    ) -> Result<Option<crate::pseudonym::Pseudonymiser>> {
+        if !route.pseudonymise {
+            return Ok(None);
+        }
+        let mut ps = self.pseudonymiser(pass).await?;
+        for m in messages {
+            m.content = ps.pseudonymise(&m.content);
+        }
+        Ok(Some(ps))
+    }
+
+    /// Starts streaming on a route's model: the embedded one on the blocking
+    /// pool, a remote one over HTTP (which does not get the grammar; callers
+    /// check what comes back). Events arrive on the receiver.
+    pub(crate) async fn stream_on(
+        &self,
+        target: &crate::gateway::Target,
+        messages: Vec<ChatMessage>,
+        params: GenParams,
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<GenEvent>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        match target {
+            crate::gateway::Target::Embedded => {
+                let generation = self.chat().await?.generate(messages, params)?;
+                tokio::task::spawn_blocking(move || {
+                    for ev in generation {
+                        if tx.send(ev).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            crate::gateway::Target::Remote(i) => {
+                let m = self.config.gateway.models[*i].clone();
+                tokio::spawn(async move {
+                    if let Err(e) = crate::gateway::remote_generate(&m, &messages, params.max_tokens, tx.clone()).await
+                    {
+                        let _ = tx.send(crate::gateway::error_event(e));
+                    }
+                });
+            }
+        }
+        Ok(rx)
+    }
+
     /// The model a route names, and what the provenance log says of it.
     pub(crate) fn route_info(&self, route: &crate::gateway::Route) -> (String, RouteInfo, u32) {
         match &route.target {
@@ -418,37 +471,9 @@ impl Workspace {
         let (model, info, context) = self.route_info(route);
         let (given, max_tokens) = fit_prompt(question, passages, lang, context, max_tokens)?;
         let mut messages = build_messages(question, &passages[..given], lang);
-        let mut pseudonymiser = None;
-        if route.pseudonymise {
-            let mut ps = self.pseudonymiser(pass).await?;
-            for m in &mut messages {
-                m.content = ps.pseudonymise(&m.content);
-            }
-            pseudonymiser = Some(ps);
-        }
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        match &route.target {
-            crate::gateway::Target::Embedded => {
-                let chat = self.chat().await?;
-                let params = GenParams { max_tokens, ..GenParams::default() };
-                let generation = chat.generate(messages, params)?;
-                tokio::task::spawn_blocking(move || {
-                    for ev in generation {
-                        if tx.send(ev).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            crate::gateway::Target::Remote(i) => {
-                let m = self.config.gateway.models[*i].clone();
-                tokio::spawn(async move {
-                    if let Err(e) = crate::gateway::remote_generate(&m, &messages, max_tokens, tx.clone()).await {
-                        let _ = tx.send(crate::gateway::error_event(e));
-                    }
-                });
-            }
-        }
+        let pseudonymiser = self.pseudonymise_for(route, &mut messages, pass).await?;
+        let params = GenParams { max_tokens, ..GenParams::default() };
+        let rx = self.stream_on(&route.target, messages, params).await?;
         Ok(Started { rx, model, info, pseudonymiser, given })
     }
 

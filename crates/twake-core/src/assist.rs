@@ -109,36 +109,8 @@ impl Workspace {
         let mut params = params.clone();
         params.max_tokens = params.max_tokens.min(context - tokens as u32);
         let mut messages = messages.to_vec();
-        let mut pseudonymiser = None;
-        if route.pseudonymise {
-            let mut ps = self.pseudonymiser(pass).await?;
-            for m in &mut messages {
-                m.content = ps.pseudonymise(&m.content);
-            }
-            pseudonymiser = Some(ps);
-        }
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        match &route.target {
-            crate::gateway::Target::Embedded => {
-                let generation = self.chat().await?.generate(messages, params)?;
-                tokio::task::spawn_blocking(move || {
-                    for ev in generation {
-                        if tx.send(ev).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            crate::gateway::Target::Remote(i) => {
-                let m = self.config.gateway.models[*i].clone();
-                tokio::spawn(async move {
-                    if let Err(e) = crate::gateway::remote_generate(&m, &messages, params.max_tokens, tx.clone()).await
-                    {
-                        let _ = tx.send(crate::gateway::error_event(e));
-                    }
-                });
-            }
-        }
+        let pseudonymiser = self.pseudonymise_for(route, &mut messages, pass).await?;
+        let mut rx = self.stream_on(&route.target, messages, params).await?;
         let mut text = String::new();
         let mut pieces = 0;
         while let Some(ev) = rx.recv().await {
