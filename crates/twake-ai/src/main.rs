@@ -131,6 +131,11 @@ enum Command {
         #[arg(long)]
         show_mapping: bool,
     },
+    /// Summaries of conversations.
+    Summarize {
+        #[command(subcommand)]
+        command: SummarizeCommand,
+    },
     /// Meeting minutes from an ingested transcript (.vtt, .srt): summary,
     /// decisions and action items (owner, task, due date, source cue).
     Minutes {
@@ -158,6 +163,20 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SummarizeCommand {
+    /// A mail thread: who asked what, what was decided, what is still open,
+    /// citing its messages.
+    Thread {
+        /// The Message-ID of any message of the thread (with or without <>).
+        message_id: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        #[arg(long, value_enum, default_value_t = MinutesFormat::Markdown)]
+        format: MinutesFormat,
     },
 }
 
@@ -576,6 +595,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 if rows.is_empty() {
                     println!("  nothing used");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Summarize { command: SummarizeCommand::Thread { message_id, as_user, format } } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
+            let who = twake_core::quota::Requester { pass: &pass, key: None };
+            ws.quota_check(&who).await?;
+            let spinner = ProgressBar::new_spinner().with_message("reading the thread…");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let summary = ws
+                .summarize_thread(&message_id, &pass, &mut |n| {
+                    spinner.set_message(format!("summarising the thread… {n} tokens"))
+                })
+                .await;
+            spinner.finish_and_clear();
+            let summary = summary?;
+            ws.quota_charge(&who, summary.tokens, summary.price_per_million).await?;
+            match format {
+                MinutesFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+                MinutesFormat::Markdown => print!("{}", summary.to_markdown()),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -266,3 +266,45 @@ fn minutes_of_a_meeting_with_sources_and_due_dates() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no transcript you may read"), "{out:?}");
 }
+
+#[test]
+fn summary_of_a_mail_thread_cites_its_messages() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let out = twake(&d, &["ingest", "--readers", "alice.martin@valmont.fr", "examples/workspace/shared/mail"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Any message of the thread names it, with or without <>.
+    let out = twake(
+        &d,
+        &["summarize", "thread", "<lyon-002@valmont.fr>", "--as", "alice.martin@valmont.fr", "--format", "json"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the summary is JSON");
+    let ids: Vec<&str> = s["messages"].as_array().unwrap().iter().map(|m| m["message_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["lyon-001@valmont.fr", "lyon-002@valmont.fr", "lyon-003@valmont.fr"], "oldest first: {s}");
+    assert!(!s["summary"].as_str().unwrap().is_empty(), "{s}");
+    let authors = ["Claire Dubois", "Alice Martin", "Bob Leroy"];
+    let mut points = 0;
+    for key in ["asked", "decided", "open"] {
+        for p in s[key].as_array().unwrap() {
+            points += 1;
+            let n = p["message"].as_u64().unwrap() as usize;
+            assert!((1..=3).contains(&n), "{p}");
+            if key == "asked" {
+                assert_eq!(p["who"], authors[n - 1], "who asked is the author of the message: {p}");
+            }
+        }
+    }
+    assert!(points > 0, "{s}");
+    let log: serde_json::Value = serde_json::from_slice(&twake(&d, &["audit", "show", "--json"]).stdout).unwrap();
+    assert_eq!(log["records"][0]["seq"], s["audit_id"]);
+    assert_eq!(log["records"][0]["passages"].as_array().unwrap().len(), 3, "one passage a message");
+    // Someone who received none of it gets nothing, not even the subject.
+    let out = twake(&d, &["summarize", "thread", "lyon-001@valmont.fr", "--as", "eve@valmont.fr"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no message you may read") && !err.contains("Migration"), "{err}");
+}

@@ -434,22 +434,44 @@ fn minutes_messages(title: &str, cues: &[Cue], lang: Lang) -> Vec<ChatMessage> {
     vec![ChatMessage { role: Role::System, content: system }, ChatMessage { role: Role::User, content: user }]
 }
 
-/// The cue that supports `text` best: the given one if it shares at least
-/// half as many terms with it as the best cue does, else the best; `None`
-/// when no cue shares any.
-fn supporting_cue(text: &str, given: Option<usize>, cues: &[Cue]) -> Option<usize> {
+/// The unit (a cue, a message: number and text) that supports `text` best:
+/// the given one if it shares at least half as many terms with it as the
+/// best one does, else the best; `None` when no unit shares any.
+fn supporting(text: &str, given: Option<usize>, units: &[(usize, String)]) -> Option<usize> {
     let t = terms(text);
-    let shared = |c: &Cue| {
-        let ct = terms(&format!("{} {}", c.speaker.as_deref().unwrap_or(""), c.text));
-        t.iter().filter(|w| ct.contains(w)).count()
+    let shared = |u: &str| {
+        let ut = terms(u);
+        t.iter().filter(|w| ut.contains(w)).count()
     };
-    let (best, n) = cues.iter().map(|c| (shared(c), c.n)).max_by_key(|(s, n)| (*s, std::cmp::Reverse(*n)))?;
+    let scores: Vec<(usize, usize)> = units.iter().map(|(n, u)| (shared(u), *n)).collect();
+    let &(best, n) = scores.iter().max_by_key(|(s, n)| (*s, std::cmp::Reverse(*n)))?;
     if best == 0 {
         return None;
     }
-    match given.and_then(|g| cues.iter().find(|c| c.n == g)) {
-        Some(g) if shared(g) * 2 >= best => Some(g.n),
+    match given.and_then(|g| scores.iter().find(|(_, n)| *n == g)) {
+        Some(&(s, g)) if s * 2 >= best => Some(g),
         _ => Some(n),
+    }
+}
+
+/// The dates a text names, clause by clause, read from `reference`.
+fn dates_in(text: &str, reference: Date) -> Vec<Date> {
+    text.split(['.', ';', '!', '?', ',', '\n']).filter_map(|clause| resolve(clause, reference)).collect()
+}
+
+/// A due date the model gave (in `said`, else in `what`), kept only when
+/// the source's own text names that date: a model cannot add a deadline.
+fn supported_due(said: &str, what: &str, source: &str, reference: Option<Date>) -> Option<String> {
+    let reference = reference?;
+    let due = resolve(if said.is_empty() { what } else { said }, reference)?;
+    dates_in(source, reference).contains(&due).then(|| due.to_string())
+}
+
+/// "je", "I", "moi" or nothing as a person: the author instead.
+fn person_or(who: String, author: Option<&str>) -> String {
+    match author {
+        Some(a) if ["", "je", "moi", "i", "me"].contains(&who.to_lowercase().as_str()) => a.to_string(),
+        _ => who,
     }
 }
 
@@ -465,6 +487,8 @@ pub fn check_minutes(
     };
     let str_of = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("").trim().to_string();
     let cue_of = |v: &serde_json::Value| v["cue"].as_u64().map(|n| n as usize);
+    let units: Vec<(usize, String)> =
+        cues.iter().map(|c| (c.n, format!("{} {}", c.speaker.as_deref().unwrap_or(""), c.text))).collect();
     let mut dropped = 0;
     let mut decisions = Vec::new();
     for d in raw["decisions"].as_array().into_iter().flatten() {
@@ -472,7 +496,7 @@ pub fn check_minutes(
         if text.is_empty() {
             continue;
         }
-        match supporting_cue(&text, cue_of(d), cues) {
+        match supporting(&text, cue_of(d), &units) {
             Some(n) if !decisions.iter().any(|x: &Decision| x.decision == text) => {
                 decisions.push(Decision { decision: text, source: source(n) })
             }
@@ -482,23 +506,18 @@ pub fn check_minutes(
     }
     let mut items = Vec::new();
     for a in raw["action_items"].as_array().into_iter().flatten() {
-        let (mut owner, task, due_text) = (str_of(a, "owner"), str_of(a, "task"), str_of(a, "due"));
+        let (owner, task, due_text) = (str_of(a, "owner"), str_of(a, "task"), str_of(a, "due"));
         if task.is_empty() {
             continue;
         }
-        let Some(n) = supporting_cue(&format!("{owner} {task}"), cue_of(a), cues) else {
+        let Some(n) = supporting(&format!("{owner} {task}"), cue_of(a), &units) else {
             dropped += 1;
             continue;
         };
-        // "je" / "I" / "moi": the speaker of the cue.
-        if ["", "je", "moi", "i", "me"].contains(&owner.to_lowercase().as_str())
-            && let Some(s) = &cues[n - 1].speaker
-        {
-            owner = s.clone();
-        }
-        // Small models often leave "due" empty and write the date in the task.
-        let said = if due_text.is_empty() { &task } else { &due_text };
-        let due = date.and_then(|d| resolve(said, d)).map(|d| d.to_string());
+        let owner = person_or(owner, cues[n - 1].speaker.as_deref());
+        // Small models often leave "due" empty and write the date in the
+        // task; either way the cue must name that date.
+        let due = supported_due(&due_text, &task, &cues[n - 1].text, date);
         if !items.iter().any(|x: &ActionItem| x.task == task && x.owner == owner) {
             items.push(ActionItem { owner, task, due, due_text, source: source(n) });
         }
@@ -558,6 +577,230 @@ impl Workspace {
             model: out.model,
             audit_id: out.audit_id,
         })
+    }
+}
+
+/// One message of a summarised thread, numbered from 1, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreadMessage {
+    pub n: usize,
+    pub message_id: Option<String>,
+    pub from: String,
+    pub date: Option<String>,
+    pub path: String,
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// A point of a thread: who (for questions), what, by when (for open
+/// points) and the message it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
+    pub what: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
+    /// The message's number in `messages`.
+    pub message: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadSummary {
+    pub subject: String,
+    pub messages: Vec<ThreadMessage>,
+    pub summary: String,
+    pub asked: Vec<Point>,
+    pub decided: Vec<Point>,
+    pub open: Vec<Point>,
+    pub dropped: usize,
+    pub truncated: bool,
+    pub model: String,
+    pub audit_id: i64,
+    pub tokens: u64,
+    #[serde(skip)]
+    pub price_per_million: f64,
+}
+
+/// The JSON shape of a thread summary.
+pub fn thread_schema() -> serde_json::Value {
+    let point = |fields: &[&str]| {
+        let mut props = serde_json::Map::new();
+        for f in fields {
+            props.insert(f.to_string(), serde_json::json!({"type": "string"}));
+        }
+        props.insert("message".into(), serde_json::json!({"type": "integer"}));
+        serde_json::json!({"type": "array", "maxItems": 8, "items": {"type": "object", "properties": props}})
+    };
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string"},
+            "asked": point(&["who", "what"]),
+            "decided": point(&["what"]),
+            "open": point(&["what", "due"])
+        }
+    })
+}
+
+/// A display name from `Name <address>`.
+fn display_name(author: &str) -> String {
+    match author.split_once('<') {
+        Some((name, _)) if !name.trim().is_empty() => name.trim().trim_matches('"').to_string(),
+        Some((_, addr)) => addr.trim_end_matches('>').to_string(),
+        None => author.trim().to_string(),
+    }
+}
+
+fn thread_messages(subject: &str, messages: &[ThreadMessage], lang: Lang) -> Vec<ChatMessage> {
+    let mut thread = String::new();
+    for m in messages {
+        let date = m.date.as_deref().map(|d| format!(", {}", &d[..d.len().min(10)])).unwrap_or_default();
+        thread.push_str(&format!("[{}] From: {}{date}\n{}\n\n", m.n, m.from, m.text.trim()));
+    }
+    let system = format!(
+        "You summarise e-mail threads in {lang}. You reply with JSON only. \
+         Use only what the messages say; never invent a person, a decision or a date.",
+        lang = lang.name()
+    );
+    let user = format!(
+        "E-mail thread \"{subject}\" (numbered messages, oldest first):\n\n{thread}\
+         Summarise it in {lang} as JSON: \"summary\": two or three sentences; \
+         \"asked\": each question or request, with \"who\" asked it, \"what\" (one full sentence saying what was asked) \
+         and \"message\" (its number); \
+         \"decided\": each decision, with \"what\" (one full sentence) and \"message\"; \
+         \"open\": each request or question nobody has answered yet, with \"what\" (one full sentence), \
+         \"due\" (its deadline in the messages' own words, or \"\" if none) and \"message\".",
+        lang = lang.name()
+    );
+    vec![ChatMessage { role: Role::System, content: system }, ChatMessage { role: Role::User, content: user }]
+}
+
+/// Turns the model's JSON into checked points: each points to a message
+/// that supports it, or is dropped; who asked is that message's author; a
+/// due date is kept when that message names it, resolved against its date.
+pub fn check_thread(raw: &serde_json::Value, messages: &[ThreadMessage]) -> (String, [Vec<Point>; 3], usize) {
+    let units: Vec<(usize, String)> = messages.iter().map(|m| (m.n, format!("{} {}", m.from, m.text))).collect();
+    let str_of = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("").trim().to_string();
+    let mut dropped = 0;
+    let mut out: [Vec<Point>; 3] = Default::default();
+    for (k, key) in ["asked", "decided", "open"].into_iter().enumerate() {
+        for p in raw[key].as_array().into_iter().flatten() {
+            let what = str_of(p, "what");
+            if what.is_empty() {
+                continue;
+            }
+            let given = p["message"].as_u64().map(|n| n as usize);
+            let Some(n) = supporting(&what, given, &units) else {
+                dropped += 1;
+                continue;
+            };
+            let msg = &messages[n - 1];
+            // Who asked is the author of the message that asks.
+            let who = (key == "asked").then(|| msg.from.clone());
+            let reference = msg.date.as_deref().and_then(Date::find_iso);
+            let due = (key == "open").then(|| supported_due(&str_of(p, "due"), &what, &msg.text, reference)).flatten();
+            if !out[k].iter().any(|x| x.what == what) {
+                out[k].push(Point { who, what, due, message: n });
+            }
+        }
+    }
+    (str_of(raw, "summary"), out, dropped)
+}
+
+impl Workspace {
+    /// Summary of the mail thread of `message_id` (with or without `<>`),
+    /// from the messages of that thread that `pass` may read.
+    pub async fn summarize_thread(
+        &self,
+        message_id: &str,
+        pass: &AccessPass,
+        on_tokens: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<ThreadSummary> {
+        let id = message_id.trim().trim_start_matches('<').trim_end_matches('>');
+        let docs = self.store.thread_documents(id, pass).await?;
+        if docs.is_empty() {
+            return Err(CoreError::Other(format!(
+                "no message you may read has the Message-ID <{id}>: `twake-ai search --json` shows the message_id of mails"
+            )));
+        }
+        let mut material = Vec::new();
+        let mut messages = Vec::new();
+        for (i, d) in docs.iter().enumerate() {
+            let chunks = self.store.doc_chunks(d.doc_id, pass).await?;
+            // The sender's own text (quotes and signature stripped at
+            // ingestion), without the subject and From header lines.
+            let text: Vec<&str> = chunks
+                .iter()
+                .filter(|c| c.locator == twake_types::Locator::Message)
+                .map(|c| c.text.split_once("\n\n").map(|(_, t)| t).unwrap_or(&c.text))
+                .collect();
+            messages.push(ThreadMessage {
+                n: i + 1,
+                message_id: d.message_id.clone(),
+                from: d.author.as_deref().map(display_name).unwrap_or_default(),
+                date: d.date.clone(),
+                path: d.path.clone(),
+                text: text.join("\n"),
+            });
+            material.extend(chunks.into_iter().filter(|c| c.locator == twake_types::Locator::Message));
+        }
+        let subject = docs[0].title.clone();
+        let lang = detect(&messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join(" "));
+        let grammar = twake_llm::grammar::json_schema(&thread_schema()).map_err(CoreError::Other)?;
+        let params = GenParams { max_tokens: 700, grammar: Some(grammar), ..GenParams::default() };
+        let prompt = thread_messages(&subject, &messages, lang);
+        let out =
+            self.run_task(&format!("summary of thread <{id}>"), &material, prompt, params, pass, on_tokens).await?;
+        let truncated = out.stats.as_ref().is_some_and(|s| s.hit_limit)
+            || serde_json::from_str::<serde_json::Value>(out.text.trim()).is_err();
+        let raw: serde_json::Value = serde_json::from_str(&close_json(out.text.trim())).map_err(|e| {
+            CoreError::Model(format!(
+                "{} did not write JSON ({e}): {}",
+                out.model,
+                out.text.chars().take(200).collect::<String>()
+            ))
+        })?;
+        let (summary, [asked, decided, open], dropped) = check_thread(&raw, &messages);
+        Ok(ThreadSummary {
+            subject,
+            messages,
+            summary,
+            asked,
+            decided,
+            open,
+            dropped,
+            truncated,
+            tokens: out.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0),
+            price_per_million: out.route.price_per_million,
+            model: out.model,
+            audit_id: out.audit_id,
+        })
+    }
+}
+
+impl ThreadSummary {
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!("# {} ({} messages)\n\n{}\n", self.subject, self.messages.len(), self.summary);
+        for (title, points) in [("Asked", &self.asked), ("Decided", &self.decided), ("Still open", &self.open)] {
+            if points.is_empty() {
+                continue;
+            }
+            s.push_str(&format!("\n## {title}\n\n"));
+            for p in points {
+                let who = p.who.as_deref().map(|w| format!("{w}: ")).unwrap_or_default();
+                let due = p.due.as_deref().map(|d| format!(" (due {d})")).unwrap_or_default();
+                s.push_str(&format!("- {who}{}{due} [{}]\n", p.what, p.message));
+            }
+        }
+        s.push('\n');
+        for m in &self.messages {
+            let date = m.date.as_deref().map(|d| format!(", {}", &d[..d.len().min(10)])).unwrap_or_default();
+            let id = m.message_id.as_deref().map(|i| format!(" <{i}>")).unwrap_or_default();
+            s.push_str(&format!("[{}] {}{date}{id}\n", m.n, m.from));
+        }
+        s.push_str(&format!("\n_{} · provenance record {}_\n", self.model, self.audit_id));
+        s
     }
 }
 
@@ -704,6 +947,58 @@ mod tests {
         let raw = serde_json::json!({"action_items": [{"owner": "Alice", "task": "Envoyer le plan de retour arrière le 26 février", "due": "", "cue": 2}]});
         let (_, _, items, _) = check_minutes(&raw, &cues, Date::new(2026, 11, 20));
         assert_eq!(items[0].due.as_deref(), Some("2027-02-26"), "a date written in the task is found");
+    }
+
+    #[test]
+    fn thread_points_point_to_supporting_messages_and_due_dates_use_their_message() {
+        let msg = |n: usize, from: &str, date: &str, text: &str| ThreadMessage {
+            n,
+            message_id: Some(format!("m{n}@x")),
+            from: from.into(),
+            date: Some(date.into()),
+            path: "t.mbox".into(),
+            text: text.into(),
+        };
+        let messages = vec![
+            msg(
+                1,
+                "Claire Dubois",
+                "2026-11-02T09:12:00+01:00",
+                "La bascule aura lieu le 14 mars. Merci de me faire part de vos contraintes avant vendredi.",
+            ),
+            msg(
+                2,
+                "Alice Martin",
+                "2026-11-02T11:40:00+01:00",
+                "La date nous convient. Les 48 commutateurs doivent être installés trois semaines avant.",
+            ),
+        ];
+        let raw = serde_json::json!({
+            "summary": "Bascule le 14 mars.",
+            "asked": [{"who": "Alice Martin", "what": "Faire part de vos contraintes", "message": 2}],
+            "decided": [{"what": "La bascule aura lieu le 14 mars", "message": 1}, {"what": "Licencier tout le monde", "message": 1}],
+            "open": [
+                {"what": "Contraintes à remonter", "due": "avant vendredi", "message": 1},
+                {"what": "Installer les 48 commutateurs", "due": "demain", "message": 2}
+            ]
+        });
+        let (summary, [asked, decided, open], dropped) = check_thread(&raw, &messages);
+        assert_eq!(summary, "Bascule le 14 mars.");
+        assert_eq!(
+            asked,
+            vec![Point {
+                who: Some("Claire Dubois".into()),
+                what: "Faire part de vos contraintes".into(),
+                due: None,
+                message: 1
+            }]
+        );
+        assert_eq!(decided.len(), 1);
+        assert_eq!(dropped, 1);
+        assert_eq!(open[0].due.as_deref(), Some("2026-11-06"), "the Friday after Monday 2 November");
+        assert_eq!(open[1].due, None, "message 2 names no such date: the model cannot add one");
+        assert_eq!(display_name("\"Bob Leroy\" <bob@x.fr>"), "Bob Leroy");
+        assert_eq!(display_name("<bob@x.fr>"), "bob@x.fr");
     }
 
     #[test]

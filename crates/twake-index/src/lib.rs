@@ -199,6 +199,12 @@ impl Store {
         }
     }
 
+    pub async fn thread_documents(&self, message_id: &str, pass: &AccessPass) -> Result<Vec<DocView>> {
+        match self {
+            Store::Sqlite(s) => s.thread_documents(message_id, pass).await,
+        }
+    }
+
     pub async fn doc_chunks(&self, doc_id: i64, pass: &AccessPass) -> Result<Vec<ChunkView>> {
         match self {
             Store::Sqlite(s) => s.doc_chunks(doc_id, pass).await,

@@ -511,20 +511,27 @@ impl SqliteStore {
         push_access_filter(&mut qb, pass, "d.id");
         qb.push(" ORDER BY d.id");
         let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
-        Ok(rows
-            .iter()
-            .map(|r| DocView {
-                doc_id: r.get(0),
-                path: r.get(1),
-                kind: SourceKind::parse(r.get::<&str, _>(2)).unwrap_or(SourceKind::Document),
-                title: r.get(3),
-                message_id: r.get(4),
-                thread_id: r.get(5),
-                author: r.get(6),
-                date: r.get(7),
-                body: r.get(8),
-            })
-            .collect())
+        Ok(rows.iter().map(doc_view).collect())
+    }
+
+    /// The messages of the thread of `message_id` that the pass may read,
+    /// oldest first; empty when the pass may not read that message.
+    pub async fn thread_documents(&self, message_id: &str, pass: &AccessPass) -> Result<Vec<DocView>> {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT d.thread_id FROM documents d WHERE d.thread_id IS NOT NULL AND d.message_id = ");
+        qb.push_bind(message_id.to_string());
+        push_access_filter(&mut qb, pass, "d.id");
+        qb.push(" LIMIT 1");
+        let Some(row) = qb.build().fetch_optional(&self.pool).await.map_err(self.err())? else { return Ok(vec![]) };
+        let thread: String = row.get(0);
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body FROM documents d WHERE d.thread_id = ",
+        );
+        qb.push_bind(thread);
+        push_access_filter(&mut qb, pass, "d.id");
+        qb.push(" ORDER BY d.date, d.id");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
+        Ok(rows.iter().map(doc_view).collect())
     }
 
     /// A document's chunks that the pass may read, in order.
@@ -672,6 +679,20 @@ fn push_access_filter(qb: &mut QueryBuilder<'_, Sqlite>, pass: &AccessPass, doc_
     } else if pass.system_reason().is_none() {
         // Unreachable with today's passes; fail closed if one ever appears.
         qb.push(" AND 0");
+    }
+}
+
+fn doc_view(r: &sqlx::sqlite::SqliteRow) -> DocView {
+    DocView {
+        doc_id: r.get(0),
+        path: r.get(1),
+        kind: SourceKind::parse(r.get::<&str, _>(2)).unwrap_or(SourceKind::Document),
+        title: r.get(3),
+        message_id: r.get(4),
+        thread_id: r.get(5),
+        author: r.get(6),
+        date: r.get(7),
+        body: r.get(8),
     }
 }
 
