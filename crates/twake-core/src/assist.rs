@@ -538,7 +538,7 @@ impl Workspace {
     ) -> Result<Minutes> {
         let docs = self.store.readable_file_documents(path, pass).await?;
         let Some(doc) = docs.into_iter().find(|d| d.kind == SourceKind::Transcript) else {
-            return Err(CoreError::Other(format!(
+            return Err(CoreError::NotFound(format!(
                 "no transcript you may read at {path}: give the path of an ingested .vtt or .srt file as `twake-ai search` shows it"
             )));
         };
@@ -720,7 +720,7 @@ impl Workspace {
         let id = message_id.trim().trim_start_matches('<').trim_end_matches('>');
         let docs = self.store.thread_documents(id, pass).await?;
         if docs.is_empty() {
-            return Err(CoreError::Other(format!(
+            return Err(CoreError::NotFound(format!(
                 "no message you may read has the Message-ID <{id}>: `twake-ai search --json` shows the message_id of mails"
             )));
         }

@@ -46,6 +46,10 @@ pub enum CoreError {
     /// A quota or budget is spent; `retry_after` is in seconds.
     #[error("{message}")]
     Quota { message: String, retry_after: u64 },
+    /// Nothing the caller may read matches (a path, a Message-ID…); the
+    /// message says what to give instead.
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Other(String),
 }

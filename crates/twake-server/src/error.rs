@@ -108,6 +108,14 @@ impl From<CoreError> for ApiError {
                 message,
                 retry_after: Some(retry_after.max(1)),
             },
+            CoreError::NotFound(message) => ApiError {
+                status: StatusCode::NOT_FOUND,
+                kind: "invalid_request_error",
+                code: Some("not_found"),
+                param: None,
+                message,
+                retry_after: None,
+            },
             other => {
                 tracing::error!(target: "api", error = %other, "request failed");
                 ApiError::internal(other.to_string())

@@ -99,8 +99,12 @@ impl Payer {
     /// logged, never shown to the caller.
     pub async fn charge(&self, state: &AppState, stats: Option<&twake_llm::GenStats>, price_per_million: f64) {
         let Some(s) = stats else { return };
+        self.charge_tokens(state, (s.prompt_tokens + s.completion_tokens) as u64, price_per_million).await;
+    }
+
+    /// [`Payer::charge`] for a known token count.
+    pub async fn charge_tokens(&self, state: &AppState, tokens: u64, price_per_million: f64) {
         let who = twake_core::quota::Requester { pass: &self.pass, key: self.key };
-        let tokens = (s.prompt_tokens + s.completion_tokens) as u64;
         if let Err(e) = state.workspace.quota_charge(&who, tokens, price_per_million).await {
             tracing::warn!(target: "api", error = %e, "could not record usage");
         }
@@ -181,6 +185,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/api/v1/search", post(native::search))
         .route("/api/v1/ask", post(native::ask))
+        .route("/api/v1/minutes", post(native::minutes))
+        .route("/api/v1/summarize/thread", post(native::summarize_thread))
         .route("/api/v1/me", get(native::me))
         .route("/api/v1/usage", get(native::usage))
         .route("/api/v1/files", get(native::files).post(native::upload).delete(native::delete_file))

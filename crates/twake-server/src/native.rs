@@ -296,6 +296,65 @@ fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MinutesRequest {
+    /// The transcript's path, as ingested.
+    pub path: String,
+    /// The meeting's date (`YYYY-MM-DD`), to resolve due dates.
+    #[serde(default)]
+    pub date: Option<String>,
+}
+
+/// Meeting minutes of an ingested transcript the caller may read: summary,
+/// decisions and action items with their source cues (the shape of
+/// `twake-ai minutes --format json`).
+#[utoipa::path(post, path = "/api/v1/minutes", request_body = MinutesRequest, security(("bearer" = [])),
+    responses((status = 200, description = "the minutes", content_type = "application/json"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn minutes(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let req: MinutesRequest = parse_json(&body)?;
+    let date = match req.date.as_deref() {
+        Some(d) => Some(
+            twake_core::dates::Date::find_iso(d)
+                .ok_or_else(|| ApiError::invalid("`date` must be a date as YYYY-MM-DD.", Some("date")))?,
+        ),
+        None => None,
+    };
+    user.check_quota(&state).await?;
+    let slot = state.limits.acquire(user.0.as_str())?;
+    let m = state.workspace.minutes(&req.path, &user.pass(), date, &mut |_| {}).await?;
+    drop(slot);
+    user.payer().charge_tokens(&state, m.tokens, m.price_per_million).await;
+    Ok(json_ok(m))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadRequest {
+    /// The Message-ID of any message of the thread (with or without `<>`).
+    pub message_id: String,
+}
+
+/// Summary of a mail thread from its messages the caller may read: asked,
+/// decided and open points citing the messages (the shape of `twake-ai
+/// summarize thread --format json`).
+#[utoipa::path(post, path = "/api/v1/summarize/thread", request_body = ThreadRequest, security(("bearer" = [])),
+    responses((status = 200, description = "the summary", content_type = "application/json"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn summarize_thread(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let req: ThreadRequest = parse_json(&body)?;
+    if req.message_id.trim().is_empty() {
+        return Err(ApiError::invalid("`message_id` must not be empty.", Some("message_id")));
+    }
+    user.check_quota(&state).await?;
+    let slot = state.limits.acquire(user.0.as_str())?;
+    let s = state.workspace.summarize_thread(&req.message_id, &user.pass(), &mut |_| {}).await?;
+    drop(slot);
+    user.payer().charge_tokens(&state, s.tokens, s.price_per_million).await;
+    Ok(json_ok(s))
+}
+
 /// The authenticated user.
 #[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])), responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
 pub async fn me(user: User) -> Response {
@@ -507,7 +566,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, me, usage, files, upload, delete_file, job),
+    paths(search, ask, minutes, summarize_thread, me, usage, files, upload, delete_file, job),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

@@ -556,3 +556,50 @@ async fn spent_budgets_answer_429_quota_exceeded_before_any_generation() {
     let (st, _) = json_call(s, "POST", "/v1/chat/completions", Some(&f.bob), Some(&raw)).await;
     assert_eq!(st, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minutes_and_thread_summaries_over_the_native_api() {
+    if !enabled("minutes_and_thread_summaries_over_the_native_api") {
+        return;
+    }
+    let f = fixture().await;
+    let ws = f.state.workspace.clone();
+    let alice = IngestOptions::readers(vec![Principal::parse("alice@valmont.fr").unwrap()]);
+    ws.ingest(&[root().join("examples/workspace/shared/meetings")], &alice, &mut |_| {}).await.unwrap();
+    let vtt = root().join("examples/workspace/shared/meetings/comite-pilotage-2026-11-20.vtt").display().to_string();
+
+    // Bad input: clear 4xx errors naming the field, before any generation.
+    let (s, v) = json_call(&f.state, "POST", "/api/v1/minutes", Some(&f.alice), Some(r#"{"path": 3}"#)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let body = json!({"path": vtt, "date": "20/11/2026"}).to_string();
+    let (s, v) = json_call(&f.state, "POST", "/api/v1/minutes", Some(&f.alice), Some(&body)).await;
+    assert_eq!((s, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("date")), "{v}");
+    // What the caller may not read does not exist for them.
+    let body = json!({"path": vtt}).to_string();
+    let (s, v) = json_call(&f.state, "POST", "/api/v1/minutes", Some(&f.bob), Some(&body)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert_error(&v, "not_found");
+    let (s, v) = json_call(
+        &f.state,
+        "POST",
+        "/api/v1/summarize/thread",
+        Some(&f.bob),
+        Some(r#"{"message_id": "lyon-001@valmont.fr"}"#),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert!(!v.to_string().contains("Migration"), "nothing of the thread is shown: {v}");
+    let (s, _) =
+        json_call(&f.state, "POST", "/api/v1/summarize/thread", Some(&f.alice), Some(r#"{"message_id": " "}"#)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // The minutes themselves, charged to the caller's budget.
+    let (s, m) = json_call(&f.state, "POST", "/api/v1/minutes", Some(&f.alice), Some(&body)).await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(m["date"], "2026-11-20");
+    assert!(m["action_items"].as_array().unwrap().iter().all(|a| a["source"]["cue"].as_u64().is_some()), "{m}");
+    assert!(m["audit_id"].as_i64().is_some() && m["tokens"].as_u64().unwrap() > 0, "{m}");
+    let (_, u) = json_call(&f.state, "GET", "/api/v1/usage", Some(&f.alice), None).await;
+    let mine = u["budgets"].as_array().unwrap().iter().find(|b| b["principal"] == "alice@valmont.fr").unwrap().clone();
+    assert_eq!(mine["used_tokens_today"], m["tokens"], "charged: {u}");
+}
