@@ -90,6 +90,37 @@ impl Workspace {
         unreachable!("routes is never empty when Ok")
     }
 
+    /// [`Workspace::run_task`] for a JSON answer of the given schema: the
+    /// embedded model writes under the schema's grammar; a cut (or, from a
+    /// remote model, malformed) text is closed by [`close_json`]. Returns
+    /// the JSON, whether it had to be closed, and the task's output.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_json_task(
+        &self,
+        request: &str,
+        material: &[ChunkView],
+        messages: Vec<ChatMessage>,
+        schema: &serde_json::Value,
+        max_tokens: u32,
+        pass: &AccessPass,
+        on_tokens: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<(serde_json::Value, bool, TaskOutput)> {
+        let grammar = twake_llm::grammar::json_schema(schema).map_err(CoreError::Other)?;
+        let params = GenParams { max_tokens, grammar: Some(grammar), ..GenParams::default() };
+        let out = self.run_task(request, material, messages, params, pass, on_tokens).await?;
+        let text = out.text.trim();
+        let truncated =
+            out.stats.as_ref().is_some_and(|s| s.hit_limit) || serde_json::from_str::<serde_json::Value>(text).is_err();
+        let raw = serde_json::from_str(&close_json(text)).map_err(|e| {
+            CoreError::Model(format!(
+                "{} did not write JSON ({e}): {}",
+                out.model,
+                text.chars().take(200).collect::<String>()
+            ))
+        })?;
+        Ok((raw, truncated, out))
+    }
+
     /// One whole generation on one route: the prompt must fit the model's
     /// context; pseudonymised and restored when the route says so. Returns
     /// the text, the statistics and how many values were pseudonymised.
@@ -550,18 +581,9 @@ impl Workspace {
             .or_else(|| Date::find_iso(path));
         let lang = detect(&doc.body);
         let messages = minutes_messages(&doc.title, &cues, lang);
-        let grammar = twake_llm::grammar::json_schema(&minutes_schema()).map_err(CoreError::Other)?;
-        let params = GenParams { max_tokens: 900, grammar: Some(grammar), ..GenParams::default() };
-        let out = self.run_task(&format!("minutes of {path}"), &material, messages, params, pass, on_tokens).await?;
-        let truncated = out.stats.as_ref().is_some_and(|s| s.hit_limit)
-            || serde_json::from_str::<serde_json::Value>(out.text.trim()).is_err();
-        let raw: serde_json::Value = serde_json::from_str(&close_json(out.text.trim())).map_err(|e| {
-            CoreError::Model(format!(
-                "{} did not write JSON ({e}): {}",
-                out.model,
-                out.text.chars().take(200).collect::<String>()
-            ))
-        })?;
+        let request = format!("minutes of {path}");
+        let (raw, truncated, out) =
+            self.run_json_task(&request, &material, messages, &minutes_schema(), 900, pass, on_tokens).await?;
         let (summary, decisions, action_items, dropped) = check_minutes(&raw, &cues, date);
         Ok(Minutes {
             path: path.to_string(),
@@ -747,20 +769,10 @@ impl Workspace {
         }
         let subject = docs[0].title.clone();
         let lang = detect(&messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join(" "));
-        let grammar = twake_llm::grammar::json_schema(&thread_schema()).map_err(CoreError::Other)?;
-        let params = GenParams { max_tokens: 700, grammar: Some(grammar), ..GenParams::default() };
         let prompt = thread_messages(&subject, &messages, lang);
-        let out =
-            self.run_task(&format!("summary of thread <{id}>"), &material, prompt, params, pass, on_tokens).await?;
-        let truncated = out.stats.as_ref().is_some_and(|s| s.hit_limit)
-            || serde_json::from_str::<serde_json::Value>(out.text.trim()).is_err();
-        let raw: serde_json::Value = serde_json::from_str(&close_json(out.text.trim())).map_err(|e| {
-            CoreError::Model(format!(
-                "{} did not write JSON ({e}): {}",
-                out.model,
-                out.text.chars().take(200).collect::<String>()
-            ))
-        })?;
+        let request = format!("summary of thread <{id}>");
+        let (raw, truncated, out) =
+            self.run_json_task(&request, &material, prompt, &thread_schema(), 700, pass, on_tokens).await?;
         let (summary, [asked, decided, open], dropped) = check_thread(&raw, &messages);
         Ok(ThreadSummary {
             subject,
