@@ -45,6 +45,32 @@ pub struct Answer {
     pub failed: Option<twake_llm::LlmError>,
 }
 
+impl Answer {
+    /// An answer with nothing found and nothing cited; callers set what
+    /// else they know (`stats`, `refused`, `failed`).
+    fn unanswered(text: String, model: String, passages: Vec<SearchHit>, route: RouteInfo) -> Self {
+        Answer {
+            text,
+            citations: vec![],
+            model,
+            found: false,
+            stats: None,
+            passages,
+            audit_id: None,
+            route,
+            refused: None,
+            failed: None,
+        }
+    }
+}
+
+/// A passage as the gateway names it in a refusal (path and locator) and
+/// its level.
+pub(crate) fn described(c: &ChunkView) -> (String, twake_types::Sensitivity) {
+    let loc = c.locator.display();
+    (if loc.is_empty() { c.path.clone() } else { format!("{} ({loc})", c.path) }, c.sensitivity)
+}
+
 /// A generation under way on one route.
 struct Started {
     rx: tokio::sync::mpsc::UnboundedReceiver<GenEvent>,
@@ -491,18 +517,8 @@ impl Workspace {
         if hits.is_empty() || best < cfg.min_similarity {
             let text = not_found_text(lang).to_string();
             on_text(&text);
-            return Ok(Answer {
-                text,
-                citations: vec![],
-                model,
-                found: false,
-                stats: None,
-                passages: vec![],
-                audit_id: None,
-                route: RouteInfo::not_called("no relevant passage: no model was called"),
-                refused: None,
-                failed: None,
-            });
+            let route = RouteInfo::not_called("no relevant passage: no model was called");
+            return Ok(Answer::unanswered(text, model, vec![], route));
         }
         let passages: Vec<SearchHit> =
             hits.into_iter().filter(|h| h.dense >= best - cfg.margin).take(cfg.passages).collect();
@@ -514,32 +530,13 @@ impl Workspace {
         // The gateway: the request's level is its highest passage's; the
         // policy picks the model or refuses (fail closed).
         let candidates = self.config.gateway.candidates().map_err(CoreError::Config)?;
-        let described: Vec<(String, twake_types::Sensitivity)> = passages
-            .iter()
-            .map(|p| {
-                let loc = p.chunk.locator.display();
-                (
-                    if loc.is_empty() { p.chunk.path.clone() } else { format!("{} ({loc})", p.chunk.path) },
-                    p.chunk.sensitivity,
-                )
-            })
-            .collect();
+        let described: Vec<(String, twake_types::Sensitivity)> = passages.iter().map(|p| described(&p.chunk)).collect();
         let routes = match crate::gateway::routes(&described, &candidates) {
             Ok(r) => r,
             Err(why) => {
                 on_text(&why);
-                return Ok(Answer {
-                    text: why.clone(),
-                    citations: vec![],
-                    model,
-                    found: false,
-                    stats: None,
-                    passages,
-                    audit_id: None,
-                    route: RouteInfo::not_called(&format!("refused: {why}")),
-                    refused: Some(why),
-                    failed: None,
-                });
+                let route = RouteInfo::not_called(&format!("refused: {why}"));
+                return Ok(Answer { refused: Some(why.clone()), ..Answer::unanswered(why, model, passages, route) });
             }
         };
         // The first allowed model that starts answering; a model that fails
@@ -560,18 +557,8 @@ impl Workspace {
                 Err(CoreError::Llm(e)) => {
                     // Nothing was sent: the log says which model could not take it.
                     failures.push(format!("{}: failed ({e})", info.decision));
-                    return Ok(Answer {
-                        text: String::new(),
-                        citations: vec![],
-                        model: name,
-                        found: false,
-                        stats: None,
-                        passages: vec![],
-                        audit_id: None,
-                        route: RouteInfo { decision: failures.join("; "), ..info },
-                        refused: None,
-                        failed: Some(e),
-                    });
+                    let route = RouteInfo { decision: failures.join("; "), ..info };
+                    return Ok(Answer { failed: Some(e), ..Answer::unanswered(String::new(), name, vec![], route) });
                 }
                 Err(e) => return Err(e),
             };
@@ -655,34 +642,12 @@ impl Workspace {
         }
         if let Some(e) = failed {
             route_info.decision = format!("{}; failed: {e}", route_info.decision);
-            return Ok(Answer {
-                text: out,
-                citations: vec![],
-                model,
-                found: false,
-                stats,
-                passages,
-                audit_id: None,
-                route: route_info,
-                refused: None,
-                failed: Some(e),
-            });
+            return Ok(Answer { stats, failed: Some(e), ..Answer::unanswered(out, model, passages, route_info) });
         }
         if raw.trim().is_empty() || raw.trim_start().starts_with(NO_ANSWER) {
             let text = not_found_text(lang).to_string();
             on_text(&text);
-            return Ok(Answer {
-                text,
-                citations: vec![],
-                model,
-                found: false,
-                stats,
-                passages,
-                audit_id: None,
-                route: route_info,
-                refused: None,
-                failed: None,
-            });
+            return Ok(Answer { stats, ..Answer::unanswered(text, model, passages, route_info) });
         }
         let citations = order
             .iter()

@@ -48,13 +48,8 @@ impl Workspace {
         on_tokens: &mut (dyn FnMut(usize) + Send),
     ) -> Result<TaskOutput> {
         let candidates = self.config.gateway.candidates().map_err(CoreError::Config)?;
-        let described: Vec<(String, twake_types::Sensitivity)> = material
-            .iter()
-            .map(|c| {
-                let loc = c.locator.display();
-                (if loc.is_empty() { c.path.clone() } else { format!("{} ({loc})", c.path) }, c.sensitivity)
-            })
-            .collect();
+        let described: Vec<(String, twake_types::Sensitivity)> =
+            material.iter().map(crate::answer::described).collect();
         let used: Vec<&ChunkView> = material.iter().collect();
         let routes = match crate::gateway::routes(&described, &candidates) {
             Ok(r) => r,
