@@ -17,6 +17,7 @@ mod access;
 mod audit;
 mod bench;
 mod http_bench;
+mod writing;
 
 #[derive(Parser)]
 #[command(
@@ -149,6 +150,60 @@ enum Command {
         date: Option<String>,
         #[arg(long, value_enum, default_value_t = MinutesFormat::Markdown)]
         format: MinutesFormat,
+    },
+    /// A reply draft to a mail (never sent): answers the thread's open
+    /// questions, in the thread's language unless --lang is given.
+    DraftReply {
+        /// The Message-ID of the mail to answer (with or without <>).
+        message_id: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// fr, en, de, es or it (default: the thread's language).
+        #[arg(long)]
+        lang: Option<String>,
+        /// formal, neutral or friendly.
+        #[arg(long, default_value = "neutral")]
+        tone: String,
+        /// A point the reply must make (repeat for several).
+        #[arg(long = "points", alias = "point")]
+        points: Vec<String>,
+        #[arg(long, value_enum, default_value_t = writing::DraftFormat::Text)]
+        format: writing::DraftFormat,
+    },
+    /// Rewrite a text in another tone, keeping names, numbers and dates.
+    Rewrite {
+        /// The text (default or "-": standard input).
+        text: Option<String>,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// formal, neutral or friendly.
+        #[arg(long)]
+        tone: String,
+        /// Write it in this language (fr, en, de, es, it; default: the text's).
+        #[arg(long)]
+        lang: Option<String>,
+        /// The text's level if above the configured default (it decides
+        /// which models may read it; detectors may raise it further).
+        #[arg(long)]
+        sensitivity: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Translate a text (fr, en, de, es, it), keeping names, numbers and
+    /// dates exact.
+    Translate {
+        /// The text (default or "-": standard input).
+        text: Option<String>,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// fr, en, de, es or it.
+        #[arg(long)]
+        to: String,
+        /// The text's level if above the configured default.
+        #[arg(long)]
+        sensitivity: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Label every indexed file again with the current sensitivity rules,
     /// markings and detectors (nothing is re-embedded).
@@ -647,6 +702,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("note: the meeting's date is unknown; pass --date YYYY-MM-DD to resolve due dates");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::DraftReply { message_id, as_user, lang, tone, points, format } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let user = principal(as_user.as_deref())?;
+            writing::draft_reply(&ws, &user, &message_id, lang.as_deref(), &tone, &points, format).await
+        }
+        Command::Rewrite { text, as_user, tone, lang, sensitivity, json } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let user = principal(as_user.as_deref())?;
+            writing::rewrite(&ws, &user, text, lang.as_deref(), Some(&tone), sensitivity.as_deref(), json).await
+        }
+        Command::Translate { text, as_user, to, sensitivity, json } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let user = principal(as_user.as_deref())?;
+            writing::rewrite(&ws, &user, text, Some(&to), None, sensitivity.as_deref(), json).await
         }
         Command::Relabel { dry_run, json } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;

@@ -308,3 +308,94 @@ fn summary_of_a_mail_thread_cites_its_messages() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no message you may read") && !err.contains("Migration"), "{err}");
 }
+
+#[test]
+fn reply_draft_answers_the_thread_and_is_never_sent() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let out = twake(&d, &["ingest", "--readers", "alice.martin@valmont.fr", "examples/workspace/shared/mail"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let point = "les commutateurs arrivent le 15 janvier";
+    let args = ["draft-reply", "lyon-003@valmont.fr", "--as", "alice.martin@valmont.fr", "--tone", "formal"];
+    let out = twake(&d, &[&args[..], &["--points", point, "--format", "json"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the draft is JSON");
+    // Addressed to the author of the message answered, threaded after it.
+    assert_eq!(v["to"], "bob.leroy@valmont.fr", "{v}");
+    assert_eq!(v["subject"], "Re: Migration du datacenter de Lyon — calendrier");
+    assert_eq!(v["in_reply_to"], "lyon-003@valmont.fr");
+    let refs: Vec<&str> = v["references"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert_eq!(refs, ["lyon-001@valmont.fr", "lyon-002@valmont.fr", "lyon-003@valmont.fr"]);
+    assert_eq!((v["lang"].as_str(), v["tone"].as_str()), (Some("fr"), Some("formal")), "the thread's language: {v}");
+    let body = v["body"].as_str().unwrap();
+    assert!(body.len() > 40 && body.contains("Alice"), "signed by the user: {body}");
+    assert!(body.contains("15 janvier"), "the point given is made: {body}");
+    // Every figure and date of the draft is in the thread or the points, or listed to check.
+    assert!(v["unsupported"].is_array(), "{v}");
+    let log: serde_json::Value = serde_json::from_slice(&twake(&d, &["audit", "show", "--json"]).stdout).unwrap();
+    assert_eq!(log["records"][0]["seq"], v["audit_id"]);
+    assert_eq!(log["records"][0]["passages"].as_array().unwrap().len(), 3, "the thread up to the message");
+
+    // As a message file for a mail client: headers encoded, nothing sent.
+    let out = twake(&d, &[&args[..], &["--format", "eml"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eml = String::from_utf8(out.stdout).unwrap();
+    let (head, body) = eml.split_once("\r\n\r\n").expect("headers, a blank line, the body");
+    assert!(head.lines().all(|l| l.is_ascii()), "{head}");
+    for h in ["From: alice.martin@valmont.fr", "To: bob.leroy@valmont.fr", "In-Reply-To: <lyon-003@valmont.fr>"] {
+        assert!(head.contains(h), "{h} in {head}");
+    }
+    assert!(head.contains("Subject: =?UTF-8?Q?Re=3A_Migration_du_datacenter_de_Lyon_=E2=80=94_calendrier?="), "{head}");
+    assert!(!body.trim().is_empty());
+
+    // Replying to a thread one did not receive is refused without a word of it.
+    let out = twake(&d, &["draft-reply", "lyon-003@valmont.fr", "--as", "eve@valmont.fr"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Migration"));
+    let out = twake(&d, &["draft-reply", "lyon-003@valmont.fr", "--as", "alice.martin@valmont.fr", "--tone", "rude"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("formal, neutral or friendly"), "{out:?}");
+}
+
+#[test]
+fn translation_and_rewrite_keep_names_numbers_and_dates() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let text = "Bonjour Claire, Alice Martin confirme la bascule du datacenter de Lyon le samedi 14 novembre 2026. \
+                Le budget de 12500 euros est validé ; écrivez à bob.leroy@valmont.fr pour les 3 baies restantes.";
+    let run = |args: &[&str]| {
+        let out = twake(&d, args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON")
+    };
+    let v = run(&["translate", "--as", "alice.martin@valmont.fr", "--to", "en", "--json", text]);
+    assert_eq!(v["lang"], "en");
+    let t = v["text"].as_str().unwrap();
+    assert!(v["facts"].as_u64().unwrap() >= 6, "names, figures, the date and the address are facts: {v}");
+    assert_eq!(v["missing"], serde_json::json!([]), "every fact is kept: {t}");
+    for exact in ["Alice Martin", "Lyon", "12500", "bob.leroy@valmont.fr", "2026"] {
+        assert!(t.contains(exact), "{exact} in {t}");
+    }
+    assert!(!t.contains("[Your Name]"), "no closing the text does not have: {t}");
+    assert_eq!(v["sensitivity"], "internal", "the configured default level");
+
+    // A text with an IBAN is routed at the detector's level, whatever its wording.
+    let iban = "Merci de virer le solde sur FR76 3000 6000 0112 3456 7890 189 avant vendredi.";
+    let v = run(&["rewrite", "--as", "alice.martin@valmont.fr", "--tone", "formal", "--json", iban]);
+    assert_eq!(v["sensitivity"], "confidential", "{v}");
+    assert_eq!(v["tone"], "formal");
+    assert_eq!(v["lang"], "fr", "a rewrite stays in the text's language");
+    assert_eq!(v["audit_ids"].as_array().unwrap().len() as u64, v["parts"].as_u64().unwrap().max(1), "{v}");
+    let log: serde_json::Value = serde_json::from_slice(&twake(&d, &["audit", "show", "--json"]).stdout).unwrap();
+    let last = log["records"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["passages"][0]["path"], "(text given)");
+    assert_eq!(last["passages"][0]["sensitivity"], "confidential");
+
+    let out = twake(&d, &["translate", "--as", "alice.martin@valmont.fr", "--to", "xx", "bonjour"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fr, en, de, es, it"), "{out:?}");
+}

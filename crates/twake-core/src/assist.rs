@@ -33,6 +33,24 @@ pub struct TaskOutput {
     pub audit_id: i64,
 }
 
+/// What an assistant's result costs: the tokens it used and their price
+/// per million (a weighted mean when several models worked on it).
+pub trait Charged {
+    fn charge(&self) -> (u64, f64);
+}
+
+impl Charged for Minutes {
+    fn charge(&self) -> (u64, f64) {
+        (self.tokens, self.price_per_million)
+    }
+}
+
+impl Charged for ThreadSummary {
+    fn charge(&self) -> (u64, f64) {
+        (self.tokens, self.price_per_million)
+    }
+}
+
 impl Workspace {
     /// Runs one generation for an assistant on the gateway. `request`
     /// names the task in the provenance log (hashed there); `material` is
@@ -603,6 +621,9 @@ pub struct ThreadMessage {
     pub n: usize,
     pub message_id: Option<String>,
     pub from: String,
+    /// The sender's address (`from` is the display name).
+    #[serde(skip)]
+    pub address: String,
     pub date: Option<String>,
     pub path: String,
     #[serde(skip)]
@@ -660,6 +681,14 @@ pub fn thread_schema() -> serde_json::Value {
     })
 }
 
+/// The address of `Name <address>` (or of a bare address).
+fn address_of(author: &str) -> String {
+    match author.split_once('<') {
+        Some((_, addr)) => addr.trim_end_matches('>').trim().to_string(),
+        None => author.trim().to_string(),
+    }
+}
+
 /// A display name from `Name <address>`.
 fn display_name(author: &str) -> String {
     match author.split_once('<') {
@@ -669,12 +698,19 @@ fn display_name(author: &str) -> String {
     }
 }
 
-fn thread_messages(subject: &str, messages: &[ThreadMessage], lang: Lang) -> Vec<ChatMessage> {
+/// The messages of a thread as the prompt shows them: `[n] From: name, date`
+/// and the text.
+pub(crate) fn numbered_thread(messages: &[ThreadMessage]) -> String {
     let mut thread = String::new();
     for m in messages {
         let date = m.date.as_deref().map(|d| format!(", {}", &d[..d.len().min(10)])).unwrap_or_default();
         thread.push_str(&format!("[{}] From: {}{date}\n{}\n\n", m.n, m.from, m.text.trim()));
     }
+    thread
+}
+
+fn thread_messages(subject: &str, messages: &[ThreadMessage], lang: Lang) -> Vec<ChatMessage> {
+    let thread = numbered_thread(messages);
     let system = format!(
         "You summarise e-mail threads in {lang}. You reply with JSON only. \
          Use only what the messages say; never invent a person, a decision or a date.",
@@ -726,14 +762,15 @@ pub fn check_thread(raw: &serde_json::Value, messages: &[ThreadMessage]) -> (Str
 }
 
 impl Workspace {
-    /// Summary of the mail thread of `message_id` (with or without `<>`),
-    /// from the messages of that thread that `pass` may read.
-    pub async fn summarize_thread(
+    /// The readable messages of the thread of `message_id` (with or
+    /// without `<>`), oldest first: its subject, the messages (the sender's
+    /// own text, quotes and signature stripped at ingestion) and their
+    /// passages.
+    pub(crate) async fn thread_of(
         &self,
         message_id: &str,
         pass: &AccessPass,
-        on_tokens: &mut (dyn FnMut(usize) + Send),
-    ) -> Result<ThreadSummary> {
+    ) -> Result<(String, Vec<ThreadMessage>, Vec<ChunkView>)> {
         let id = message_id.trim().trim_start_matches('<').trim_end_matches('>');
         let docs = self.store.thread_documents(id, pass).await?;
         if docs.is_empty() {
@@ -745,8 +782,7 @@ impl Workspace {
         let mut messages = Vec::new();
         for (i, d) in docs.iter().enumerate() {
             let chunks = self.store.doc_chunks(d.doc_id, pass).await?;
-            // The sender's own text (quotes and signature stripped at
-            // ingestion), without the subject and From header lines.
+            // Without the subject and From header lines of each passage.
             let text: Vec<&str> = chunks
                 .iter()
                 .filter(|c| c.locator == twake_types::Locator::Message)
@@ -756,13 +792,26 @@ impl Workspace {
                 n: i + 1,
                 message_id: d.message_id.clone(),
                 from: d.author.as_deref().map(display_name).unwrap_or_default(),
+                address: d.author.as_deref().map(address_of).unwrap_or_default(),
                 date: d.date.clone(),
                 path: d.path.clone(),
                 text: text.join("\n"),
             });
             material.extend(chunks.into_iter().filter(|c| c.locator == twake_types::Locator::Message));
         }
-        let subject = docs[0].title.clone();
+        Ok((docs[0].title.clone(), messages, material))
+    }
+
+    /// Summary of the mail thread of `message_id` (with or without `<>`),
+    /// from the messages of that thread that `pass` may read.
+    pub async fn summarize_thread(
+        &self,
+        message_id: &str,
+        pass: &AccessPass,
+        on_tokens: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<ThreadSummary> {
+        let (subject, messages, material) = self.thread_of(message_id, pass).await?;
+        let id = message_id.trim().trim_start_matches('<').trim_end_matches('>');
         let lang = detect(&messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join(" "));
         let prompt = thread_messages(&subject, &messages, lang);
         let request = format!("summary of thread <{id}>");
@@ -962,6 +1011,7 @@ mod tests {
             n,
             message_id: Some(format!("m{n}@x")),
             from: from.into(),
+            address: String::new(),
             date: Some(date.into()),
             path: "t.mbox".into(),
             text: text.into(),

@@ -79,29 +79,38 @@ impl fmt::Display for Date {
 }
 
 const MONTHS: [&[&str]; 12] = [
-    &["janvier", "january", "janv", "jan"],
-    &["février", "fevrier", "february", "févr", "fevr", "feb"],
-    &["mars", "march", "mar"],
-    &["avril", "april", "avr", "apr"],
-    &["mai", "may"],
-    &["juin", "june", "jun"],
-    &["juillet", "july", "juil", "jul"],
-    &["août", "aout", "august", "aug"],
-    &["septembre", "september", "sept", "sep"],
-    &["octobre", "october", "oct"],
-    &["novembre", "november", "nov"],
-    &["décembre", "decembre", "december", "déc", "dec"],
+    &["janvier", "january", "janv", "jan", "januar", "enero", "gennaio"],
+    &["février", "fevrier", "february", "févr", "fevr", "feb", "februar", "febrero", "febbraio"],
+    &["mars", "march", "mar", "märz", "maerz", "marzo"],
+    &["avril", "april", "avr", "apr", "abril", "aprile"],
+    &["mai", "may", "mayo", "maggio"],
+    &["juin", "june", "jun", "juni", "junio", "giugno"],
+    &["juillet", "july", "juil", "jul", "juli", "julio", "luglio"],
+    &["août", "aout", "august", "aug", "agosto"],
+    &["septembre", "september", "sept", "sep", "septiembre", "setiembre", "settembre"],
+    &["octobre", "october", "oct", "oktober", "octubre", "ottobre"],
+    &["novembre", "november", "nov", "noviembre"],
+    &["décembre", "decembre", "december", "déc", "dec", "dezember", "diciembre", "dicembre"],
 ];
 
 const WEEKDAYS: [&[&str]; 7] = [
-    &["lundi", "monday"],
-    &["mardi", "tuesday"],
-    &["mercredi", "wednesday"],
-    &["jeudi", "thursday"],
-    &["vendredi", "friday"],
-    &["samedi", "saturday"],
-    &["dimanche", "sunday"],
+    &["lundi", "monday", "montag", "lunes", "lunedì", "lunedi"],
+    &["mardi", "tuesday", "dienstag", "martes", "martedì", "martedi"],
+    &["mercredi", "wednesday", "mittwoch", "miércoles", "miercoles", "mercoledì", "mercoledi"],
+    &["jeudi", "thursday", "donnerstag", "jueves", "giovedì", "giovedi"],
+    &["vendredi", "friday", "freitag", "viernes", "venerdì", "venerdi"],
+    &["samedi", "saturday", "samstag", "sábado", "sabado", "sabato"],
+    &["dimanche", "sunday", "sonntag", "domingo", "domenica"],
 ];
+
+/// Whether `word` (lower case) is the name of a month or a day of the week
+/// in French, English, German, Spanish or Italian (short forms that are
+/// also words, such as "mar" or "may", excepted).
+pub fn is_day_or_month(word: &str) -> bool {
+    let ambiguous = ["mar", "may", "sept", "jan", "jun", "jul", "dec", "oct", "nov", "sep", "apr", "aug"];
+    (MONTHS.iter().any(|m| m.contains(&word)) && !ambiguous.contains(&word))
+        || WEEKDAYS.iter().any(|d| d.contains(&word))
+}
 
 fn month_of(word: &str) -> Option<i64> {
     let w = word.trim_end_matches('.');
@@ -193,13 +202,17 @@ pub fn resolve(text: &str, reference: Date) -> Option<Date> {
             }
         }
         let before = i.checked_sub(1).and_then(|j| number(&w[j]));
-        let before2 = (w.get(i.wrapping_sub(1)).map(String::as_str) == Some("of"))
+        // "the 5th of March", "5 de marzo"
+        let before2 = matches!(w.get(i.wrapping_sub(1)).map(String::as_str), Some("of" | "de"))
             .then(|| i.checked_sub(2).and_then(|j| number(&w[j])))
             .flatten();
         let after = w.get(i + 1).and_then(|s| number(s)).filter(|n| (1..=31).contains(n));
         let day = before.filter(|n| (1..=31).contains(n)).or(before2).or(after);
         let Some(day) = day else { continue };
-        let year_at = if after.is_some() && before.is_none() && before2.is_none() { i + 2 } else { i + 1 };
+        let mut year_at = if after.is_some() && before.is_none() && before2.is_none() { i + 2 } else { i + 1 };
+        if w.get(year_at).map(String::as_str) == Some("de") {
+            year_at += 1; // "5 de marzo de 2027"
+        }
         let year = w.get(year_at).and_then(|s| s.parse::<i64>().ok()).filter(|y| (1900..=2200).contains(y));
         let found = match year {
             Some(y) => Date::new(y, m, day),

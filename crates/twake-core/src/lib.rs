@@ -14,6 +14,7 @@ pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod dates;
+pub mod facts;
 pub mod gateway;
 pub mod ingest;
 pub mod keys;
@@ -24,6 +25,7 @@ pub mod search;
 pub mod sensitivity;
 pub mod text;
 mod workspace;
+pub mod writing;
 
 pub use config::Config;
 pub use twake_types::{AccessPass, Principal, PrincipalKind, Sensitivity, Tenant};

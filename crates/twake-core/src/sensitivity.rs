@@ -68,7 +68,7 @@ pub struct Label {
 }
 
 impl Label {
-    fn new(level: Sensitivity, reason: String) -> Self {
+    pub fn new(level: Sensitivity, reason: String) -> Self {
         Label { level, reasons: vec![reason] }
     }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use twake_core::answer::Answer;
 use twake_core::ingest::{FileOutcome, IngestEvent, IngestOptions};
 use twake_core::search::SearchHit;
+use twake_core::writing::{Language, Tone};
 use twake_types::Principal;
 use utoipa::{OpenApi, ToSchema};
 
@@ -321,12 +322,27 @@ pub async fn minutes(State(state): State<AppState>, user: User, body: Bytes) -> 
         ),
         None => None,
     };
-    user.check_quota(&state).await?;
+    let pass = user.pass();
+    assisted(&state, &user, state.workspace.minutes(&req.path, &pass, date, &mut |_| {})).await
+}
+
+/// Runs an assistant for `user`: quota checked first, one generation slot
+/// held while it runs, the tokens charged to the caller's budgets after.
+async fn assisted<T>(
+    state: &AppState,
+    user: &User,
+    run: impl std::future::Future<Output = twake_core::Result<T>>,
+) -> Result<Response, ApiError>
+where
+    T: twake_core::assist::Charged + Serialize,
+{
+    user.check_quota(state).await?;
     let slot = state.limits.acquire(user.0.as_str())?;
-    let m = state.workspace.minutes(&req.path, &user.pass(), date, &mut |_| {}).await?;
+    let out = run.await?;
     drop(slot);
-    user.payer().charge_tokens(&state, m.tokens, m.price_per_million).await;
-    Ok(json_ok(m))
+    let (tokens, price) = out.charge();
+    user.payer().charge_tokens(state, tokens, price).await;
+    Ok(json_ok(out))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -347,12 +363,92 @@ pub async fn summarize_thread(State(state): State<AppState>, user: User, body: B
     if req.message_id.trim().is_empty() {
         return Err(ApiError::invalid("`message_id` must not be empty.", Some("message_id")));
     }
-    user.check_quota(&state).await?;
-    let slot = state.limits.acquire(user.0.as_str())?;
-    let s = state.workspace.summarize_thread(&req.message_id, &user.pass(), &mut |_| {}).await?;
-    drop(slot);
-    user.payer().charge_tokens(&state, s.tokens, s.price_per_million).await;
-    Ok(json_ok(s))
+    let pass = user.pass();
+    assisted(&state, &user, state.workspace.summarize_thread(&req.message_id, &pass, &mut |_| {})).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftRequest {
+    /// The Message-ID of the mail to answer (with or without `<>`).
+    pub message_id: String,
+    /// `fr`, `en`, `de`, `es` or `it` (default: the thread's language).
+    #[serde(default)]
+    pub lang: Option<String>,
+    /// `formal`, `neutral` (default) or `friendly`.
+    #[serde(default)]
+    pub tone: Option<String>,
+    /// Points the reply must make.
+    #[serde(default)]
+    pub points: Vec<String>,
+}
+
+/// A reply draft to a mail the caller may read, written from its thread
+/// (never sent): addressee, subject, threading headers, body, and the
+/// draft's names, numbers and dates found neither in the thread nor in the
+/// points (`unsupported`). The shape of `twake-ai draft-reply --format json`.
+#[utoipa::path(post, path = "/api/v1/draft-reply", request_body = DraftRequest, security(("bearer" = [])),
+    responses((status = 200, description = "the draft", content_type = "application/json"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn draft_reply(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let req: DraftRequest = parse_json(&body)?;
+    if req.message_id.trim().is_empty() {
+        return Err(ApiError::invalid("`message_id` must not be empty.", Some("message_id")));
+    }
+    let lang = language(req.lang.as_deref(), "lang")?;
+    let tone = Tone::parse(req.tone.as_deref().unwrap_or("neutral")).map_err(|e| ApiError::invalid(e, Some("tone")))?;
+    let pass = user.pass();
+    let mut progress = |_| {};
+    let run = state.workspace.draft_reply(&req.message_id, lang, tone, &req.points, &pass, &mut progress);
+    assisted(&state, &user, run).await
+}
+
+fn language(code: Option<&str>, field: &str) -> Result<Option<Language>, ApiError> {
+    code.map(|c| Language::parse(c).map_err(|e| ApiError::invalid(e, Some(field)))).transpose()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteRequest {
+    /// The text.
+    pub text: String,
+    /// `formal`, `neutral` or `friendly` (rewrite); absent to translate.
+    #[serde(default)]
+    pub tone: Option<String>,
+    /// The language to write in: `fr`, `en`, `de`, `es` or `it` (required
+    /// to translate; default for a rewrite: the text's).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The text's level if above the configured default.
+    #[serde(default)]
+    pub sensitivity: Option<String>,
+}
+
+/// Rewrites a text in another tone, or translates it (`to` without `tone`),
+/// keeping its names, numbers and dates; `missing` lists any the result
+/// lost. The text is routed by its level: the configured default, raised by
+/// the detectors and by `sensitivity`.
+#[utoipa::path(post, path = "/api/v1/rewrite", request_body = RewriteRequest, security(("bearer" = [])),
+    responses((status = 200, description = "the text written again", content_type = "application/json"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn rewrite(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let req: RewriteRequest = parse_json(&body)?;
+    if req.text.trim().is_empty() {
+        return Err(ApiError::invalid("`text` must not be empty.", Some("text")));
+    }
+    let to = language(req.to.as_deref(), "to")?;
+    let tone = req.tone.as_deref().map(Tone::parse).transpose().map_err(|e| ApiError::invalid(e, Some("tone")))?;
+    if tone.is_none() && to.is_none() {
+        return Err(ApiError::invalid("Give `tone` to rewrite, or `to` to translate.", Some("to")));
+    }
+    let at_least = match req.sensitivity.as_deref() {
+        Some(l) => Some(twake_types::Sensitivity::parse(l).ok_or_else(|| {
+            ApiError::invalid("`sensitivity` must be public, internal, confidential or secret.", Some("sensitivity"))
+        })?),
+        None => None,
+    };
+    let pass = user.pass();
+    assisted(&state, &user, state.workspace.rewrite(&req.text, to, tone, at_least, &pass, &mut |_| {})).await
 }
 
 /// The authenticated user.
@@ -566,7 +662,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, minutes, summarize_thread, me, usage, files, upload, delete_file, job),
+    paths(search, ask, minutes, summarize_thread, draft_reply, rewrite, me, usage, files, upload, delete_file, job),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

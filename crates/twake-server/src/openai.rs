@@ -215,6 +215,7 @@ fn check(req: ChatRequest, raw_model: &str) -> Result<Checked, ApiError> {
         seed: req.seed.map(|s| s as u32).unwrap_or(42),
         stop,
         grammar,
+        repeat_penalty: 1.0,
     };
     Ok(Checked {
         messages,

@@ -603,3 +603,46 @@ async fn minutes_and_thread_summaries_over_the_native_api() {
     let mine = u["budgets"].as_array().unwrap().iter().find(|b| b["principal"] == "alice@valmont.fr").unwrap().clone();
     assert_eq!(mine["used_tokens_today"], m["tokens"], "charged: {u}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_drafts_and_rewrites_over_the_native_api() {
+    if !enabled("reply_drafts_and_rewrites_over_the_native_api") {
+        return;
+    }
+    let f = fixture().await;
+    let (s, alice) = (&f.state, &f.alice);
+    let call = |path: &'static str, body: serde_json::Value| {
+        let body = body.to_string();
+        async move { json_call(s, "POST", path, Some(alice), Some(&body)).await }
+    };
+    // Bad input: 400 naming the field, before any generation.
+    for (path, body, field) in [
+        ("/api/v1/draft-reply", json!({"message_id": "lyon-001@valmont.fr", "tone": "rude"}), "tone"),
+        ("/api/v1/draft-reply", json!({"message_id": "lyon-001@valmont.fr", "lang": "xx"}), "lang"),
+        ("/api/v1/draft-reply", json!({"message_id": ""}), "message_id"),
+        ("/api/v1/rewrite", json!({"text": " ", "to": "en"}), "text"),
+        ("/api/v1/rewrite", json!({"text": "Bonjour"}), "to"),
+        ("/api/v1/rewrite", json!({"text": "Bonjour", "to": "klingon"}), "to"),
+        ("/api/v1/rewrite", json!({"text": "Bonjour", "tone": "formal", "sensitivity": "top"}), "sensitivity"),
+    ] {
+        let (st, v) = call(path, body).await;
+        assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{path}: {v}");
+    }
+    // A thread the caller did not receive does not exist for them.
+    let body = json!({"message_id": "lyon-001@valmont.fr"}).to_string();
+    let (st, v) = json_call(s, "POST", "/api/v1/draft-reply", Some(&f.bob), Some(&body)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    assert!(!v.to_string().contains("Migration"), "{v}");
+
+    // A translation, charged to the caller's budget.
+    let text = "Alice Martin confirme le budget de 12500 euros pour Lyon.";
+    let (st, v) = call("/api/v1/rewrite", json!({"text": text, "to": "en"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["lang"], "en");
+    let t = v["text"].as_str().unwrap();
+    assert!(t.contains("Alice Martin") && t.contains("12500"), "{t}");
+    assert!(v["audit_ids"].as_array().unwrap().len() == 1 && v["tokens"].as_u64().unwrap() > 0, "{v}");
+    let (_, u) = json_call(s, "GET", "/api/v1/usage", Some(&f.alice), None).await;
+    let mine = u["budgets"].as_array().unwrap().iter().find(|b| b["principal"] == "alice@valmont.fr").unwrap().clone();
+    assert_eq!(mine["used_tokens_today"], v["tokens"], "charged: {u}");
+}

@@ -1,0 +1,114 @@
+//! `twake-ai draft-reply`, `rewrite` and `translate`: the writing
+//! assistants (see `twake_core::writing`).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use indicatif::ProgressBar;
+use twake_core::Workspace;
+use twake_core::writing::{Language, Tone};
+use twake_types::Sensitivity;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum DraftFormat {
+    /// The draft with its addressee and subject, and what to check.
+    Text,
+    Json,
+    /// A message file (RFC 5322) to open in a mail client; not sent.
+    Eml,
+}
+
+fn language(code: Option<&str>) -> Result<Option<Language>> {
+    code.map(|c| Language::parse(c).map_err(|e| anyhow!("--lang/--to: {e}"))).transpose()
+}
+
+fn level(s: Option<&str>) -> Result<Option<Sensitivity>> {
+    s.map(|l| {
+        Sensitivity::parse(l)
+            .ok_or_else(|| anyhow!("--sensitivity {l:?}: use public, internal, confidential or secret"))
+    })
+    .transpose()
+}
+
+fn spinner(what: &'static str) -> ProgressBar {
+    let s = ProgressBar::new_spinner().with_message(format!("{what}…"));
+    s.enable_steady_tick(std::time::Duration::from_millis(120));
+    s
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn draft_reply(
+    ws: &Workspace,
+    user: &twake_types::Principal,
+    message_id: &str,
+    lang: Option<&str>,
+    tone: &str,
+    points: &[String],
+    format: DraftFormat,
+) -> Result<ExitCode> {
+    let lang = language(lang)?;
+    let tone = Tone::parse(tone).map_err(|e| anyhow!("--tone: {e}"))?;
+    let pass = ws.pass_for(user).await?;
+    let who = twake_core::quota::Requester { pass: &pass, key: None };
+    ws.quota_check(&who).await?;
+    let s = spinner("drafting the reply");
+    let draft = ws
+        .draft_reply(message_id, lang, tone, points, &pass, &mut |n| {
+            s.set_message(format!("drafting the reply… {n} tokens"))
+        })
+        .await;
+    s.finish_and_clear();
+    let draft = draft?;
+    ws.quota_charge(&who, draft.tokens, draft.price_per_million).await?;
+    match format {
+        DraftFormat::Text => print!("{}", draft.to_text()),
+        DraftFormat::Json => println!("{}", serde_json::to_string_pretty(&draft)?),
+        DraftFormat::Eml => print!("{}", draft.to_eml(user.as_str())),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rewrite` (tone given) and `translate` (language given).
+pub async fn rewrite(
+    ws: &Workspace,
+    user: &twake_types::Principal,
+    text: Option<String>,
+    to: Option<&str>,
+    tone: Option<&str>,
+    sensitivity: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let to = language(to)?;
+    let tone = tone.map(|t| Tone::parse(t).map_err(|e| anyhow!("--tone: {e}"))).transpose()?;
+    let at_least = level(sensitivity)?;
+    let text = match text {
+        Some(t) if t != "-" => t,
+        _ => std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?,
+    };
+    if text.trim().is_empty() {
+        anyhow::bail!("there is no text: give it as an argument or on standard input");
+    }
+    let pass = ws.pass_for(user).await?;
+    let who = twake_core::quota::Requester { pass: &pass, key: None };
+    ws.quota_check(&who).await?;
+    let s = spinner(if tone.is_some() { "rewriting" } else { "translating" });
+    let out =
+        ws.rewrite(&text, to, tone, at_least, &pass, &mut |n| s.set_message(format!("writing… {n} tokens"))).await;
+    s.finish_and_clear();
+    let out = out?;
+    ws.quota_charge(&who, out.tokens, out.price_per_million).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}", out.text);
+        if !out.missing.is_empty() {
+            eprintln!("! not kept from the text, check: {}", out.missing.join(" · "));
+        }
+        if !out.added.is_empty() {
+            eprintln!("! not in the text, check: {}", out.added.join(" · "));
+        }
+        let ids: Vec<String> = out.audit_ids.iter().map(i64::to_string).collect();
+        eprintln!("{} · {} · provenance record {}", out.model, out.sensitivity.as_str(), ids.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
