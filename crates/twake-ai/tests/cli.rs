@@ -286,6 +286,7 @@ fn summary_of_a_mail_thread_cites_its_messages() {
     let ids: Vec<&str> = s["messages"].as_array().unwrap().iter().map(|m| m["message_id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["lyon-001@valmont.fr", "lyon-002@valmont.fr", "lyon-003@valmont.fr"], "oldest first: {s}");
     assert!(!s["summary"].as_str().unwrap().is_empty(), "{s}");
+    assert_eq!(s["parts"], 1, "the thread fits the default context: {s}");
     let authors = ["Claire Dubois", "Alice Martin", "Bob Leroy"];
     let mut points = 0;
     for key in ["asked", "decided", "open"] {
@@ -398,4 +399,42 @@ fn translation_and_rewrite_keep_names_numbers_and_dates() {
 
     let out = twake(&d, &["translate", "--as", "alice.martin@valmont.fr", "--to", "xx", "bonjour"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("fr, en, de, es, it"), "{out:?}");
+}
+
+#[test]
+fn a_thread_longer_than_the_context_is_summarised_in_parts() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    // A context of 800 tokens cannot hold the three messages of the thread
+    // with the instructions and room for the answer.
+    let config = dir.path().join("small.toml");
+    std::fs::write(&config, "[models]\ncontext = 800\n").unwrap();
+    let cfg = config.to_str().unwrap();
+    let out = twake(&d, &["ingest", "--readers", "alice.martin@valmont.fr", "examples/workspace/shared/mail"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let args = ["--config", cfg, "summarize", "thread", "lyon-001@valmont.fr", "--as", "alice.martin@valmont.fr"];
+    let out = twake(&d, &[&args[..], &["--format", "json"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parts = s["parts"].as_u64().unwrap() as usize;
+    assert!(parts >= 2, "read in parts: {s}");
+    assert!(!s["summary"].as_str().unwrap().trim().is_empty(), "the parts' summaries are summarised: {s}");
+    // Citations are still the original messages' numbers.
+    for key in ["asked", "decided", "open"] {
+        for p in s[key].as_array().unwrap() {
+            assert!((1..=3).contains(&p["message"].as_u64().unwrap()), "{p}");
+        }
+    }
+    // One provenance record a part, each with only that part's messages,
+    // then the summary of the parts with all of them.
+    let log: serde_json::Value = serde_json::from_slice(&twake(&d, &["audit", "show", "--json"]).stdout).unwrap();
+    let records = log["records"].as_array().unwrap();
+    assert_eq!(records.len(), parts + 1, "{log}");
+    let sent: usize = records[..parts].iter().map(|r| r["passages"].as_array().unwrap().len()).sum();
+    assert_eq!(sent, 3, "each message in exactly one part (none cut here): {log}");
+    assert_eq!(records[parts]["passages"].as_array().unwrap().len(), 3);
+    assert_eq!(records[parts]["seq"], s["audit_id"]);
 }

@@ -134,6 +134,93 @@ impl Workspace {
         Ok((raw, truncated, out))
     }
 
+    /// The smallest context among the models that may take `material`
+    /// (`None` when none may: the task is then refused and logged).
+    fn task_context(&self, material: &[ChunkView]) -> Option<u32> {
+        let candidates = self.config.gateway.candidates().ok()?;
+        let described: Vec<_> = material.iter().map(crate::answer::described).collect();
+        let routes = crate::gateway::routes(&described, &candidates).ok()?;
+        routes.iter().map(|r| self.route_info(r).2).min()
+    }
+
+    /// A JSON task over numbered units (cues, messages) in as many parts as
+    /// the smallest allowed model's context needs (the *map* of
+    /// map-reduce): `prompt_for(range)` builds the prompt of the units in
+    /// `range` (keeping their own numbers, so citations stay those of the
+    /// original), `material_for(range)` their passages, `costs` each unit's
+    /// size in tokens. One part when everything fits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn json_in_parts(
+        &self,
+        request: &str,
+        material: &[ChunkView],
+        material_for: &(dyn Fn(std::ops::Range<usize>) -> Vec<ChunkView> + Sync),
+        prompt_for: &(dyn Fn(std::ops::Range<usize>) -> Vec<ChatMessage> + Sync),
+        costs: &[usize],
+        schema: &serde_json::Value,
+        max_tokens: u32,
+        pass: &AccessPass,
+        on_tokens: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<InParts> {
+        let context = self.task_context(material).unwrap_or(u32::MAX) as usize;
+        let out_budget = (max_tokens as usize).min(context / 3).max(64);
+        let overhead = estimate_tokens(&prompt_for(0..0)) + 64;
+        let groups = fit_groups(costs, context.saturating_sub(out_budget + overhead));
+        let mut done = InParts::default();
+        let n = groups.len();
+        for (k, range) in groups.into_iter().enumerate() {
+            let request = if n == 1 { request.to_string() } else { format!("{request} (part {}/{n})", k + 1) };
+            let part_material = if n == 1 { material.to_vec() } else { material_for(range.clone()) };
+            let so_far = done.generated;
+            let mut count = |t: usize| on_tokens(so_far + t);
+            let (raw, truncated, out) = self
+                .run_json_task(&request, &part_material, prompt_for(range), schema, out_budget as u32, pass, &mut count)
+                .await?;
+            done.add(&out);
+            done.truncated |= truncated;
+            done.raws.push(raw);
+        }
+        Ok(done)
+    }
+
+    /// The *reduce* of map-reduce: one summary of the whole from the
+    /// summaries of its parts, in order.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn reduce_summaries(
+        &self,
+        request: &str,
+        what: &str,
+        summaries: &[String],
+        lang: Lang,
+        material: &[ChunkView],
+        pass: &AccessPass,
+        parts: &mut InParts,
+        on_tokens: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<String> {
+        let listed: Vec<String> =
+            summaries.iter().enumerate().map(|(i, s)| format!("Part {}: {}", i + 1, s.trim())).collect();
+        let system = format!(
+            "You summarise in {lang}. Use only what the summaries say; never invent a person, a figure or a date.",
+            lang = lang.name()
+        );
+        let user = format!(
+            "Summaries of the consecutive parts of {what}, in order:\n\n{}\n\n\
+             Write the summary of the whole in {lang}, in two to four sentences, as plain text.",
+            listed.join("\n"),
+            lang = lang.name()
+        );
+        let messages =
+            vec![ChatMessage { role: Role::System, content: system }, ChatMessage { role: Role::User, content: user }];
+        let params = GenParams { max_tokens: 220, repeat_penalty: 1.1, ..GenParams::default() };
+        let so_far = parts.generated;
+        let mut count = |t: usize| on_tokens(so_far + t);
+        let out = self
+            .run_task(&format!("{request} (summary of parts)"), material, messages, params, pass, &mut count)
+            .await?;
+        parts.add(&out);
+        Ok(out.text.trim().to_string())
+    }
+
     /// One whole generation on one route: the prompt must fit the model's
     /// context; pseudonymised and restored when the route says so. Returns
     /// the text, the statistics and how many values were pseudonymised.
@@ -177,6 +264,74 @@ impl Workspace {
         }
         Err(CoreError::Llm(LlmError::WorkerGone))
     }
+}
+
+/// What a task run in parts produced: each part's JSON, and the sums.
+#[derive(Debug, Default)]
+pub(crate) struct InParts {
+    pub raws: Vec<serde_json::Value>,
+    pub truncated: bool,
+    pub tokens: u64,
+    /// Tokens × price per million, summed (to charge each part at its price).
+    pub cost: f64,
+    pub generated: usize,
+    pub model: String,
+    pub audit_ids: Vec<i64>,
+}
+
+impl InParts {
+    fn add(&mut self, out: &TaskOutput) {
+        let t = out.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0);
+        self.tokens += t;
+        self.cost += t as f64 * out.route.price_per_million;
+        self.generated += out.stats.as_ref().map(|s| s.completion_tokens).unwrap_or(0);
+        self.model = out.model.clone();
+        self.audit_ids.push(out.audit_id);
+    }
+
+    pub fn price_per_million(&self) -> f64 {
+        if self.tokens == 0 { 0.0 } else { self.cost / self.tokens as f64 }
+    }
+
+    /// The summary: the one part's, or `None` when parts must be reduced.
+    pub fn single_summary(&self) -> Option<String> {
+        (self.raws.len() == 1).then(|| self.raws[0]["summary"].as_str().unwrap_or("").trim().to_string())
+    }
+
+    pub fn summaries(&self) -> Vec<String> {
+        self.raws.iter().map(|r| r["summary"].as_str().unwrap_or("").trim().to_string()).collect()
+    }
+
+    /// The parts' JSON as one: arrays under `keys` concatenated in order.
+    pub fn merged(&self, keys: &[&str], summary: &str) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        out.insert("summary".into(), summary.into());
+        for k in keys {
+            let all: Vec<serde_json::Value> =
+                self.raws.iter().flat_map(|r| r[*k].as_array().cloned().unwrap_or_default()).collect();
+            out.insert(k.to_string(), all.into());
+        }
+        out.into()
+    }
+}
+
+/// Consecutive groups of units (their sizes in `costs`) that each fit
+/// `budget`: greedy, in order; a unit larger than the budget is a group of
+/// its own. Every unit is in exactly one group.
+pub fn fit_groups(costs: &[usize], budget: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (i, &c) in costs.iter().enumerate() {
+        if i > start && used + c > budget {
+            out.push(start..i);
+            (start, used) = (i, 0);
+        }
+        used += c;
+    }
+    if start < costs.len() || out.is_empty() {
+        out.push(start..costs.len());
+    }
+    out
 }
 
 /// Closes a JSON text cut anywhere (a generation stopped by its token
@@ -425,7 +580,11 @@ pub struct Minutes {
     pub dropped: usize,
     /// The model's output was cut by its token budget (and closed).
     pub truncated: bool,
+    /// How many parts the transcript was read in (more than one when it
+    /// does not fit the model's context; their summaries are summarised).
+    pub parts: usize,
     pub model: String,
+    /// The provenance record of the last generation (each part has its own).
     pub audit_id: i64,
     /// Prompt and completion tokens (for budgets).
     pub tokens: u64,
@@ -593,10 +752,45 @@ impl Workspace {
             .or_else(|| Date::find_iso(&doc.title))
             .or_else(|| Date::find_iso(path));
         let lang = detect(&doc.body);
-        let messages = minutes_messages(&doc.title, &cues, lang);
         let request = format!("minutes of {path}");
-        let (raw, truncated, out) =
-            self.run_json_task(&request, &material, messages, &minutes_schema(), 900, pass, on_tokens).await?;
+        let title = doc.title.clone();
+        let costs: Vec<usize> = cues
+            .iter()
+            .map(|c| (c.text.chars().count() + c.speaker.as_deref().map_or(0, str::len) + 16).div_ceil(3))
+            .collect();
+        let prompt_for = |r: std::ops::Range<usize>| minutes_messages(&title, &cues[r], lang);
+        // A part's passages: the transcript windows that overlap its cues.
+        let material_for = |r: std::ops::Range<usize>| {
+            let (from, to) = (cues[r.start].start_ms, cues[r.end - 1].end_ms);
+            let mine: Vec<ChunkView> = material
+                .iter()
+                .filter(|c| matches!(c.locator, twake_types::Locator::Cue { start_ms, end_ms } if start_ms <= to && end_ms >= from))
+                .cloned()
+                .collect();
+            if mine.is_empty() { material.clone() } else { mine }
+        };
+        let mut parts = self
+            .json_in_parts(
+                &request,
+                &material,
+                &material_for,
+                &prompt_for,
+                &costs,
+                &minutes_schema(),
+                900,
+                pass,
+                on_tokens,
+            )
+            .await?;
+        let summary = match parts.single_summary() {
+            Some(s) => s,
+            None => {
+                let what = format!("the meeting \"{title}\"");
+                let summaries = parts.summaries();
+                self.reduce_summaries(&request, &what, &summaries, lang, &material, pass, &mut parts, on_tokens).await?
+            }
+        };
+        let raw = parts.merged(&["decisions", "action_items"], &summary);
         let (summary, decisions, action_items, dropped) = check_minutes(&raw, &cues, date);
         Ok(Minutes {
             path: path.to_string(),
@@ -606,11 +800,12 @@ impl Workspace {
             decisions,
             action_items,
             dropped,
-            truncated,
-            tokens: out.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0),
-            price_per_million: out.route.price_per_million,
-            model: out.model,
-            audit_id: out.audit_id,
+            truncated: parts.truncated,
+            parts: parts.raws.len(),
+            tokens: parts.tokens,
+            price_per_million: parts.price_per_million(),
+            model: parts.model.clone(),
+            audit_id: *parts.audit_ids.last().expect("one part at least"),
         })
     }
 }
@@ -653,7 +848,10 @@ pub struct ThreadSummary {
     pub open: Vec<Point>,
     pub dropped: usize,
     pub truncated: bool,
+    /// How many parts the thread was read in (see [`Minutes::parts`]).
+    pub parts: usize,
     pub model: String,
+    /// The provenance record of the last generation (each part has its own).
     pub audit_id: i64,
     pub tokens: u64,
     #[serde(skip)]
@@ -813,10 +1011,46 @@ impl Workspace {
         let (subject, messages, material) = self.thread_of(message_id, pass).await?;
         let id = message_id.trim().trim_start_matches('<').trim_end_matches('>');
         let lang = detect(&messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join(" "));
-        let prompt = thread_messages(&subject, &messages, lang);
         let request = format!("summary of thread <{id}>");
-        let (raw, truncated, out) =
-            self.run_json_task(&request, &material, prompt, &thread_schema(), 700, pass, on_tokens).await?;
+        // Units of the map: messages, a long one cut into pieces that keep
+        // its number.
+        let units: Vec<ThreadMessage> = messages
+            .iter()
+            .flat_map(|m| {
+                let pieces = crate::writing::parts(&m.text);
+                let pieces = if pieces.is_empty() { vec![String::new()] } else { pieces };
+                pieces.into_iter().map(|text| ThreadMessage { text, ..m.clone() })
+            })
+            .collect();
+        let costs: Vec<usize> =
+            units.iter().map(|u| (u.text.chars().count() + u.from.len() + 24).div_ceil(3)).collect();
+        let prompt_for = |r: std::ops::Range<usize>| thread_messages(&subject, &units[r], lang);
+        let material_for = |r: std::ops::Range<usize>| {
+            let ids: Vec<&Option<String>> = units[r].iter().map(|u| &u.message_id).collect();
+            material.iter().filter(|c| ids.contains(&&c.message_id)).cloned().collect::<Vec<_>>()
+        };
+        let mut parts = self
+            .json_in_parts(
+                &request,
+                &material,
+                &material_for,
+                &prompt_for,
+                &costs,
+                &thread_schema(),
+                700,
+                pass,
+                on_tokens,
+            )
+            .await?;
+        let summary = match parts.single_summary() {
+            Some(s) => s,
+            None => {
+                let what = format!("the e-mail thread \"{subject}\"");
+                let summaries = parts.summaries();
+                self.reduce_summaries(&request, &what, &summaries, lang, &material, pass, &mut parts, on_tokens).await?
+            }
+        };
+        let raw = parts.merged(&["asked", "decided", "open"], &summary);
         let (summary, [asked, decided, open], dropped) = check_thread(&raw, &messages);
         Ok(ThreadSummary {
             subject,
@@ -826,11 +1060,12 @@ impl Workspace {
             decided,
             open,
             dropped,
-            truncated,
-            tokens: out.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0),
-            price_per_million: out.route.price_per_million,
-            model: out.model,
-            audit_id: out.audit_id,
+            truncated: parts.truncated,
+            parts: parts.raws.len(),
+            tokens: parts.tokens,
+            price_per_million: parts.price_per_million(),
+            model: parts.model.clone(),
+            audit_id: *parts.audit_ids.last().expect("one part at least"),
         })
     }
 }
@@ -901,6 +1136,26 @@ impl Minutes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_are_consecutive_fit_their_budget_and_cover_every_unit() {
+        assert_eq!(fit_groups(&[100, 100, 100], 1000), vec![0..3], "everything fits: one part");
+        assert_eq!(fit_groups(&[100, 100, 100], 200), vec![0..2, 2..3]);
+        assert_eq!(fit_groups(&[50, 500, 50], 200), vec![0..1, 1..2, 2..3], "a unit too large stands alone");
+        assert_eq!(fit_groups(&[], 200), vec![0..0]);
+        proptest::proptest!(|(costs in proptest::collection::vec(1usize..400, 1..60), budget in 1usize..1500)| {
+            let groups = fit_groups(&costs, budget);
+            let mut next = 0;
+            for g in &groups {
+                proptest::prop_assert_eq!(g.start, next);
+                proptest::prop_assert!(g.end > g.start);
+                let sum: usize = costs[g.clone()].iter().sum();
+                proptest::prop_assert!(sum <= budget || g.len() == 1, "{:?} {}", g, sum);
+                next = g.end;
+            }
+            proptest::prop_assert_eq!(next, costs.len());
+        });
+    }
     use proptest::prelude::*;
 
     #[test]
@@ -1077,6 +1332,7 @@ mod tests {
                 source: CueSource { cue: 5, time: "00:38".into() },
             }],
             dropped: 0,
+            parts: 1,
             truncated: false,
             model: "m".into(),
             audit_id: 7,
