@@ -15,7 +15,7 @@ DATA ?= ./data
 ALICE := alice.martin@valmont.fr
 BOB := bob.leroy@valmont.fr
 
-.PHONY: deps build models demo ingest-demo test lint layering bench clean-data
+.PHONY: deps build models demo ingest-demo test lint layering bench eval clean-data
 
 deps:
 	@scripts/install-deps.sh
@@ -67,3 +67,8 @@ bench: models
 
 clean-data:
 	rm -rf $(DATA)
+
+# Quality of the assistants on the evaluation set (not a test: minutes
+# and summaries take a minute or two each on 2 cores); see docs/QUALITY.md.
+eval: models
+	$(BIN) eval assistants

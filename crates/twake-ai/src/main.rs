@@ -16,6 +16,7 @@ use twake_core::{Config, Principal, Sensitivity, Tenant, Workspace};
 mod access;
 mod audit;
 mod bench;
+mod eval;
 mod http_bench;
 mod writing;
 
@@ -213,6 +214,22 @@ enum Command {
         dry_run: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Inbox triage: for each thread with new mail, a gist, whether it
+    /// needs a reply from you, urgency, and the deadlines it names.
+    Triage {
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// From this day (YYYY-MM-DD), or this many days back (7d); default 7d.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure quality against an evaluation set (not a test).
+    Eval {
+        #[command(subcommand)]
+        command: eval::EvalCommand,
     },
     /// The signed provenance log of answers: verify, show, key.
     Audit {
@@ -717,6 +734,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let ws = Workspace::open(&cli.data_dir, config).await?;
             let user = principal(as_user.as_deref())?;
             writing::rewrite(&ws, &user, text, Some(&to), None, sensitivity.as_deref(), json).await
+        }
+        Command::Eval { command } => eval::run(command, config).await,
+        Command::Triage { as_user, since, json } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let user = principal(as_user.as_deref())?;
+            writing::triage(&ws, &user, &since, json).await
         }
         Command::Relabel { dry_run, json } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;

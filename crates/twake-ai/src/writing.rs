@@ -1,5 +1,5 @@
-//! `twake-ai draft-reply`, `rewrite` and `translate`: the writing
-//! assistants (see `twake_core::writing`).
+//! `twake-ai draft-reply`, `rewrite`, `translate` and `triage`: the writing
+//! assistants (see `twake_core::writing`) and inbox triage.
 
 use std::process::ExitCode;
 
@@ -109,6 +109,36 @@ pub async fn rewrite(
         }
         let ids: Vec<String> = out.audit_ids.iter().map(i64::to_string).collect();
         eprintln!("{} · {} · provenance record {}", out.model, out.sensitivity.as_str(), ids.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A day from `YYYY-MM-DD` or `Nd` (N days before `today`).
+pub fn since_day(s: &str, today: twake_core::dates::Date) -> Result<twake_core::dates::Date> {
+    let s = s.trim();
+    if let Some(n) = s.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()) {
+        return Ok(twake_core::dates::Date::from_days(today.days() - n));
+    }
+    twake_core::dates::Date::find_iso(s)
+        .filter(|_| s.len() == 10)
+        .ok_or_else(|| anyhow!("--since {s:?}: give a day as YYYY-MM-DD or a number of days back such as 7d"))
+}
+
+pub async fn triage(ws: &Workspace, user: &twake_types::Principal, since: &str, json: bool) -> Result<ExitCode> {
+    let today = twake_core::dates::Date::from_days(ws.now().div_euclid(86_400));
+    let since = since_day(since, today)?;
+    let pass = ws.pass_for(user).await?;
+    let who = twake_core::quota::Requester { pass: &pass, key: None };
+    ws.quota_check(&who).await?;
+    let s = spinner("reading the inbox");
+    let out = ws.triage(since, &pass, &mut |n| s.set_message(format!("triaging… {n} tokens"))).await;
+    s.finish_and_clear();
+    let out = out?;
+    ws.quota_charge(&who, out.tokens, out.price_per_million).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", out.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -438,3 +438,88 @@ fn a_thread_longer_than_the_context_is_summarised_in_parts() {
     assert_eq!(records[parts]["passages"].as_array().unwrap().len(), 3);
     assert_eq!(records[parts]["seq"], s["audit_id"]);
 }
+
+#[test]
+fn the_assistants_are_scored_against_an_evaluation_set() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    // A one-thread set (the full set is `make eval`; it takes minutes a meeting).
+    let set = dir.path().join("set");
+    std::fs::create_dir(&set).unwrap();
+    let mbox = root().join("examples/eval/assistants/formation-securite.mbox");
+    let reference = format!(
+        "[[threads]]\npath = {:?}\nmessage_id = \"formation-1@valmont.fr\"\n\
+         decided = [[\"module en ligne\", \"salaries\", \"managers\"]]\n\
+         asked = [{{ who = \"Julie Moreau\", keywords = [\"format\", \"20 novembre\"] }}]\n\
+         open = [{{ keywords = [\"invitations\", \"15 janvier\"], due = \"2027-01-15\" }}]\n",
+        mbox.display().to_string()
+    );
+    std::fs::write(set.join("reference.toml"), reference).unwrap();
+    let out = twake(&d, &["eval", "assistants", "--set", set.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let item = &v["items"][0];
+    assert_eq!(item["error"], serde_json::Value::Null, "{v}");
+    assert_eq!(item["actions"]["reference"], 1, "asked points are scored with their asker: {v}");
+    assert_eq!(item["decisions"]["reference"], 2, "decided and open points: {v}");
+    let f = &v["total"]["faithfulness"];
+    assert!(f["checked"].as_u64().unwrap() > 0 && f["supported"].as_u64() <= f["checked"].as_u64(), "{v}");
+    for t in [&item["actions"], &item["decisions"]] {
+        assert!(t["matched"].as_u64() <= t["predicted"].as_u64().min(t["reference"].as_u64()), "{t}");
+    }
+    // A set without references says what it needs.
+    let out = twake(&d, &["eval", "assistants", "--set", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a folder with reference.toml"), "{out:?}");
+}
+
+#[test]
+fn triage_says_which_threads_need_a_reply_and_their_deadlines() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let out = twake(
+        &d,
+        &["ingest", "--readers", "alice.martin@valmont.fr,bob.leroy@valmont.fr", "examples/workspace/shared/mail"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let triage = |user: &str| {
+        let out = twake(&d, &["triage", "--as", user, "--since", "2026-11-01", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let alice = triage("alice.martin@valmont.fr");
+    let threads = alice["threads"].as_array().unwrap();
+    let lyon = threads
+        .iter()
+        .find(|t| t["message_id"] == "lyon-003@valmont.fr")
+        .expect("the Lyon thread, by its last message");
+    assert_eq!(lyon["new_messages"], 3);
+    assert!(!lyon["gist"].as_str().unwrap().is_empty());
+    // Deadlines are read from each message's own day; an event date is not one.
+    let dues: Vec<&str> = lyon["deadlines"].as_array().unwrap().iter().map(|x| x["date"].as_str().unwrap()).collect();
+    assert_eq!(dues, ["2026-11-06", "2027-01-15"], "avant vendredi (Mon 2 Nov), d'ici le 15 janvier: {lyon}");
+    assert!(!dues.contains(&"2027-03-14"), "the cutover is an event, not a deadline");
+    // Replies needed come first.
+    let flags: Vec<bool> = threads.iter().map(|t| t["needs_reply"].as_bool().unwrap()).collect();
+    assert!(flags.windows(2).all(|w| w[0] >= w[1]), "{flags:?}");
+    // A mail sent to a list, not to Alice, needs no reply from her, whatever the model says.
+    let rgpd = threads.iter().find(|t| t["message_id"] == "rgpd-2026@valmont.fr").expect("sent to tous@valmont.fr");
+    assert_eq!(rgpd["needs_reply"], false, "{rgpd}");
+    assert!(rgpd["why"].as_str().unwrap().contains("not addressed to you"), "{rgpd}");
+    // Bob wrote the last message of the Lyon thread: nothing to answer there.
+    let bob = triage("bob.leroy@valmont.fr");
+    let lyon =
+        bob["threads"].as_array().unwrap().iter().find(|t| t["message_id"] == "lyon-003@valmont.fr").unwrap().clone();
+    assert_eq!(
+        (lyon["needs_reply"].as_bool(), lyon["why"].as_str()),
+        (Some(false), Some("your message is the last one"))
+    );
+    let out = twake(&d, &["triage", "--as", "alice.martin@valmont.fr", "--since", "last week"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD or a number of days back"), "{out:?}");
+}

@@ -590,6 +590,9 @@ pub struct Minutes {
     pub tokens: u64,
     #[serde(skip)]
     pub price_per_million: f64,
+    /// The transcript's cues, as numbered for the model.
+    #[serde(skip)]
+    pub cues: Vec<Cue>,
 }
 
 /// The JSON shape the model must write (the grammar is built from it).
@@ -793,6 +796,7 @@ impl Workspace {
         let raw = parts.merged(&["decisions", "action_items"], &summary);
         let (summary, decisions, action_items, dropped) = check_minutes(&raw, &cues, date);
         Ok(Minutes {
+            cues,
             path: path.to_string(),
             title: doc.title,
             date: date.map(|d| d.to_string()),
@@ -888,7 +892,7 @@ fn address_of(author: &str) -> String {
 }
 
 /// A display name from `Name <address>`.
-fn display_name(author: &str) -> String {
+pub(crate) fn display_name(author: &str) -> String {
     match author.split_once('<') {
         Some((name, _)) if !name.trim().is_empty() => name.trim().trim_matches('"').to_string(),
         Some((_, addr)) => addr.trim_end_matches('>').to_string(),
@@ -1338,6 +1342,7 @@ mod tests {
             audit_id: 7,
             tokens: 0,
             price_per_million: 0.0,
+            cues: vec![],
         };
         let md = m.to_markdown();
         assert!(md.starts_with("# Comité (2026-11-20)\n\nRésumé.\n"), "{md}");

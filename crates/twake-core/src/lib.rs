@@ -20,10 +20,12 @@ pub mod ingest;
 pub mod keys;
 pub mod models;
 pub mod pseudonym;
+pub mod quality;
 pub mod quota;
 pub mod search;
 pub mod sensitivity;
 pub mod text;
+pub mod triage;
 mod workspace;
 pub mod writing;
 

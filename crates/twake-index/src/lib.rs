@@ -199,6 +199,12 @@ impl Store {
         }
     }
 
+    pub async fn recent_mail(&self, since: &str, pass: &AccessPass, limit: i64) -> Result<Vec<DocView>> {
+        match self {
+            Store::Sqlite(s) => s.recent_mail(since, pass, limit).await,
+        }
+    }
+
     pub async fn thread_documents(&self, message_id: &str, pass: &AccessPass) -> Result<Vec<DocView>> {
         match self {
             Store::Sqlite(s) => s.thread_documents(message_id, pass).await,

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS documents (
     body TEXT NOT NULL,
     tenant TEXT NOT NULL DEFAULT 'default',
     sensitivity TEXT NOT NULL DEFAULT 'secret',
-    sensitivity_reasons TEXT NOT NULL DEFAULT ''
+    sensitivity_reasons TEXT NOT NULL DEFAULT '',
+    recipients TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_path ON documents(path);
 CREATE INDEX IF NOT EXISTS documents_thread ON documents(thread_id);
@@ -89,7 +90,14 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL,
     signature TEXT NOT NULL
 );
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '3');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '4');
+"#;
+
+/// Version 3 stores did not keep a mail's recipients (To and Cc); mails
+/// ingested before have none recorded (`NULL`: unknown) until ingested again.
+const MIGRATE_3_TO_4: &str = r#"
+ALTER TABLE documents ADD COLUMN recipients TEXT;
+UPDATE meta SET value = '4' WHERE key = 'schema_version';
 "#;
 
 /// Version 2 stores did not keep a file's own default level (`ingest
@@ -230,6 +238,9 @@ pub struct DocView {
     pub author: Option<String>,
     pub date: Option<String>,
     pub body: String,
+    /// A mail's To and Cc addresses, lower case; `None` for other documents
+    /// and for mails ingested before recipients were kept.
+    pub recipients: Option<Vec<String>>,
 }
 
 /// A stored vector with what the vector index needs to filter it.
@@ -262,8 +273,9 @@ impl SqliteStore {
             .await
             .unwrap_or(None);
         let steps: &[&str] = match version.as_deref() {
-            Some("1") => &[MIGRATE_1_TO_2, MIGRATE_2_TO_3],
-            Some("2") => &[MIGRATE_2_TO_3],
+            Some("1") => &[MIGRATE_1_TO_2, MIGRATE_2_TO_3, MIGRATE_3_TO_4],
+            Some("2") => &[MIGRATE_2_TO_3, MIGRATE_3_TO_4],
+            Some("3") => &[MIGRATE_3_TO_4],
             _ => &[],
         };
         for step in steps {
@@ -348,7 +360,7 @@ impl SqliteStore {
         for nd in docs {
             let d = &nd.doc;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO documents (path, key, kind, title, message_id, thread_id, author, date, body, tenant, sensitivity, sensitivity_reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO documents (path, key, kind, title, message_id, thread_id, author, date, body, tenant, sensitivity, sensitivity_reasons, recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(&file.path)
             .bind(&d.key)
@@ -362,6 +374,7 @@ impl SqliteStore {
             .bind(file.tenant.as_str())
             .bind(nd.sensitivity.as_str())
             .bind(nd.sensitivity_reasons.join("\n"))
+            .bind(recipients(d))
             .fetch_one(&mut *tx)
             .await
             .map_err(self.err())?;
@@ -505,11 +518,25 @@ impl SqliteStore {
     /// ingestion order, with their full text.
     pub async fn readable_file_documents(&self, path: &str, pass: &AccessPass) -> Result<Vec<DocView>> {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body FROM documents d WHERE d.path = ",
+            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body, d.recipients FROM documents d WHERE d.path = ",
         );
         qb.push_bind(path.to_string());
         push_access_filter(&mut qb, pass, "d.id");
         qb.push(" ORDER BY d.id");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
+        Ok(rows.iter().map(doc_view).collect())
+    }
+
+    /// The mails the pass may read dated on or after `since` (an RFC 3339
+    /// prefix such as `2026-11-20`), oldest first, at most `limit`.
+    pub async fn recent_mail(&self, since: &str, pass: &AccessPass, limit: i64) -> Result<Vec<DocView>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body, d.recipients FROM documents d WHERE d.kind = 'mail' AND d.date >= ",
+        );
+        qb.push_bind(since.to_string());
+        push_access_filter(&mut qb, pass, "d.id");
+        qb.push(" ORDER BY d.date, d.id LIMIT ");
+        qb.push_bind(limit);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
         Ok(rows.iter().map(doc_view).collect())
     }
@@ -525,7 +552,7 @@ impl SqliteStore {
         let Some(row) = qb.build().fetch_optional(&self.pool).await.map_err(self.err())? else { return Ok(vec![]) };
         let thread: String = row.get(0);
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body FROM documents d WHERE d.thread_id = ",
+            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body, d.recipients FROM documents d WHERE d.thread_id = ",
         );
         qb.push_bind(thread);
         push_access_filter(&mut qb, pass, "d.id");
@@ -682,6 +709,19 @@ fn push_access_filter(qb: &mut QueryBuilder<'_, Sqlite>, pass: &AccessPass, doc_
     }
 }
 
+/// A mail's To and Cc addresses, one a line, lower case (`None` for other
+/// documents).
+fn recipients(d: &twake_types::Document) -> Option<String> {
+    (d.kind == SourceKind::Mail).then(|| {
+        d.participants
+            .iter()
+            .filter(|p| matches!(p.role, twake_types::Role::To | twake_types::Role::Cc))
+            .map(|p| p.address.to_lowercase())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
 fn doc_view(r: &sqlx::sqlite::SqliteRow) -> DocView {
     DocView {
         doc_id: r.get(0),
@@ -693,6 +733,9 @@ fn doc_view(r: &sqlx::sqlite::SqliteRow) -> DocView {
         author: r.get(6),
         date: r.get(7),
         body: r.get(8),
+        recipients: r
+            .get::<Option<String>, _>(9)
+            .map(|s| s.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()),
     }
 }
 
@@ -1033,7 +1076,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
             pool.close().await;
         }
         let store = SqliteStore::open(&file).await.unwrap();
-        assert_eq!(store.meta("schema_version").await.unwrap().as_deref(), Some("3"));
+        assert_eq!(store.meta("schema_version").await.unwrap().as_deref(), Some("4"));
         let f = store.file("a.md").await.unwrap().unwrap();
         assert_eq!(f.tenant, Tenant::default());
         assert_eq!(f.sensitivity, None, "no default was given before labels existed");
@@ -1078,7 +1121,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
             pool.close().await;
         }
         let store = SqliteStore::open(&file).await.unwrap();
-        assert_eq!(store.meta("schema_version").await.unwrap().as_deref(), Some("3"));
+        assert_eq!(store.meta("schema_version").await.unwrap().as_deref(), Some("4"));
         assert_eq!(store.file("a.md").await.unwrap().unwrap().sensitivity, Some(Sensitivity::Confidential));
         assert_eq!(store.file("b.md").await.unwrap().unwrap().sensitivity, Some(Sensitivity::Internal));
         std::fs::remove_dir_all(dir).unwrap();

@@ -189,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/summarize/thread", post(native::summarize_thread))
         .route("/api/v1/draft-reply", post(native::draft_reply))
         .route("/api/v1/rewrite", post(native::rewrite))
+        .route("/api/v1/triage", post(native::triage))
         .route("/api/v1/me", get(native::me))
         .route("/api/v1/usage", get(native::usage))
         .route("/api/v1/files", get(native::files).post(native::upload).delete(native::delete_file))

@@ -409,6 +409,35 @@ fn language(code: Option<&str>, field: &str) -> Result<Option<Language>, ApiErro
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct TriageRequest {
+    /// From this day (`YYYY-MM-DD`); default: 7 days ago.
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+/// Inbox triage of the caller's mail since a day: for each thread with new
+/// messages, a gist, whether it needs a reply from the caller (never for a
+/// thread whose last message is theirs or not addressed to them), urgency,
+/// and the deadlines its messages name (the shape of `twake-ai triage
+/// --json`).
+#[utoipa::path(post, path = "/api/v1/triage", request_body = TriageRequest, security(("bearer" = [])),
+    responses((status = 200, description = "the triaged threads", content_type = "application/json"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn triage(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let req: TriageRequest = if body.is_empty() { TriageRequest { since: None } } else { parse_json(&body)? };
+    let today = twake_core::dates::Date::from_days(state.workspace.now().div_euclid(86_400));
+    let since = match req.since.as_deref() {
+        Some(d) => twake_core::dates::Date::find_iso(d)
+            .filter(|_| d.len() == 10)
+            .ok_or_else(|| ApiError::invalid("`since` must be a day as YYYY-MM-DD.", Some("since")))?,
+        None => twake_core::dates::Date::from_days(today.days() - 7),
+    };
+    let pass = user.pass();
+    assisted(&state, &user, state.workspace.triage(since, &pass, &mut |_| {})).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RewriteRequest {
     /// The text.
     pub text: String,
@@ -662,7 +691,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, minutes, summarize_thread, draft_reply, rewrite, me, usage, files, upload, delete_file, job),
+    paths(search, ask, minutes, summarize_thread, draft_reply, rewrite, triage, me, usage, files, upload, delete_file, job),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

@@ -624,10 +624,15 @@ async fn reply_drafts_and_rewrites_over_the_native_api() {
         ("/api/v1/rewrite", json!({"text": "Bonjour"}), "to"),
         ("/api/v1/rewrite", json!({"text": "Bonjour", "to": "klingon"}), "to"),
         ("/api/v1/rewrite", json!({"text": "Bonjour", "tone": "formal", "sensitivity": "top"}), "sensitivity"),
+        ("/api/v1/triage", json!({"since": "last week"}), "since"),
     ] {
         let (st, v) = call(path, body).await;
         assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{path}: {v}");
     }
+    // Nothing new since a day to come: no thread, no generation, nothing charged.
+    let (st, v) = call("/api/v1/triage", json!({"since": "2099-01-01"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!((v["threads"].as_array().map(Vec::len), v["tokens"].as_u64()), (Some(0), Some(0)), "{v}");
     // A thread the caller did not receive does not exist for them.
     let body = json!({"message_id": "lyon-001@valmont.fr"}).to_string();
     let (st, v) = json_call(s, "POST", "/api/v1/draft-reply", Some(&f.bob), Some(&body)).await;

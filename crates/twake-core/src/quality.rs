@@ -1,0 +1,304 @@
+//! Scoring the assistants against references written by hand (the
+//! evaluation set `examples/eval/assistants/`): action items (task, owner,
+//! due date), decisions, thread points, and faithfulness checked by exact
+//! facts. Pure functions; `twake-ai eval assistants` runs the assistants
+//! and feeds them here.
+//!
+//! An item matches a reference when at least half of the reference's
+//! keywords (rounded up) are in the item's text, case and accents ignored.
+//! Each reference matches at most one item and each item one reference
+//! (greedy, in order). Owners and askers match by last name.
+
+use serde::{Deserialize, Serialize};
+
+use crate::assist::{Cue, Minutes, ThreadMessage, ThreadSummary};
+use crate::dates::Date;
+use crate::facts::{facts, missing};
+use crate::text::fold;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefItem {
+    #[serde(default, alias = "who")]
+    pub owner: Option<String>,
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub due: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefMinutes {
+    pub path: String,
+    #[serde(default)]
+    pub decisions: Vec<Vec<String>>,
+    #[serde(default)]
+    pub actions: Vec<RefItem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefThread {
+    pub path: String,
+    pub message_id: String,
+    #[serde(default)]
+    pub asked: Vec<RefItem>,
+    #[serde(default)]
+    pub decided: Vec<Vec<String>>,
+    #[serde(default)]
+    pub open: Vec<RefItem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    #[serde(default)]
+    pub minutes: Vec<RefMinutes>,
+    #[serde(default)]
+    pub threads: Vec<RefThread>,
+}
+
+/// Predicted and reference counts and matches of one kind of item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Tally {
+    pub predicted: usize,
+    pub reference: usize,
+    /// Pairs whose text matches.
+    pub matched: usize,
+    /// Matched pairs whose owner (or asker) is right too.
+    pub owner: usize,
+    /// Matched pairs whose due date is right too (both absent counts).
+    pub due: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, o: Tally) {
+        self.predicted += o.predicted;
+        self.reference += o.reference;
+        self.matched += o.matched;
+        self.owner += o.owner;
+        self.due += o.due;
+    }
+
+    pub fn precision(&self, hits: usize) -> f64 {
+        if self.predicted == 0 { 0.0 } else { hits as f64 / self.predicted as f64 }
+    }
+
+    pub fn recall(&self, hits: usize) -> f64 {
+        if self.reference == 0 { 0.0 } else { hits as f64 / self.reference as f64 }
+    }
+}
+
+/// Supported and checked counts: items (or sentences) whose names,
+/// numbers and dates are all in the passage they cite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Faithfulness {
+    pub checked: usize,
+    pub supported: usize,
+}
+
+impl Faithfulness {
+    pub fn add(&mut self, o: Faithfulness) {
+        self.checked += o.checked;
+        self.supported += o.supported;
+    }
+
+    pub fn share(&self) -> f64 {
+        if self.checked == 0 { 1.0 } else { self.supported as f64 / self.checked as f64 }
+    }
+
+    fn check(&mut self, text: &str, source: &str, reference: Date) {
+        self.checked += 1;
+        if missing(&facts(text, reference), source, reference).is_empty() {
+            self.supported += 1;
+        }
+    }
+}
+
+/// Whether `text` holds at least half of `keywords` (rounded up).
+pub fn matches(text: &str, keywords: &[String]) -> bool {
+    let t = fold(text);
+    let found = keywords.iter().filter(|k| t.contains(&fold(k))).count();
+    !keywords.is_empty() && found * 2 >= keywords.len()
+}
+
+fn same_person(a: &str, b: &str) -> bool {
+    let last = |s: &str| fold(s).split_whitespace().last().unwrap_or("").to_string();
+    !a.trim().is_empty() && last(a) == last(b)
+}
+
+/// A predicted item for scoring: text, owner, due date.
+pub struct Predicted<'a> {
+    pub text: &'a str,
+    pub owner: Option<&'a str>,
+    pub due: Option<&'a str>,
+}
+
+/// Greedy one-to-one matching of predictions to references.
+pub fn tally(predicted: &[Predicted<'_>], references: &[RefItem]) -> Tally {
+    let mut t = Tally { predicted: predicted.len(), reference: references.len(), ..Tally::default() };
+    let mut used = vec![false; predicted.len()];
+    for r in references {
+        let Some(i) = (0..predicted.len()).find(|&i| !used[i] && matches(predicted[i].text, &r.keywords)) else {
+            continue;
+        };
+        used[i] = true;
+        t.matched += 1;
+        let p = &predicted[i];
+        if r.owner.as_deref().is_none_or(|o| p.owner.is_some_and(|po| same_person(po, o))) {
+            t.owner += 1;
+        }
+        if r.due.as_deref() == p.due {
+            t.due += 1;
+        }
+    }
+    t
+}
+
+fn plain(keywords: &[Vec<String>]) -> Vec<RefItem> {
+    keywords.iter().map(|k| RefItem { owner: None, keywords: k.clone(), due: None }).collect()
+}
+
+/// The scores of one set of minutes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MinutesScore {
+    pub actions: Tally,
+    pub decisions: Tally,
+    pub faithfulness: Faithfulness,
+}
+
+pub fn score_minutes(m: &Minutes, r: &RefMinutes, cues: &[Cue]) -> MinutesScore {
+    let reference = m.date.as_deref().and_then(Date::find_iso).unwrap_or(Date { year: 2026, month: 1, day: 1 });
+    let cue_text = |n: usize| {
+        cues.iter()
+            .find(|c| c.n == n)
+            .map(|c| format!("{} {}", c.speaker.as_deref().unwrap_or(""), c.text))
+            .unwrap_or_default()
+    };
+    let actions: Vec<Predicted> = m
+        .action_items
+        .iter()
+        .map(|a| Predicted { text: &a.task, owner: Some(&a.owner), due: a.due.as_deref() })
+        .collect();
+    let decisions: Vec<Predicted> =
+        m.decisions.iter().map(|d| Predicted { text: &d.decision, owner: None, due: None }).collect();
+    let mut faith = Faithfulness::default();
+    for a in &m.action_items {
+        faith.check(&format!("{} {}", a.owner, a.task), &cue_text(a.source.cue), reference);
+    }
+    for d in &m.decisions {
+        faith.check(&d.decision, &cue_text(d.source.cue), reference);
+    }
+    // Summary sentences may name what the title names.
+    let whole: String = std::iter::once(format!("{}\n", m.title))
+        .chain(cues.iter().map(|c| format!("{} {}\n", c.speaker.as_deref().unwrap_or(""), c.text)))
+        .collect();
+    for sentence in sentences(&m.summary) {
+        faith.check(sentence, &whole, reference);
+    }
+    MinutesScore {
+        actions: tally(&actions, &r.actions),
+        decisions: tally(&decisions, &plain(&r.decisions)),
+        faithfulness: faith,
+    }
+}
+
+/// The scores of one thread summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ThreadScore {
+    pub asked: Tally,
+    pub decided: Tally,
+    pub open: Tally,
+    pub faithfulness: Faithfulness,
+}
+
+pub fn score_thread(s: &ThreadSummary, r: &RefThread, messages: &[ThreadMessage]) -> ThreadScore {
+    let reference = Date { year: 2026, month: 1, day: 1 };
+    let mut faith = Faithfulness::default();
+    for p in s.asked.iter().chain(&s.decided).chain(&s.open) {
+        let m = &messages[p.message - 1];
+        let at = m.date.as_deref().and_then(Date::find_iso).unwrap_or(reference);
+        faith.check(&p.what, &format!("{} {}", m.from, m.text), at);
+    }
+    let whole: String = std::iter::once(format!("{}\n", s.subject))
+        .chain(messages.iter().map(|m| format!("{} {}\n", m.from, m.text)))
+        .collect();
+    for sentence in sentences(&s.summary) {
+        faith.check(sentence, &whole, reference);
+    }
+    let score = |points: &[crate::assist::Point], refs: &[RefItem]| {
+        let p: Vec<Predicted> = points
+            .iter()
+            .map(|p| Predicted { text: &p.what, owner: p.who.as_deref(), due: p.due.as_deref() })
+            .collect();
+        tally(&p, refs)
+    };
+    ThreadScore {
+        asked: score(&s.asked, &r.asked),
+        decided: score(&s.decided, &plain(&r.decided)),
+        open: score(&s.open, &r.open),
+        faithfulness: faith,
+    }
+}
+
+fn sentences(text: &str) -> Vec<&str> {
+    text.split_inclusive(['.', '!', '?']).map(str::trim).filter(|s| s.chars().count() > 3).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(owner: Option<&str>, keywords: &[&str], due: Option<&str>) -> RefItem {
+        RefItem {
+            owner: owner.map(Into::into),
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            due: due.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn items_match_by_half_their_keywords_owner_by_last_name() {
+        assert!(matches("Rédiger le plan de retour arrière", &["plan".into(), "retour arriere".into(), "x".into()]));
+        assert!(!matches("Rédiger le plan", &["plan".into(), "retour arriere".into(), "x".into()]));
+        let refs =
+            [r(Some("Alice Martin"), &["plan", "retour arriere"], Some("2027-02-26")), r(None, &["budget"], None)];
+        let pred = [
+            Predicted { text: "Préparer le plan de retour arrière", owner: Some("Martin"), due: Some("2027-02-26") },
+            Predicted { text: "Plan B du retour arrière", owner: Some("Bob"), due: None },
+            Predicted { text: "Autre chose", owner: None, due: None },
+        ];
+        let t = tally(&pred, &refs);
+        assert_eq!(t, Tally { predicted: 3, reference: 2, matched: 1, owner: 1, due: 1 }, "one item per reference");
+        assert!((t.precision(t.matched) - 1.0 / 3.0).abs() < 1e-9 && (t.recall(t.matched) - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn faithfulness_counts_items_whose_facts_are_in_their_source() {
+        let at = Date::new(2026, 11, 20).unwrap();
+        let mut f = Faithfulness::default();
+        f.check(
+            "Alice Martin envoie le plan le 26 février",
+            "Alice Martin: je l'envoie au plus tard le 26 février",
+            at,
+        );
+        f.check(
+            "Alice Martin envoie le plan le 27 février",
+            "Alice Martin: je l'envoie au plus tard le 26 février",
+            at,
+        );
+        f.check("Le budget de 45 000 euros", "Le dépassement de 40 000 euros", at);
+        assert_eq!(f, Faithfulness { checked: 3, supported: 1 });
+    }
+
+    #[test]
+    fn the_evaluation_set_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/eval/assistants/reference.toml");
+        let r: Reference = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!((r.minutes.len(), r.threads.len()), (4, 3));
+        let dir = std::path::Path::new(path).parent().unwrap();
+        for p in r.minutes.iter().map(|m| &m.path).chain(r.threads.iter().map(|t| &t.path)) {
+            assert!(dir.join(p).is_file(), "{p}");
+        }
+    }
+}
