@@ -673,18 +673,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Summarize { command: SummarizeCommand::Thread { message_id, as_user, format } } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;
             let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
-            let who = twake_core::quota::Requester { pass: &pass, key: None };
-            ws.quota_check(&who).await?;
-            let spinner = ProgressBar::new_spinner().with_message("reading the thread…");
-            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-            let summary = ws
-                .summarize_thread(&message_id, &pass, &mut |n| {
-                    spinner.set_message(format!("summarising the thread… {n} tokens"))
-                })
-                .await;
-            spinner.finish_and_clear();
-            let summary = summary?;
-            ws.quota_charge(&who, summary.tokens, summary.price_per_million).await?;
+            let (ws, p) = (&ws, &pass);
+            let summary = writing::budgeted(ws, p, "summarising the thread", |mut on| async move {
+                ws.summarize_thread(&message_id, p, &mut *on).await
+            })
+            .await?;
             match format {
                 MinutesFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
                 MinutesFormat::Markdown => print!("{}", summary.to_markdown()),
@@ -701,16 +694,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let ws = Workspace::open(&cli.data_dir, config).await?;
             let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
-            let who = twake_core::quota::Requester { pass: &pass, key: None };
-            ws.quota_check(&who).await?;
-            let spinner = ProgressBar::new_spinner().with_message("writing the minutes…");
-            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-            let minutes = ws
-                .minutes(&path, &pass, date, &mut |n| spinner.set_message(format!("writing the minutes… {n} tokens")))
-                .await;
-            spinner.finish_and_clear();
-            let minutes = minutes?;
-            ws.quota_charge(&who, minutes.tokens, minutes.price_per_million).await?;
+            let (ws, p) = (&ws, &pass);
+            let minutes = writing::budgeted(ws, p, "writing the minutes", |mut on| async move {
+                ws.minutes(&path, p, date, &mut *on).await
+            })
+            .await?;
             match format {
                 MinutesFormat::Json => println!("{}", serde_json::to_string_pretty(&minutes)?),
                 MinutesFormat::Markdown => print!("{}", minutes.to_markdown()),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 use indicatif::ProgressBar;
 use twake_core::Workspace;
+use twake_core::assist::Charged;
 use twake_core::writing::{Language, Tone};
 use twake_types::Sensitivity;
 
@@ -30,10 +31,30 @@ fn level(s: Option<&str>) -> Result<Option<Sensitivity>> {
     .transpose()
 }
 
-fn spinner(what: &'static str) -> ProgressBar {
-    let s = ProgressBar::new_spinner().with_message(format!("{what}…"));
-    s.enable_steady_tick(std::time::Duration::from_millis(120));
-    s
+/// Runs an assistant under the user's budgets (checked before, charged
+/// after with what it used), with a spinner saying `what` and the tokens
+/// written so far.
+pub async fn budgeted<T, Fut>(
+    ws: &Workspace,
+    pass: &twake_types::AccessPass,
+    what: &'static str,
+    run: impl FnOnce(Box<dyn FnMut(usize) + Send>) -> Fut,
+) -> Result<T>
+where
+    Fut: std::future::Future<Output = twake_core::Result<T>>,
+    T: Charged,
+{
+    let who = twake_core::quota::Requester { pass, key: None };
+    ws.quota_check(&who).await?;
+    let spinner = ProgressBar::new_spinner().with_message(format!("{what}…"));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let bar = spinner.clone();
+    let out = run(Box::new(move |n| bar.set_message(format!("{what}… {n} tokens")))).await;
+    spinner.finish_and_clear();
+    let out = out?;
+    let (tokens, price) = out.charge();
+    ws.quota_charge(&who, tokens, price).await?;
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -49,17 +70,11 @@ pub async fn draft_reply(
     let lang = language(lang)?;
     let tone = Tone::parse(tone).map_err(|e| anyhow!("--tone: {e}"))?;
     let pass = ws.pass_for(user).await?;
-    let who = twake_core::quota::Requester { pass: &pass, key: None };
-    ws.quota_check(&who).await?;
-    let s = spinner("drafting the reply");
-    let draft = ws
-        .draft_reply(message_id, lang, tone, points, &pass, &mut |n| {
-            s.set_message(format!("drafting the reply… {n} tokens"))
-        })
-        .await;
-    s.finish_and_clear();
-    let draft = draft?;
-    ws.quota_charge(&who, draft.tokens, draft.price_per_million).await?;
+    let p = &pass;
+    let draft = budgeted(ws, p, "drafting the reply", |mut on| async move {
+        ws.draft_reply(message_id, lang, tone, points, p, &mut *on).await
+    })
+    .await?;
     match format {
         DraftFormat::Text => print!("{}", draft.to_text()),
         DraftFormat::Json => println!("{}", serde_json::to_string_pretty(&draft)?),
@@ -89,14 +104,10 @@ pub async fn rewrite(
         anyhow::bail!("there is no text: give it as an argument or on standard input");
     }
     let pass = ws.pass_for(user).await?;
-    let who = twake_core::quota::Requester { pass: &pass, key: None };
-    ws.quota_check(&who).await?;
-    let s = spinner(if tone.is_some() { "rewriting" } else { "translating" });
+    let (p, text) = (&pass, &text);
+    let what = if tone.is_some() { "rewriting" } else { "translating" };
     let out =
-        ws.rewrite(&text, to, tone, at_least, &pass, &mut |n| s.set_message(format!("writing… {n} tokens"))).await;
-    s.finish_and_clear();
-    let out = out?;
-    ws.quota_charge(&who, out.tokens, out.price_per_million).await?;
+        budgeted(ws, p, what, |mut on| async move { ws.rewrite(text, to, tone, at_least, p, &mut *on).await }).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -128,13 +139,9 @@ pub async fn triage(ws: &Workspace, user: &twake_types::Principal, since: &str, 
     let today = twake_core::dates::Date::from_days(ws.now().div_euclid(86_400));
     let since = since_day(since, today)?;
     let pass = ws.pass_for(user).await?;
-    let who = twake_core::quota::Requester { pass: &pass, key: None };
-    ws.quota_check(&who).await?;
-    let s = spinner("reading the inbox");
-    let out = ws.triage(since, &pass, &mut |n| s.set_message(format!("triaging… {n} tokens"))).await;
-    s.finish_and_clear();
-    let out = out?;
-    ws.quota_charge(&who, out.tokens, out.price_per_million).await?;
+    let p = &pass;
+    let out =
+        budgeted(ws, p, "triaging the inbox", |mut on| async move { ws.triage(since, p, &mut *on).await }).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

@@ -148,11 +148,14 @@ impl Workspace {
     /// map-reduce): `prompt_for(range)` builds the prompt of the units in
     /// `range` (keeping their own numbers, so citations stay those of the
     /// original), `material_for(range)` their passages, `costs` each unit's
-    /// size in tokens. One part when everything fits.
+    /// size in tokens. One part when everything fits. With `summarise`
+    /// (what the units are, the language), `InParts::summary` is the one
+    /// part's `summary`, or the *reduce*: a summary of the parts' summaries.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn json_in_parts(
         &self,
         request: &str,
+        summarise: Option<(&str, Lang)>,
         material: &[ChunkView],
         material_for: &(dyn Fn(std::ops::Range<usize>) -> Vec<ChunkView> + Sync),
         prompt_for: &(dyn Fn(std::ops::Range<usize>) -> Vec<ChatMessage> + Sync),
@@ -180,13 +183,21 @@ impl Workspace {
             done.truncated |= truncated;
             done.raws.push(raw);
         }
+        let summaries: Vec<String> =
+            done.raws.iter().map(|r| r["summary"].as_str().unwrap_or("").trim().to_string()).collect();
+        done.summary = match summarise {
+            Some((what, lang)) if n > 1 => {
+                self.reduce_summaries(request, what, &summaries, lang, material, pass, &mut done, on_tokens).await?
+            }
+            _ => summaries.concat(),
+        };
         Ok(done)
     }
 
     /// The *reduce* of map-reduce: one summary of the whole from the
     /// summaries of its parts, in order.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn reduce_summaries(
+    async fn reduce_summaries(
         &self,
         request: &str,
         what: &str,
@@ -270,6 +281,8 @@ impl Workspace {
 #[derive(Debug, Default)]
 pub(crate) struct InParts {
     pub raws: Vec<serde_json::Value>,
+    /// The summary of the whole (see [`Workspace::json_in_parts`]).
+    pub summary: String,
     pub truncated: bool,
     pub tokens: u64,
     /// Tokens × price per million, summed (to charge each part at its price).
@@ -293,19 +306,11 @@ impl InParts {
         if self.tokens == 0 { 0.0 } else { self.cost / self.tokens as f64 }
     }
 
-    /// The summary: the one part's, or `None` when parts must be reduced.
-    pub fn single_summary(&self) -> Option<String> {
-        (self.raws.len() == 1).then(|| self.raws[0]["summary"].as_str().unwrap_or("").trim().to_string())
-    }
-
-    pub fn summaries(&self) -> Vec<String> {
-        self.raws.iter().map(|r| r["summary"].as_str().unwrap_or("").trim().to_string()).collect()
-    }
-
-    /// The parts' JSON as one: arrays under `keys` concatenated in order.
-    pub fn merged(&self, keys: &[&str], summary: &str) -> serde_json::Value {
+    /// The parts' JSON as one: the summary, and the arrays under `keys`
+    /// concatenated in order.
+    pub fn merged(&self, keys: &[&str]) -> serde_json::Value {
         let mut out = serde_json::Map::new();
-        out.insert("summary".into(), summary.into());
+        out.insert("summary".into(), self.summary.as_str().into());
         for k in keys {
             let all: Vec<serde_json::Value> =
                 self.raws.iter().flat_map(|r| r[*k].as_array().cloned().unwrap_or_default()).collect();
@@ -772,9 +777,11 @@ impl Workspace {
                 .collect();
             if mine.is_empty() { material.clone() } else { mine }
         };
-        let mut parts = self
+        let what = format!("the meeting \"{title}\"");
+        let parts = self
             .json_in_parts(
                 &request,
+                Some((&what, lang)),
                 &material,
                 &material_for,
                 &prompt_for,
@@ -785,15 +792,7 @@ impl Workspace {
                 on_tokens,
             )
             .await?;
-        let summary = match parts.single_summary() {
-            Some(s) => s,
-            None => {
-                let what = format!("the meeting \"{title}\"");
-                let summaries = parts.summaries();
-                self.reduce_summaries(&request, &what, &summaries, lang, &material, pass, &mut parts, on_tokens).await?
-            }
-        };
-        let raw = parts.merged(&["decisions", "action_items"], &summary);
+        let raw = parts.merged(&["decisions", "action_items"]);
         let (summary, decisions, action_items, dropped) = check_minutes(&raw, &cues, date);
         Ok(Minutes {
             cues,
@@ -1033,9 +1032,11 @@ impl Workspace {
             let ids: Vec<&Option<String>> = units[r].iter().map(|u| &u.message_id).collect();
             material.iter().filter(|c| ids.contains(&&c.message_id)).cloned().collect::<Vec<_>>()
         };
-        let mut parts = self
+        let what = format!("the e-mail thread \"{subject}\"");
+        let parts = self
             .json_in_parts(
                 &request,
+                Some((&what, lang)),
                 &material,
                 &material_for,
                 &prompt_for,
@@ -1046,15 +1047,7 @@ impl Workspace {
                 on_tokens,
             )
             .await?;
-        let summary = match parts.single_summary() {
-            Some(s) => s,
-            None => {
-                let what = format!("the e-mail thread \"{subject}\"");
-                let summaries = parts.summaries();
-                self.reduce_summaries(&request, &what, &summaries, lang, &material, pass, &mut parts, on_tokens).await?
-            }
-        };
-        let raw = parts.merged(&["asked", "decided", "open"], &summary);
+        let raw = parts.merged(&["asked", "decided", "open"]);
         let (summary, [asked, decided, open], dropped) = check_thread(&raw, &messages);
         Ok(ThreadSummary {
             subject,

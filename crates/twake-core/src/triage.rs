@@ -270,6 +270,7 @@ impl Workspace {
         let parts = self
             .json_in_parts(
                 &format!("triage since {since}"),
+                None,
                 &material,
                 &material_for,
                 &prompt_for,
