@@ -277,7 +277,8 @@ impl Workspace {
     }
 }
 
-/// What a task run in parts produced: each part's JSON, and the sums.
+/// What a task run in parts produced: each part's JSON, and the sums
+/// (also used to add up any task of several generations).
 #[derive(Debug, Default)]
 pub(crate) struct InParts {
     pub raws: Vec<serde_json::Value>,
@@ -293,7 +294,8 @@ pub(crate) struct InParts {
 }
 
 impl InParts {
-    fn add(&mut self, out: &TaskOutput) {
+    /// Counts one generation's tokens, cost and provenance record.
+    pub fn add(&mut self, out: &TaskOutput) {
         let t = out.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0);
         self.tokens += t;
         self.cost += t as f64 * out.route.price_per_million;

@@ -15,7 +15,7 @@ use twake_index::ChunkView;
 use twake_llm::{ChatMessage, GenParams, Role};
 use twake_types::{AccessPass, Locator, Sensitivity, SourceKind};
 
-use crate::assist::{TaskOutput, ThreadMessage, numbered_thread};
+use crate::assist::{InParts, ThreadMessage, numbered_thread};
 use crate::dates::Date;
 use crate::facts::{Fact, facts, missing};
 use crate::text::{Lang, detect};
@@ -374,9 +374,9 @@ impl Workspace {
         };
         let mut written = Vec::new();
         let (mut all_facts, mut lost_all, mut added_all) = (0, Vec::new(), Vec::new());
-        let (mut audit_ids, mut tokens, mut cost, mut model, mut level) = (Vec::new(), 0u64, 0.0, String::new(), None);
+        let mut used = InParts::default();
+        let mut level = None;
         let parts = parts(text);
-        let mut done = 0;
         for part in &parts {
             let material = [self.given_text(part, at_least)];
             level = level.max(Some(material[0].sensitivity));
@@ -389,14 +389,10 @@ impl Workspace {
                 let messages = rewrite_messages(part, lang, tone, &source, &lost);
                 let max_tokens = (part.chars().count() / 2 + 96) as u32;
                 let params = GenParams { max_tokens, repeat_penalty: PROSE_PENALTY, ..GenParams::default() };
-                let mut count = |n: usize| on_tokens(done + n);
-                let out: TaskOutput = self.run_task(&request, &material, messages, params, pass, &mut count).await?;
-                let t = out.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0);
-                done += out.stats.as_ref().map(|s| s.completion_tokens).unwrap_or(0);
-                tokens += t;
-                cost += t as f64 * out.route.price_per_million;
-                audit_ids.push(out.audit_id);
-                model = out.model;
+                let so_far = used.generated;
+                let mut count = |n: usize| on_tokens(so_far + n);
+                let out = self.run_task(&request, &material, messages, params, pass, &mut count).await?;
+                used.add(&out);
                 let result = without_added_ending(part, &cut_loop(out.text.trim().trim_matches('"').trim()).0);
                 let m = missing(&source, &result, today);
                 if best.as_ref().is_none_or(|(_, b)| m.len() < b.len()) {
@@ -421,10 +417,10 @@ impl Workspace {
             missing: lost_all,
             added: added_all,
             sensitivity: level.unwrap_or(Sensitivity::Public),
-            model,
-            audit_ids,
-            tokens,
-            price_per_million: if tokens == 0 { 0.0 } else { cost / tokens as f64 },
+            price_per_million: used.price_per_million(),
+            model: used.model,
+            audit_ids: used.audit_ids,
+            tokens: used.tokens,
         })
     }
 
