@@ -325,7 +325,17 @@ async fn upload_ingests_in_a_job_and_files_are_listed_per_user() {
     let (st, v) = json_call(s, "GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(st, StatusCode::OK);
     assert!(v["openapi"].as_str().unwrap().starts_with("3.1"), "{}", v["openapi"]);
-    for p in ["/api/v1/search", "/api/v1/ask", "/api/v1/files", "/api/v1/jobs/{id}"] {
+    for p in [
+        "/api/v1/search",
+        "/api/v1/ask",
+        "/api/v1/files",
+        "/api/v1/jobs/{id}",
+        "/api/v1/minutes",
+        "/api/v1/summarize/thread",
+        "/api/v1/draft-reply",
+        "/api/v1/rewrite",
+        "/api/v1/triage",
+    ] {
         assert!(v["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
     }
     assert!(v["components"]["securitySchemes"]["bearer"].is_object());
