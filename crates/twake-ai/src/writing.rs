@@ -136,7 +136,7 @@ pub fn since_day(s: &str, today: twake_core::dates::Date) -> Result<twake_core::
 }
 
 pub async fn triage(ws: &Workspace, user: &twake_types::Principal, since: &str, json: bool) -> Result<ExitCode> {
-    let today = twake_core::dates::Date::from_days(ws.now().div_euclid(86_400));
+    let today = ws.today();
     let since = since_day(since, today)?;
     let pass = ws.pass_for(user).await?;
     let p = &pass;

@@ -33,6 +33,13 @@ pub struct TaskOutput {
     pub audit_id: i64,
 }
 
+impl TaskOutput {
+    /// Prompt and completion tokens (what budgets are charged).
+    pub fn tokens(&self) -> u64 {
+        self.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0)
+    }
+}
+
 /// What an assistant's result costs: the tokens it used and their price
 /// per million (a weighted mean when several models worked on it).
 pub trait Charged {
@@ -296,7 +303,7 @@ pub(crate) struct InParts {
 impl InParts {
     /// Counts one generation's tokens, cost and provenance record.
     pub fn add(&mut self, out: &TaskOutput) {
-        let t = out.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0);
+        let t = out.tokens();
         self.tokens += t;
         self.cost += t as f64 * out.route.price_per_million;
         self.generated += out.stats.as_ref().map(|s| s.completion_tokens).unwrap_or(0);

@@ -207,6 +207,11 @@ impl Workspace {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+
+    /// Today's date (UTC), from the same clock.
+    pub fn today(&self) -> crate::dates::Date {
+        crate::dates::Date::from_days(self.clock.now().div_euclid(86_400))
+    }
 }
 
 #[cfg(test)]

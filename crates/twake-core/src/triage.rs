@@ -190,7 +190,7 @@ impl Workspace {
         on_tokens: &mut (dyn FnMut(usize) + Send),
     ) -> Result<Triage> {
         let me = pass.user().map(|u| u.as_str().to_string()).unwrap_or_default();
-        let today = Date::from_days(self.clock.now().div_euclid(86_400));
+        let today = self.today();
         let docs = self.store.recent_mail(&since.to_string(), pass, 2000).await?;
         // Threads in order of their latest message, newest first.
         let mut threads: Vec<(String, Vec<DocView>)> = Vec::new();

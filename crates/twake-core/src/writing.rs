@@ -16,7 +16,6 @@ use twake_llm::{ChatMessage, GenParams, Role};
 use twake_types::{AccessPass, Locator, Sensitivity, SourceKind};
 
 use crate::assist::{InParts, ThreadMessage, numbered_thread};
-use crate::dates::Date;
 use crate::facts::{Fact, facts, missing};
 use crate::text::{Lang, detect};
 use crate::{CoreError, Result, Workspace};
@@ -367,7 +366,7 @@ impl Workspace {
             return Err(CoreError::Other("there is no text to rewrite: give some text".into()));
         }
         let lang = to.unwrap_or_else(|| Language::of(detect(text)));
-        let today = Date::from_days(self.clock.now().div_euclid(86_400));
+        let today = self.today();
         let request = match tone {
             Some(t) => format!("rewrite ({}, {})", lang.code(), t.describe()),
             None => format!("translate into {}", lang.code()),
@@ -457,7 +456,7 @@ impl Workspace {
         let (body, _) = cut_loop(out.text.trim());
         // Facts of the draft must come from the thread, the points or the
         // signature; relative dates are read from the day of the reply.
-        let today = Date::from_days(self.clock.now().div_euclid(86_400));
+        let today = self.today();
         let known: String = messages
             .iter()
             .map(|m| format!("{}\n{}\n{}\n", m.from, m.address, m.text))
@@ -478,7 +477,7 @@ impl Workspace {
             body,
             messages,
             unsupported,
-            tokens: out.stats.as_ref().map(|s| (s.prompt_tokens + s.completion_tokens) as u64).unwrap_or(0),
+            tokens: out.tokens(),
             price_per_million: out.route.price_per_million,
             model: out.model,
             audit_id: out.audit_id,

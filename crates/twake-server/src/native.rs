@@ -425,7 +425,7 @@ pub struct TriageRequest {
         (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn triage(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let req: TriageRequest = if body.is_empty() { TriageRequest { since: None } } else { parse_json(&body)? };
-    let today = twake_core::dates::Date::from_days(state.workspace.now().div_euclid(86_400));
+    let today = state.workspace.today();
     let since = match req.since.as_deref() {
         Some(d) => twake_core::dates::Date::find_iso(d)
             .filter(|_| d.len() == 10)
