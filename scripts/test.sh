@@ -10,6 +10,9 @@ export TWAKE_AI_TEST_PYTHON
 # A real OIDC provider (npm oidc-provider) for the OIDC tests.
 TWAKE_AI_TEST_NODE_DIR=$(scripts/node-env.sh)
 export TWAKE_AI_TEST_NODE_DIR
+# A real Matrix homeserver (PyPI matrix-synapse) for the Matrix connector.
+TWAKE_AI_TEST_SYNAPSE=$(scripts/synapse-env.sh)
+export TWAKE_AI_TEST_SYNAPSE
 TWAKE_AI_TEST_MODELS=1 cargo test --release --locked --workspace --all-targets "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")

@@ -18,6 +18,7 @@ mod audit;
 mod bench;
 mod eval;
 mod http_bench;
+mod sources;
 mod writing;
 
 #[derive(Parser)]
@@ -235,6 +236,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+    /// Connected sources kept in sync (Matrix): add, list, status, sync, remove.
+    Sources {
+        #[command(subcommand)]
+        command: sources::SourcesCommand,
     },
 }
 
@@ -634,6 +640,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => {
             bench::run(args, config).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Sources { command } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            sources::run(command, &ws).await
         }
         Command::Access { command } => {
             let ws = std::sync::Arc::new(Workspace::open(&cli.data_dir, config).await?);

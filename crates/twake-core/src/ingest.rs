@@ -238,7 +238,7 @@ impl Workspace {
         Ok(report)
     }
 
-    fn commit_lexical(&self) -> Result<()> {
+    pub(crate) fn commit_lexical(&self) -> Result<()> {
         Ok(self.lexical_mut().commit()?)
     }
 
@@ -246,7 +246,8 @@ impl Workspace {
     async fn prune(&self) -> Result<usize> {
         let mut n = 0;
         for f in self.store.files().await? {
-            if !Path::new(&f.path).exists() {
+            // Items of connected sources (`matrix://…`) are no files.
+            if !crate::sources::is_source_item(&f.path) && !Path::new(&f.path).exists() {
                 let removed = self.store.remove_file(&f.path).await?;
                 self.drop_derived(&removed)?;
                 n += 1;
@@ -259,12 +260,19 @@ impl Workspace {
     /// when no such file was ingested.
     pub async fn forget_file(&self, path: &str) -> Result<bool> {
         let _guard = self.ingest_lock.lock().await;
+        let found = self.forget_locked(path).await?;
+        self.commit_lexical()?;
+        Ok(found)
+    }
+
+    /// [`Workspace::forget_file`] for a caller holding `ingest_lock`; the
+    /// lexical index is committed by the caller.
+    pub(crate) async fn forget_locked(&self, path: &str) -> Result<bool> {
         if self.store.file(path).await?.is_none() {
             return Ok(false);
         }
         let removed = self.store.remove_file(path).await?;
         self.drop_derived(&removed)?;
-        self.commit_lexical()?;
         Ok(true)
     }
 
@@ -318,9 +326,36 @@ impl Workspace {
             .await
             .map_err(|e| format!("extraction crashed: {e}"))?
             .map_err(|e| e.to_string())?;
+        let record = FileRecord {
+            path: path.clone(),
+            content_hash: hash,
+            readers: readers.to_vec(),
+            format: format.name().to_string(),
+            tenant: tenant.clone(),
+            sensitivity: opts.sensitivity,
+        };
+        let (n_docs, n_chunks) = self.store_documents(&record, extracted.documents).await?;
+        let outcome = if previous.is_some() {
+            FileOutcome::Updated { documents: n_docs, chunks: n_chunks }
+        } else {
+            FileOutcome::New { documents: n_docs, chunks: n_chunks }
+        };
+        Ok(Some((outcome, extracted.warnings)))
+    }
+
+    /// Chunks, embeds, labels and stores the documents of one file (or of
+    /// one item of a connected source) in one store transaction, replacing
+    /// what was stored under its path, then updates the derived indexes.
+    /// The caller holds `ingest_lock`. Returns (documents, chunks).
+    pub(crate) async fn store_documents(
+        &self,
+        record: &FileRecord,
+        documents: Vec<Document>,
+    ) -> Result<(usize, usize), String> {
+        let readers = &record.readers[..];
         let mut docs = Vec::new();
         let mut texts = Vec::new();
-        for doc in extracted.documents {
+        for doc in documents {
             let chunks = chunk_document(&doc);
             for c in &chunks {
                 texts.push(format!("passage: {}", index_text(&doc.title, &c.text)));
@@ -331,7 +366,7 @@ impl Workspace {
         let mut vi = vectors.into_iter();
         let mut new_docs = Vec::new();
         let mut n_chunks = 0;
-        let source = crate::sensitivity::Source { path: &path, readers, default: opts.sensitivity };
+        let source = crate::sensitivity::Source { path: &record.path, readers, default: record.sensitivity };
         let labels = self.label_all(&docs, &source);
         for ((doc, chunks), (doc_label, chunk_labels)) in docs.into_iter().zip(labels) {
             let chunks = chunks
@@ -353,23 +388,10 @@ impl Workspace {
                 sensitivity_reasons: doc_label.reasons,
             });
         }
-        let record = FileRecord {
-            path: path.clone(),
-            content_hash: hash,
-            readers: readers.to_vec(),
-            format: format.name().to_string(),
-            tenant: tenant.clone(),
-            sensitivity: opts.sensitivity,
-        };
         let n_docs = new_docs.len();
-        let (removed, added) = self.store.replace_file(&record, &new_docs).await.map_err(|e| e.to_string())?;
+        let (removed, added) = self.store.replace_file(record, &new_docs).await.map_err(|e| e.to_string())?;
         self.index_docs(&removed, &added).await.map_err(|e| e.to_string())?;
-        let outcome = if previous.is_some() {
-            FileOutcome::Updated { documents: n_docs, chunks: n_chunks }
-        } else {
-            FileOutcome::New { documents: n_docs, chunks: n_chunks }
-        };
-        Ok(Some((outcome, extracted.warnings)))
+        Ok((n_docs, n_chunks))
     }
 
     /// Labels documents and their chunks: each chunk gets its document's
@@ -428,6 +450,11 @@ impl Workspace {
         default: Option<Sensitivity>,
         dry_run: bool,
     ) -> Result<Relabel> {
+        if crate::sources::is_source_item(&file.path) {
+            return Ok(Relabel::Skipped(
+                "an item of a connected source: labelled again when the source changes it".into(),
+            ));
+        }
         let bytes = match tokio::fs::read(&file.path).await {
             Ok(b) => b,
             Err(e) => return Ok(Relabel::Skipped(format!("cannot read the file ({e}); its labels are kept"))),

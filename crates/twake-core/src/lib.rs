@@ -24,6 +24,7 @@ pub mod quality;
 pub mod quota;
 pub mod search;
 pub mod sensitivity;
+pub mod sources;
 pub mod text;
 pub mod triage;
 mod workspace;

@@ -18,7 +18,7 @@ mod vectors;
 pub use lexical::{LexicalIndex, TantivyIndex};
 pub use sqlite::{
     ApiKeyRecord, AuditRow, ChunkView, DocAccess, DocLabels, DocView, FileRecord, FileView, Grant, Membership,
-    NewChunk, NewDocument, SqliteStore, StoredVector, Usage,
+    NewChunk, NewDocument, SourceHealth, SourceRow, SqliteStore, StoredVector, Usage,
 };
 pub use vectors::{ChunkAccess, FlatIndex, VectorIndex, quantize};
 
@@ -57,6 +57,42 @@ impl Store {
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         match self {
             Store::Sqlite(s) => s.set_meta(key, value).await,
+        }
+    }
+
+    pub async fn source_add(&self, row: &SourceRow) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.source_add(row).await,
+        }
+    }
+
+    pub async fn sources(&self) -> Result<Vec<SourceRow>> {
+        match self {
+            Store::Sqlite(s) => s.sources().await,
+        }
+    }
+
+    pub async fn source_remove(&self, name: &str) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.source_remove(name).await,
+        }
+    }
+
+    pub async fn source_save_state(&self, name: &str, state: &str, items: i64) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.source_save_state(name, state, items).await,
+        }
+    }
+
+    pub async fn source_record(&self, name: &str, now: i64, error: Option<&str>) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.source_record(name, now, error).await,
+        }
+    }
+
+    pub async fn files_under(&self, prefix: &str) -> Result<Vec<String>> {
+        match self {
+            Store::Sqlite(s) => s.files_under(prefix).await,
         }
     }
 

@@ -90,6 +90,19 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL,
     signature TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sources (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    config TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    state TEXT NOT NULL,
+    items INTEGER NOT NULL DEFAULT 0,
+    last_attempt INTEGER,
+    last_success INTEGER,
+    last_error TEXT,
+    errors INTEGER NOT NULL DEFAULT 0
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '4');
 "#;
 
@@ -136,6 +149,49 @@ UPDATE meta SET value = '2' WHERE key = 'schema_version';
 pub struct SqliteStore {
     pool: SqlitePool,
     path: String,
+}
+
+/// A connected source (a Matrix account, later IMAP, JMAP, WebDAV and
+/// CalDAV): its configuration and secret as given, the connector's cursor
+/// (`state`, JSON owned by the connector) and its health. The `sources`
+/// table is additive: stores of schema 4 gain it at open.
+#[derive(Clone, PartialEq)]
+pub struct SourceRow {
+    pub name: String,
+    pub kind: String,
+    pub tenant: Tenant,
+    /// The connector's settings (JSON).
+    pub config: String,
+    /// A password or token; never printed (see `Debug`).
+    pub secret: String,
+    /// The connector's cursor (JSON), saved after each batch.
+    pub state: String,
+    pub health: SourceHealth,
+}
+
+impl std::fmt::Debug for SourceRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceRow")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("tenant", &self.tenant)
+            .field("config", &self.config)
+            .field("secret", &"***")
+            .field("health", &self.health)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a source's syncs went: Unix seconds of the last attempt and of the
+/// last success, the last error (cleared by a success), the number of
+/// failed syncs in a row, and the items it has indexed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceHealth {
+    pub items: i64,
+    pub last_attempt: Option<i64>,
+    pub last_success: Option<i64>,
+    pub last_error: Option<String>,
+    pub errors: i64,
 }
 
 /// What is recorded about an ingested file.
@@ -314,6 +370,102 @@ impl SqliteStore {
         .await
         .map_err(self.err())?;
         Ok(())
+    }
+
+    /// Adds a source; an error if one of that name exists.
+    pub async fn source_add(&self, row: &SourceRow) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO sources (name, kind, tenant, config, secret, state) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&row.name)
+        .bind(&row.kind)
+        .bind(row.tenant.as_str())
+        .bind(&row.config)
+        .bind(&row.secret)
+        .bind(&row.state)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn sources(&self) -> Result<Vec<SourceRow>> {
+        let rows = sqlx::query(
+            "SELECT name, kind, tenant, config, secret, state, items, last_attempt, last_success, last_error, errors FROM sources ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| SourceRow {
+                name: r.get(0),
+                kind: r.get(1),
+                tenant: Tenant::parse(r.get::<&str, _>(2)).unwrap_or_else(|_| Tenant::default_tenant()),
+                config: r.get(3),
+                secret: r.get(4),
+                state: r.get(5),
+                health: SourceHealth {
+                    items: r.get(6),
+                    last_attempt: r.get(7),
+                    last_success: r.get(8),
+                    last_error: r.get(9),
+                    errors: r.get(10),
+                },
+            })
+            .collect())
+    }
+
+    /// Forgets a source (not its documents); false when there was none.
+    pub async fn source_remove(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sources WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Saves a connector's cursor after a batch.
+    pub async fn source_save_state(&self, name: &str, state: &str, items: i64) -> Result<()> {
+        sqlx::query("UPDATE sources SET state = ?, items = ? WHERE name = ?")
+            .bind(state)
+            .bind(items)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records the end of a sync at `now` (Unix seconds): a success clears
+    /// the error count, a failure keeps the last success and counts up.
+    pub async fn source_record(&self, name: &str, now: i64, error: Option<&str>) -> Result<()> {
+        let sql = match error {
+            None => {
+                "UPDATE sources SET last_attempt = ?, last_success = ?, last_error = NULL, errors = 0 WHERE name = ?"
+            }
+            Some(_) => "UPDATE sources SET last_attempt = ?, last_error = ?, errors = errors + 1 WHERE name = ?",
+        };
+        let q = sqlx::query(sql).bind(now);
+        let q = match error {
+            None => q.bind(now),
+            Some(e) => q.bind(e),
+        };
+        q.bind(name).execute(&self.pool).await.map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The ingested files whose path starts with `prefix` (a source's items).
+    pub async fn files_under(&self, prefix: &str) -> Result<Vec<String>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT path FROM files WHERE substr(path, 1, length(?)) = ? ORDER BY path")
+                .bind(prefix)
+                .bind(prefix)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err())?;
+        Ok(rows)
     }
 
     pub async fn file(&self, path: &str) -> Result<Option<FileRecord>> {

@@ -31,6 +31,8 @@ pub enum SourceKind {
     Mail,
     Document,
     Transcript,
+    /// A chat message (a Matrix room event).
+    Chat,
 }
 
 impl SourceKind {
@@ -39,6 +41,7 @@ impl SourceKind {
             SourceKind::Mail => "mail",
             SourceKind::Document => "document",
             SourceKind::Transcript => "transcript",
+            SourceKind::Chat => "chat",
         }
     }
 
@@ -47,6 +50,7 @@ impl SourceKind {
             "mail" => Some(SourceKind::Mail),
             "document" => Some(SourceKind::Document),
             "transcript" => Some(SourceKind::Transcript),
+            "chat" => Some(SourceKind::Chat),
             _ => None,
         }
     }

@@ -1,0 +1,646 @@
+//! The Matrix connector (client-server API v3): an account TwakeAI reads
+//! with, `/sync` from a saved `next_batch`, `/messages` to backfill a
+//! room's history or a gap, edits (`m.replace`: the latest content is
+//! indexed), redactions (the item disappears), threads, and room membership
+//! over time.
+//!
+//! Access follows Matrix's history visibility: a message is readable by the
+//! users who were joined when it was sent (explicit grants, kept after they
+//! leave, as in Matrix), and, when the room's history is `shared` (or
+//! `world_readable`), by the room's *current* members through the
+//! `room:<room id>` container, whose members are rewritten from
+//! `joined_members` at each sync — a user who joins later reads the shared
+//! history, one who leaves loses what they could only read as a member.
+//! Encrypted rooms are listed and skipped with a notice (TwakeAI holds no
+//! keys).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use twake_index::{FileRecord, SourceRow};
+use twake_types::{Document, Locator, Principal, Section, SourceKind};
+
+use super::{Credentials, Secret, SyncEvent, SyncReport, item_prefix};
+use crate::{CoreError, Result, Workspace};
+
+/// A Matrix source's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixSpec {
+    /// The homeserver's base URL, e.g. `https://matrix.valmont.fr`.
+    pub homeserver: String,
+    /// The account TwakeAI reads with (filled in at connection).
+    #[serde(default)]
+    pub user_id: String,
+    /// The mail domain of TwakeAI users: `@alice:server` is
+    /// `alice@<user_domain>`; default: the Matrix server name.
+    #[serde(default)]
+    pub user_domain: Option<String>,
+    /// Explicit mappings, Matrix ID → the user's e-mail address.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+}
+
+impl MatrixSpec {
+    /// The TwakeAI user a Matrix ID stands for (`None`: not a user ID).
+    pub fn principal(&self, mxid: &str) -> Option<Principal> {
+        if let Some(mail) = self.users.get(mxid) {
+            return Principal::parse(mail).ok();
+        }
+        let (local, server) = mxid.strip_prefix('@')?.split_once(':')?;
+        let domain = self.user_domain.as_deref().unwrap_or(server);
+        Principal::parse(&format!("{local}@{domain}")).ok()
+    }
+}
+
+/// The cursor: the last `next_batch` fully stored and what is known of
+/// each room.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    next_batch: Option<String>,
+    #[serde(default)]
+    rooms: BTreeMap<String, Room>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Room {
+    name: Option<String>,
+    /// Matrix IDs joined at the last event seen.
+    joined: BTreeSet<String>,
+    visibility: String,
+    encrypted: bool,
+}
+
+impl Default for Room {
+    fn default() -> Self {
+        // `shared` is the default history visibility of the spec.
+        Room { name: None, joined: BTreeSet::new(), visibility: "shared".into(), encrypted: false }
+    }
+}
+
+/// The `room:` container of a Matrix room.
+fn room_principal(room_id: &str) -> Option<Principal> {
+    Principal::parse(&format!("room:{room_id}")).ok()
+}
+
+fn item_path(source: &str, room_id: &str, event_id: &str) -> String {
+    format!("{}{room_id}/{event_id}", item_prefix("matrix", source))
+}
+
+/// RFC 3339 (UTC) of a Matrix timestamp in milliseconds.
+fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = crate::quota::civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", t / 3600, t / 60 % 60, t % 60)
+}
+
+/// The text of a message content; `None` for nothing to index (a redacted
+/// event has an empty content).
+fn message_text(sender_name: &str, content: &Value) -> Option<String> {
+    let body = content.get("body")?.as_str()?.trim();
+    if body.is_empty() {
+        return None;
+    }
+    Some(match content.get("msgtype").and_then(Value::as_str) {
+        Some("m.emote") => format!("* {sender_name} {body}"),
+        Some("m.file" | "m.image" | "m.video" | "m.audio") => format!("[file: {body}]"),
+        _ => body.to_string(),
+    })
+}
+
+/// The latest content of a message: the server's aggregated edit when it
+/// sends one, else the event's own.
+fn latest_content(event: &Value) -> &Value {
+    let edit = &event["unsigned"]["m.relations"]["m.replace"]["content"]["m.new_content"];
+    if edit.is_object() { edit } else { &event["content"] }
+}
+
+/// An HTTP client for one account, with retries and exponential backoff.
+struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<Secret>,
+}
+
+/// Attempts per request before the sync fails (backoff 0.5 s, 1 s, 2 s, 4 s).
+const ATTEMPTS: u32 = 5;
+
+impl Client {
+    fn new(homeserver: &str, token: Option<Secret>) -> Result<Self> {
+        let base = Url::parse(homeserver.trim_end_matches('/')).map_err(|e| {
+            CoreError::Other(format!(
+                "invalid homeserver URL {homeserver:?} ({e}): give e.g. https://matrix.example.org"
+            ))
+        })?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(CoreError::Other(format!("invalid homeserver URL {homeserver:?}: use http:// or https://")));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| CoreError::Other(format!("HTTP client: {e}")))?;
+        Ok(Client { http, base, token })
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut p) = url.path_segments_mut() {
+            p.pop_if_empty();
+            p.extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// One request, retried on connection failures, 429 and 5xx answers.
+    async fn call(&self, method: reqwest::Method, url: Url, body: Option<&Value>) -> Result<Value> {
+        let what = format!("{method} {}", url.path());
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(500 << (attempt - 1))).await;
+            }
+            let mut req = self.http.request(method.clone(), url.clone());
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t.expose());
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = format!("cannot reach the homeserver ({})", without_url(e));
+                    continue;
+                }
+            };
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let parsed: Option<Value> = serde_json::from_str(&text).ok();
+            if status.is_success() {
+                return parsed.ok_or_else(|| {
+                    CoreError::Other(format!(
+                        "{what}: the homeserver answered something that is not JSON ({} bytes): is {} a Matrix homeserver?",
+                        text.len(),
+                        self.base
+                    ))
+                });
+            }
+            let errcode = parsed.as_ref().and_then(|v| v["errcode"].as_str()).unwrap_or("").to_string();
+            let message = parsed.as_ref().and_then(|v| v["error"].as_str()).unwrap_or("").to_string();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = parsed.as_ref().and_then(|v| v["retry_after_ms"].as_u64()).unwrap_or(1000);
+                tokio::time::sleep(Duration::from_millis(wait.min(30_000))).await;
+                last = format!("rate limited ({errcode})");
+                continue;
+            }
+            if status.is_server_error() {
+                last = format!("server error {status} {errcode} {message}");
+                continue;
+            }
+            return Err(match (status, errcode.as_str()) {
+                (_, "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN") => CoreError::Other(format!(
+                    "the homeserver refused the access token ({errcode}: {message}): add the source again with a new password or token"
+                )),
+                (_, "M_FORBIDDEN") if url.path().ends_with("/login") => CoreError::Other(format!(
+                    "the homeserver refused the login ({message}): check the user and the password"
+                )),
+                _ => CoreError::Other(format!("{what}: {status} {errcode} {message}")),
+            });
+        }
+        Err(CoreError::Other(format!("{what}: {last} (after {ATTEMPTS} attempts with backoff)")))
+    }
+
+    async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Value> {
+        self.call(reqwest::Method::GET, self.url(segments, query), None).await
+    }
+}
+
+/// reqwest errors name the URL, which may carry a query; keep the cause.
+fn without_url(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(cause) = src {
+        s = format!("{s}: {cause}");
+        src = cause.source();
+    }
+    s
+}
+
+const V3: [&str; 3] = ["_matrix", "client", "v3"];
+
+fn v3<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+    V3.iter().copied().chain(rest.iter().copied()).collect()
+}
+
+/// Checks the credentials once: a password is exchanged for an access
+/// token (the token is what the source keeps); a token is checked with
+/// `whoami`. Fills in the account's user ID.
+pub(crate) async fn connect(mut spec: MatrixSpec, credentials: Credentials) -> Result<(MatrixSpec, Secret)> {
+    let token = match credentials {
+        Credentials::Token(t) => t,
+        Credentials::Password(p) => {
+            if spec.user_id.is_empty() {
+                return Err(CoreError::Other("a password needs the account: give --user @name:server".into()));
+            }
+            let client = Client::new(&spec.homeserver, None)?;
+            let body = json!({
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": spec.user_id},
+                "password": p.expose(),
+                "initial_device_display_name": "TwakeAI",
+            });
+            let r = client.call(reqwest::Method::POST, client.url(&v3(&["login"]), &[]), Some(&body)).await?;
+            let token = r["access_token"]
+                .as_str()
+                .ok_or_else(|| CoreError::Other("the homeserver's login answer has no access token".into()))?;
+            Secret::new(token)
+        }
+    };
+    let client = Client::new(&spec.homeserver, Some(token.clone()))?;
+    let who = client.get(&v3(&["account", "whoami"]), &[]).await?;
+    let user_id = who["user_id"].as_str().ok_or_else(|| CoreError::Other("whoami answered no user_id".into()))?;
+    if !spec.user_id.is_empty() && spec.user_id != user_id {
+        return Err(CoreError::Other(format!("the token belongs to {user_id}, not to {}", spec.user_id)));
+    }
+    spec.user_id = user_id.to_string();
+    Ok((spec, token))
+}
+
+/// Events per room in one `/sync` and per `/messages` page.
+const PAGE: usize = 100;
+
+pub(crate) async fn sync(
+    ws: &Workspace,
+    row: &SourceRow,
+    spec: &MatrixSpec,
+    progress: &mut (dyn FnMut(SyncEvent<'_>) + Send),
+) -> Result<SyncReport> {
+    let client = Client::new(&spec.homeserver, Some(Secret::new(row.secret.clone())))?;
+    let mut state: State = serde_json::from_str(&row.state).unwrap_or_default();
+    let filter = json!({
+        "room": {"timeline": {"limit": PAGE}, "state": {"lazy_load_members": false}},
+        "presence": {"types": []},
+        "account_data": {"types": []},
+    })
+    .to_string();
+    let mut report = SyncReport::default();
+    let mut items = row.health.items;
+    let mut noticed = BTreeSet::new();
+    // Bounded: a busy room cannot keep one sync going forever.
+    for _ in 0..1000 {
+        let since = state.next_batch.clone();
+        let mut query = vec![("filter", filter.as_str()), ("timeout", "0")];
+        if let Some(s) = &since {
+            query.push(("since", s));
+        }
+        let resp = client.get(&v3(&["sync"]), &query).await?;
+        let next = resp["next_batch"]
+            .as_str()
+            .ok_or_else(|| CoreError::Other("the homeserver's /sync answer has no next_batch".into()))?
+            .to_string();
+        let joined = resp["rooms"]["join"].as_object().cloned().unwrap_or_default();
+        progress(SyncEvent::Places { total: joined.len() });
+        let mut seen_events = 0;
+        for (done, (room_id, room)) in joined.iter().enumerate() {
+            let mut events: Vec<Value> = room["timeline"]["events"].as_array().cloned().unwrap_or_default();
+            let known = state.rooms.contains_key(room_id);
+            if room["timeline"]["limited"].as_bool().unwrap_or(false)
+                && let Some(from) = room["timeline"]["prev_batch"].as_str()
+            {
+                // A room new to the source: its whole history; a gap in a
+                // known room: back to the previous sync.
+                let to = if known { since.as_deref() } else { None };
+                let mut older = backfill(&client, room_id, from, to).await?;
+                older.reverse();
+                older.append(&mut events);
+                events = older;
+            }
+            let r = state.rooms.entry(room_id.clone()).or_default();
+            if !known {
+                // State before the timeline (empty when the history starts
+                // at the room's creation).
+                for e in room["state"]["events"].as_array().into_iter().flatten() {
+                    apply_state(r, e);
+                }
+            }
+            seen_events += events.len();
+            for e in &events {
+                handle(ws, &client, spec, row, room_id, r, e, &mut report, &mut items).await?;
+            }
+            if r.encrypted && noticed.insert(room_id.clone()) {
+                let n = format!(
+                    "room {} is encrypted: skipped (TwakeAI holds no keys; its messages are not indexed)",
+                    r.name.as_deref().unwrap_or(room_id)
+                );
+                progress(SyncEvent::Notice(&n));
+                report.notices.push(n);
+            }
+            if !events.is_empty() || !known {
+                set_room_members(ws, &client, spec, row, room_id).await?;
+            }
+            let name = r.name.clone().unwrap_or_else(|| room_id.clone());
+            progress(SyncEvent::PlaceDone { name: &name, done: done + 1, total: joined.len(), items: report.stored });
+        }
+        report.places = report.places.max(state.rooms.len());
+        // Everything up to `next` is stored: the cursor moves.
+        state.next_batch = Some(next.clone());
+        let saved = serde_json::to_string(&state).map_err(|e| CoreError::Other(e.to_string()))?;
+        ws.store.source_save_state(&row.name, &saved, items).await?;
+        ws.commit_lexical()?;
+        if seen_events == 0 || since.as_deref() == Some(next.as_str()) {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Pages `/messages` backwards from `from` (down to `to`, or the room's
+/// creation); events newest first.
+async fn backfill(client: &Client, room_id: &str, from: &str, to: Option<&str>) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut from = from.to_string();
+    let limit = PAGE.to_string();
+    loop {
+        let mut query = vec![("dir", "b"), ("from", from.as_str()), ("limit", limit.as_str())];
+        if let Some(t) = to {
+            query.push(("to", t));
+        }
+        let page = client.get(&v3(&["rooms", room_id, "messages"]), &query).await?;
+        let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+        let end = page["end"].as_str().map(str::to_string);
+        if chunk.is_empty() {
+            break;
+        }
+        out.extend(chunk);
+        match end {
+            Some(e) if e != from => from = e,
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+fn apply_state(r: &mut Room, e: &Value) {
+    let content = &e["content"];
+    match e["type"].as_str().unwrap_or("") {
+        "m.room.member" => {
+            let Some(who) = e["state_key"].as_str() else { return };
+            match content["membership"].as_str() {
+                Some("join") => {
+                    r.joined.insert(who.to_string());
+                }
+                Some("leave" | "ban") => {
+                    r.joined.remove(who);
+                }
+                _ => {}
+            }
+        }
+        "m.room.name" => r.name = content["name"].as_str().filter(|n| !n.is_empty()).map(str::to_string),
+        "m.room.history_visibility" => {
+            if let Some(v) = content["history_visibility"].as_str() {
+                r.visibility = v.to_string();
+            }
+        }
+        "m.room.encryption" => r.encrypted = true,
+        _ => {}
+    }
+}
+
+/// Who may read a message sent now: the joined members, and the room's
+/// current members when its history is shared.
+fn readers_now(spec: &MatrixSpec, room_id: &str, r: &Room) -> Vec<Principal> {
+    let mut set: BTreeSet<Principal> = r.joined.iter().filter_map(|m| spec.principal(m)).collect();
+    if matches!(r.visibility.as_str(), "shared" | "world_readable")
+        && let Some(p) = room_principal(room_id)
+    {
+        set.insert(p);
+    }
+    set.into_iter().collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    ws: &Workspace,
+    client: &Client,
+    spec: &MatrixSpec,
+    row: &SourceRow,
+    room_id: &str,
+    r: &mut Room,
+    e: &Value,
+    report: &mut SyncReport,
+    items: &mut i64,
+) -> Result<()> {
+    let source = row.name.as_str();
+    if e.get("state_key").is_some() {
+        apply_state(r, e);
+        return Ok(());
+    }
+    match e["type"].as_str().unwrap_or("") {
+        "m.room.redaction" => {
+            let target = e["redacts"].as_str().or_else(|| e["content"]["redacts"].as_str());
+            if let Some(t) = target
+                && ws.forget_locked(&item_path(source, room_id, t)).await?
+            {
+                report.removed += 1;
+                *items -= 1;
+            }
+        }
+        // An encrypted room's messages are ciphertext to TwakeAI (and a
+        // client that sent clear text there did not mean it to be read).
+        "m.room.message" | "m.room.encrypted" if r.encrypted => {}
+        "m.room.message" => {
+            let relates = &e["content"]["m.relates_to"];
+            if relates["rel_type"].as_str() == Some("m.replace") {
+                let Some(target) = relates["event_id"].as_str() else { return Ok(()) };
+                let path = item_path(source, room_id, target);
+                let Some(record) = ws.store.file(&path).await? else { return Ok(()) };
+                // The original's sender, time and thread; the edit's text.
+                let original = client.get(&v3(&["rooms", room_id, "event", target]), &[]).await?;
+                let Some(doc) = document(spec, room_id, r, &original, Some(&e["content"]["m.new_content"])) else {
+                    return Ok(());
+                };
+                if store(ws, &path, record.readers, &record.tenant, doc).await? {
+                    report.edited += 1;
+                }
+                return Ok(());
+            }
+            let Some(event_id) = e["event_id"].as_str() else { return Ok(()) };
+            let Some(doc) = document(spec, room_id, r, e, None) else { return Ok(()) };
+            let path = item_path(source, room_id, event_id);
+            let existed = ws.store.file(&path).await?.is_some();
+            if store(ws, &path, readers_now(spec, room_id, r), &row.tenant, doc).await? {
+                report.stored += 1;
+                if !existed {
+                    *items += 1;
+                }
+            } else {
+                report.unchanged += 1;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The document of a message event (`content`: an edit's new content).
+fn document(spec: &MatrixSpec, room_id: &str, r: &Room, e: &Value, content: Option<&Value>) -> Option<Document> {
+    let sender = e["sender"].as_str()?;
+    let author = spec.principal(sender).map(|p| p.to_string()).unwrap_or_else(|| sender.to_string());
+    let text = message_text(&author, content.unwrap_or_else(|| latest_content(e)))?;
+    let event_id = e["event_id"].as_str()?;
+    let relates = &e["content"]["m.relates_to"];
+    let thread = (relates["rel_type"].as_str() == Some("m.thread"))
+        .then(|| relates["event_id"].as_str().map(str::to_string))
+        .flatten();
+    let title = r.name.clone().unwrap_or_else(|| room_id.to_string());
+    Some(Document {
+        key: event_id.to_string(),
+        message_id: Some(event_id.to_string()),
+        thread_id: thread,
+        author: Some(author),
+        date: e["origin_server_ts"].as_i64().map(rfc3339),
+        sections: vec![Section { locator: Locator::Message, text: text.clone() }],
+        ..Document::new(SourceKind::Chat, title, text)
+    })
+}
+
+/// Stores one message as an item; false when it is already stored as is.
+async fn store(
+    ws: &Workspace,
+    path: &str,
+    readers: Vec<Principal>,
+    tenant: &twake_types::Tenant,
+    doc: Document,
+) -> Result<bool> {
+    let mut h = Sha256::new();
+    for part in [doc.title.as_str(), doc.body.as_str(), doc.thread_id.as_deref().unwrap_or("")] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for p in &readers {
+        h.update(p.as_str().as_bytes());
+        h.update([0]);
+    }
+    let hash = hex::encode(h.finalize());
+    if ws.store.file(path).await?.is_some_and(|f| f.content_hash == hash) {
+        return Ok(false);
+    }
+    let record = FileRecord {
+        path: path.to_string(),
+        content_hash: hash,
+        readers,
+        format: "matrix".into(),
+        tenant: tenant.clone(),
+        sensitivity: None,
+    };
+    ws.store_documents(&record, vec![doc]).await.map_err(CoreError::Other)?;
+    Ok(true)
+}
+
+/// Rewrites the members of the room's `room:` container from the
+/// homeserver's current list of joined members.
+async fn set_room_members(
+    ws: &Workspace,
+    client: &Client,
+    spec: &MatrixSpec,
+    row: &SourceRow,
+    room_id: &str,
+) -> Result<()> {
+    let Some(container) = room_principal(room_id) else { return Ok(()) };
+    let list = client.get(&v3(&["rooms", room_id, "joined_members"]), &[]).await?;
+    let now: BTreeSet<Principal> =
+        list["joined"].as_object().map(|m| m.keys().filter_map(|k| spec.principal(k)).collect()).unwrap_or_default();
+    let before: BTreeSet<Principal> = ws
+        .memberships()
+        .await?
+        .into_iter()
+        .filter(|m| m.container == container.as_str() && m.tenant == row.tenant.as_str())
+        .filter_map(|m| Principal::parse(&m.member).ok())
+        .collect();
+    for gone in before.difference(&now) {
+        ws.remove_member(&row.tenant, &container, gone).await?;
+    }
+    for new in now.difference(&before) {
+        ws.add_member(&row.tenant, &container, new).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> MatrixSpec {
+        MatrixSpec {
+            homeserver: "http://127.0.0.1:8008".into(),
+            user_id: "@twake:localhost".into(),
+            user_domain: Some("valmont.fr".into()),
+            users: [("@boss:localhost".to_string(), "claire.dubois@valmont.fr".to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn matrix_ids_map_to_users() {
+        let s = spec();
+        assert_eq!(s.principal("@alice:localhost").unwrap().as_str(), "alice@valmont.fr");
+        assert_eq!(s.principal("@boss:localhost").unwrap().as_str(), "claire.dubois@valmont.fr");
+        assert_eq!(s.principal("!room:localhost"), None);
+        let plain = MatrixSpec { user_domain: None, ..s };
+        assert_eq!(plain.principal("@bob:example.org").unwrap().as_str(), "bob@example.org");
+    }
+
+    #[test]
+    fn membership_over_time_and_shared_history_make_readers() {
+        let s = spec();
+        let mut r = Room::default();
+        let member =
+            |who: &str, m: &str| json!({"type": "m.room.member", "state_key": who, "content": {"membership": m}});
+        apply_state(&mut r, &member("@alice:localhost", "join"));
+        apply_state(&mut r, &member("@bob:localhost", "join"));
+        let names = |v: Vec<Principal>| v.into_iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            names(readers_now(&s, "!R:localhost", &r)),
+            ["alice@valmont.fr", "bob@valmont.fr", "room:!r:localhost"]
+        );
+        apply_state(&mut r, &member("@bob:localhost", "leave"));
+        apply_state(
+            &mut r,
+            &json!({"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "joined"}}),
+        );
+        assert_eq!(names(readers_now(&s, "!R:localhost", &r)), ["alice@valmont.fr"]);
+    }
+
+    #[test]
+    fn message_documents_take_the_latest_edit_and_skip_redacted_events() {
+        let s = spec();
+        let r = Room { name: Some("Projet Lyon".into()), ..Room::default() };
+        let e = json!({
+            "type": "m.room.message", "event_id": "$1", "sender": "@alice:localhost",
+            "origin_server_ts": 1_795_910_400_000i64,
+            "content": {"msgtype": "m.text", "body": "Bascule le 12"},
+            "unsigned": {"m.relations": {"m.replace": {"content": {"m.new_content": {"msgtype": "m.text", "body": "Bascule le 14"}}}}}
+        });
+        let d = document(&s, "!r:localhost", &r, &e, None).unwrap();
+        assert_eq!(d.body, "Bascule le 14");
+        assert_eq!(d.title, "Projet Lyon");
+        assert_eq!(d.author.as_deref(), Some("alice@valmont.fr"));
+        assert_eq!(d.date.as_deref(), Some("2026-11-29T00:00:00Z"));
+        assert_eq!(d.kind, SourceKind::Chat);
+        let redacted = json!({"type": "m.room.message", "event_id": "$2", "sender": "@bob:localhost", "content": {}});
+        assert!(document(&s, "!r:localhost", &r, &redacted, None).is_none());
+        let threaded = json!({
+            "type": "m.room.message", "event_id": "$3", "sender": "@bob:localhost",
+            "content": {"body": "ok", "m.relates_to": {"rel_type": "m.thread", "event_id": "$1"}}
+        });
+        assert_eq!(document(&s, "!r:localhost", &r, &threaded, None).unwrap().thread_id.as_deref(), Some("$1"));
+    }
+}
