@@ -98,6 +98,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "TWAKE_AI_LISTEN")]
         listen: String,
+        /// Sync the connected sources once every this many seconds while
+        /// serving (0: never; `twake-ai sources sync` then does it).
+        #[arg(long, default_value_t = 60, env = "TWAKE_AI_SYNC_EVERY")]
+        sync_every: u64,
     },
     /// Manage API keys.
     Keys {
@@ -585,7 +589,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { listen } => {
+        Command::Serve { listen, sync_every } => {
             let oidc = twake_server::oidc::Oidc::discover(&config.auth).await?;
             let ws = std::sync::Arc::new(Workspace::open(&cli.data_dir, config).await?);
             if ws.keys().await?.iter().all(|k| k.revoked) && ws.config.auth.oidc_issuer.is_none() {
@@ -604,6 +608,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             );
             if oidc.is_some() {
                 eprintln!("accepting OIDC bearer tokens besides API keys");
+            }
+            if sync_every > 0 {
+                tokio::spawn(twake_core::sources::keep_in_sync(ws.clone(), std::time::Duration::from_secs(sync_every)));
             }
             twake_server::serve(listener, twake_server::AppState::new(ws).with_oidc(oidc)).await?;
             Ok(ExitCode::SUCCESS)

@@ -400,8 +400,64 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     let status: Value = serde_json::from_str(&ok(twake(d, &["sources", "status", "--json"], &[]))).unwrap();
     assert_eq!((status[0]["items"].as_i64(), status[0]["status"].as_str()), (Some(7), Some("ok")), "{status}");
 
+    // `twake-ai serve` keeps the source in sync in the background and
+    // reports its health in the API: a new message becomes searchable
+    // without any command.
+    let key = ok(twake(d, &["keys", "create", "--user", "carol@valmont.fr"], &[])).trim().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_twake-ai"))
+        .current_dir(root())
+        .arg("--data-dir")
+        .arg(d)
+        .args(["serve", "--listen", &listen, "--sync-every", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let api = format!("http://{listen}/api/v1");
+    let found_by_api = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        while http.get(format!("http://{listen}/healthz")).send().await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(120), "serve did not start");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let alice = User::login(&hs.url, "alice").await;
+        alice.say(&lyon, "Synchronisation continue : le câblage est confié à Orvelia.").await;
+        let sent = Instant::now();
+        loop {
+            let r: Value = http
+                .post(format!("{api}/search"))
+                .bearer_auth(&key)
+                .json(&json!({"query": "qui fait le câblage", "k": 20}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if r.to_string().contains("Orvelia") {
+                break;
+            }
+            assert!(sent.elapsed() < Duration::from_secs(120), "the background sync never indexed the message: {r}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let v: Value = http.get(format!("{api}/sources")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        v
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let s = &found_by_api["sources"][0];
+    assert_eq!(
+        (s["name"].as_str(), s["items"].as_i64(), s["status"].as_str()),
+        (Some("chat"), Some(8), Some("ok")),
+        "{found_by_api}"
+    );
+    assert!(!found_by_api.to_string().contains("syt_"), "no secret in the API: {found_by_api}");
+
     // Removing the source forgets its items.
     let stdout = ok(twake(d, &["sources", "remove", "chat"], &[]));
-    assert!(stdout.contains("7 items forgotten"), "{stdout}");
+    assert!(stdout.contains("8 items forgotten"), "{stdout}");
     assert!(!found(d, "alice@valmont.fr", "prestataire retenu").contains("Nexalis"));
 }

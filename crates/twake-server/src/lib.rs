@@ -192,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/triage", post(native::triage))
         .route("/api/v1/me", get(native::me))
         .route("/api/v1/usage", get(native::usage))
+        .route("/api/v1/sources", get(native::sources))
         .route("/api/v1/files", get(native::files).post(native::upload).delete(native::delete_file))
         .route("/api/v1/jobs/{id}", get(native::job))
         .route("/api/v1/openapi.json", get(native::openapi))

@@ -507,6 +507,58 @@ pub async fn usage(State(state): State<AppState>, user: User) -> Result<Response
     }))
 }
 
+/// A connected source and its health (never its secret).
+#[derive(Serialize, ToSchema)]
+pub struct SourceView {
+    name: String,
+    /// `matrix` (IMAP, JMAP, WebDAV and CalDAV come next).
+    kind: String,
+    /// The server and account it reads with.
+    location: String,
+    /// Items (messages) indexed from it.
+    items: i64,
+    /// `ok`, `never synced` or `failing`.
+    status: String,
+    /// Unix seconds of the last sync attempt and of the last success.
+    last_attempt: Option<i64>,
+    last_success: Option<i64>,
+    /// Seconds since the last success.
+    lag_seconds: Option<i64>,
+    last_error: Option<String>,
+    /// Failed syncs in a row.
+    errors: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SourceList {
+    sources: Vec<SourceView>,
+}
+
+/// The connected sources of the caller's tenant and their health.
+#[utoipa::path(get, path = "/api/v1/sources", security(("bearer" = [])), responses((status = 200, body = SourceList), (status = 401, body = ErrorBody)))]
+pub async fn sources(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    let tenant = state.workspace.tenant_of(&user.0).await?;
+    let list = state.workspace.sources().await?;
+    Ok(json_ok(SourceList {
+        sources: list
+            .into_iter()
+            .filter(|s| s.tenant == tenant.as_str())
+            .map(|s| SourceView {
+                name: s.name,
+                kind: s.kind.to_string(),
+                location: s.location,
+                items: s.items,
+                status: s.status.to_string(),
+                last_attempt: s.last_attempt,
+                last_success: s.last_success,
+                lag_seconds: s.lag_seconds,
+                last_error: s.last_error,
+                errors: s.errors,
+            })
+            .collect(),
+    }))
+}
+
 /// The files the caller can read something of.
 #[utoipa::path(get, path = "/api/v1/files", security(("bearer" = [])), responses((status = 200, body = FileList), (status = 401, body = ErrorBody)))]
 pub async fn files(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
@@ -691,7 +743,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, minutes, summarize_thread, draft_reply, rewrite, triage, me, usage, files, upload, delete_file, job),
+    paths(search, ask, minutes, summarize_thread, draft_reply, rewrite, triage, me, usage, sources, files, upload, delete_file, job),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

@@ -335,6 +335,7 @@ async fn upload_ingests_in_a_job_and_files_are_listed_per_user() {
         "/api/v1/draft-reply",
         "/api/v1/rewrite",
         "/api/v1/triage",
+        "/api/v1/sources",
     ] {
         assert!(v["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
     }

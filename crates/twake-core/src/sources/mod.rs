@@ -269,6 +269,25 @@ impl Workspace {
     }
 }
 
+/// Syncs every source, then waits `every`, forever (`twake-ai serve` runs
+/// it in the background). A failing source is logged and recorded in its
+/// health; the others go on.
+pub async fn keep_in_sync(ws: std::sync::Arc<Workspace>, every: std::time::Duration) {
+    loop {
+        match ws.sources().await {
+            Ok(list) => {
+                for s in list {
+                    if let Err(e) = ws.sync_source(&s.name, &mut |_| {}).await {
+                        tracing::warn!(source = %s.name, "sync failed: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot list the sources: {e}"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
