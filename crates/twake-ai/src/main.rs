@@ -260,6 +260,19 @@ enum SummarizeCommand {
         #[arg(long, value_enum, default_value_t = MinutesFormat::Markdown)]
         format: MinutesFormat,
     },
+    /// A chat room: what happened since a time or since you last read it,
+    /// by topic, the messages that mention you first.
+    Room {
+        /// The room's name or ID.
+        room: String,
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// last-read (your Matrix read receipt), YYYY-MM-DD, or a duration back: 24h, 7d.
+        #[arg(long, default_value = "last-read")]
+        since: String,
+        #[arg(long, value_enum, default_value_t = MinutesFormat::Markdown)]
+        format: MinutesFormat,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -698,6 +711,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             match format {
                 MinutesFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
                 MinutesFormat::Markdown => print!("{}", summary.to_markdown()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Summarize { command: SummarizeCommand::Room { room, as_user, since, format } } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let since = twake_core::catchup::parse_since(&since, ws.now()).with_context(|| {
+                format!(
+                    "invalid --since {since:?}: give last-read, a day as YYYY-MM-DD, or a duration such as 24h or 7d"
+                )
+            })?;
+            let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
+            let (ws, p) = (&ws, &pass);
+            let out = writing::budgeted(ws, p, "catching up on the room", |mut on| async move {
+                ws.catch_up_room(&room, since, p, &mut *on).await
+            })
+            .await?;
+            match format {
+                MinutesFormat::Json => println!("{}", serde_json::to_string_pretty(&out)?),
+                MinutesFormat::Markdown => print!("{}", out.to_markdown()),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -201,6 +201,11 @@ impl User {
         .await;
     }
 
+    async fn receipt(&self, room: &str, event: &str) {
+        self.call(reqwest::Method::POST, &format!("/rooms/{}/receipt/m.read/{}", enc(room), enc(event)), json!({}))
+            .await;
+    }
+
     async fn redact(&self, room: &str, event: &str) {
         let path = format!("/rooms/{}/redact/{}/r{}", enc(room), enc(event), self.next_txn());
         self.call(reqwest::Method::PUT, &path, json!({"reason": "test"})).await;
@@ -341,7 +346,7 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     // Incremental: new messages, an edit and a redaction of messages
     // already indexed, a message redacted before it was synced; Bob
     // leaves, Carol joins.
-    rt.block_on(async {
+    let nexalis = rt.block_on(async {
         alice.say(&lyon, "Nouvelle réunion de suivi le 3 décembre.").await;
         let card = bob.say(&lyon, "Ma carte d'accès porte le numéro 7788.").await;
         bob.redact(&lyon, &card).await;
@@ -350,7 +355,7 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
         bob.leave(&lyon).await;
         alice.invite(&lyon, "@carol:localhost").await;
         carol.join(&lyon).await;
-        alice.say(&lyon, "Après le départ de Bob : le prestataire retenu est Nexalis.").await;
+        alice.say(&lyon, "Après le départ de Bob : le prestataire retenu est Nexalis.").await
     });
     let stdout = ok(twake(d, &["sources", "sync", "chat"], &[]));
     assert!(stdout.contains("2 stored, 1 edited, 1 removed"), "{stdout}");
@@ -367,11 +372,45 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     assert!(found(d, "bob@valmont.fr", "switchs").contains("10 décembre"));
     assert!(!found(d, "carol@valmont.fr", "budget serveur").contains("48 000"));
 
+    // Room catch-up since Alice last read the room (her read receipt, seen
+    // by the sync): only what came after, the message naming her first.
+    rt.block_on(async {
+        alice.receipt(&lyon, &nexalis).await;
+        // Item dates have a one-second resolution.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        carol.say(&lyon, "@alice peux-tu valider le devis Nexalis avant vendredi ?").await;
+        carol.say(&lyon, "Le câblage du rack 3 commence lundi, l'équipe réseau est prévenue.").await;
+    });
+    let stdout = ok(twake(d, &["sources", "sync", "chat"], &[]));
+    assert!(stdout.contains("2 stored"), "{stdout}");
+    let out = twake(d, &["summarize", "room", "Projet Lyon", "--as", "carol@valmont.fr"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(1) && err.contains("no read receipt of yours"), "{err}");
+    let out = ok(twake(
+        d,
+        &["summarize", "room", "Projet Lyon", "--as", "alice@valmont.fr", "--since", "last-read", "--format", "json"],
+        &[],
+    ));
+    let c: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(c["since_from"], "last read", "{c}");
+    let texts: Vec<&str> = c["messages"].as_array().unwrap().iter().map(|m| m["from"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Carol", "Carol"], "only the messages after the receipt: {c}");
+    assert_eq!(c["mentions"].as_array().unwrap().len(), 1, "{c}");
+    assert_eq!(c["mentions"][0]["message"], 1, "{c}");
+    assert!(c["mentions"][0]["text"].as_str().unwrap().contains("devis Nexalis"));
+    assert!(!c["summary"].as_str().unwrap().is_empty() && c["audit_id"].is_i64(), "{c}");
+    for t in c["topics"].as_array().unwrap() {
+        for p in t["points"].as_array().unwrap() {
+            let n = p["message"].as_u64().unwrap();
+            assert!((1..=2).contains(&n), "citations point to given messages: {c}");
+        }
+    }
+
     // Nothing new: nothing stored twice.
     let stdout = ok(twake(d, &["sources", "sync", "chat"], &[]));
     assert!(stdout.contains("0 stored, 0 edited, 0 removed"), "{stdout}");
     let status: Value = serde_json::from_str(&ok(twake(d, &["sources", "status", "--json"], &[]))).unwrap();
-    assert_eq!(status[0]["items"], 5, "4 + 2 new - 1 redacted: {status}");
+    assert_eq!(status[0]["items"], 7, "4 + 2 new - 1 redacted + 2: {status}");
     assert_eq!(status[0]["status"], "ok");
 
     // The homeserver goes away: the sync fails with a clear error after
@@ -398,7 +437,7 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     assert!(stdout.contains("2 stored"), "{stdout}");
     assert!(found(d, "carol@valmont.fr", "date de la recette").contains("18 décembre"));
     let status: Value = serde_json::from_str(&ok(twake(d, &["sources", "status", "--json"], &[]))).unwrap();
-    assert_eq!((status[0]["items"].as_i64(), status[0]["status"].as_str()), (Some(7), Some("ok")), "{status}");
+    assert_eq!((status[0]["items"].as_i64(), status[0]["status"].as_str()), (Some(9), Some("ok")), "{status}");
 
     // `twake-ai serve` keeps the source in sync in the background and
     // reports its health in the API: a new message becomes searchable
@@ -451,13 +490,13 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     let s = &found_by_api["sources"][0];
     assert_eq!(
         (s["name"].as_str(), s["items"].as_i64(), s["status"].as_str()),
-        (Some("chat"), Some(8), Some("ok")),
+        (Some("chat"), Some(10), Some("ok")),
         "{found_by_api}"
     );
     assert!(!found_by_api.to_string().contains("syt_"), "no secret in the API: {found_by_api}");
 
     // Removing the source forgets its items.
     let stdout = ok(twake(d, &["sources", "remove", "chat"], &[]));
-    assert!(stdout.contains("8 items forgotten"), "{stdout}");
+    assert!(stdout.contains("10 items forgotten"), "{stdout}");
     assert!(!found(d, "alice@valmont.fr", "prestataire retenu").contains("Nexalis"));
 }

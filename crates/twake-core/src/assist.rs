@@ -657,7 +657,7 @@ fn minutes_messages(title: &str, cues: &[Cue], lang: Lang) -> Vec<ChatMessage> {
 /// The unit (a cue, a message: number and text) that supports `text` best:
 /// the given one if it shares at least half as many terms with it as the
 /// best one does, else the best; `None` when no unit shares any.
-fn supporting(text: &str, given: Option<usize>, units: &[(usize, String)]) -> Option<usize> {
+pub(crate) fn supporting(text: &str, given: Option<usize>, units: &[(usize, String)]) -> Option<usize> {
     let t = terms(text);
     let shared = |u: &str| {
         let ut = terms(u);

@@ -72,6 +72,13 @@ impl Date {
     }
 }
 
+/// RFC 3339 (UTC, seconds) of a Unix time.
+pub fn rfc3339(secs: i64) -> String {
+    let d = Date::from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!("{d}T{:02}:{:02}:{:02}Z", t / 3600, t / 60 % 60, t % 60)
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)

@@ -90,6 +90,12 @@ impl Store {
         }
     }
 
+    pub async fn room_documents(&self, room: &str, after: &str, pass: &AccessPass, limit: i64) -> Result<Vec<DocView>> {
+        match self {
+            Store::Sqlite(s) => s.room_documents(room, after, pass, limit).await,
+        }
+    }
+
     pub async fn files_under(&self, prefix: &str) -> Result<Vec<String>> {
         match self {
             Store::Sqlite(s) => s.files_under(prefix).await,

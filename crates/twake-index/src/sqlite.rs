@@ -693,6 +693,25 @@ impl SqliteStore {
         Ok(rows.iter().map(doc_view).collect())
     }
 
+    /// The chat messages of a room (named by its title or its ID, as in an
+    /// item path `…/ROOM/EVENT`) sent after `after` (RFC 3339) that the
+    /// pass may read: the latest `limit`, oldest first.
+    pub async fn room_documents(&self, room: &str, after: &str, pass: &AccessPass, limit: i64) -> Result<Vec<DocView>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body, d.recipients FROM documents d WHERE d.kind = 'chat' AND (lower(d.title) = lower(",
+        );
+        qb.push_bind(room.to_string());
+        qb.push(") OR instr(d.path, ");
+        qb.push_bind(format!("/{room}/"));
+        qb.push(") > 0) AND d.date > ");
+        qb.push_bind(after.to_string());
+        push_access_filter(&mut qb, pass, "d.id");
+        qb.push(" ORDER BY d.date DESC, d.id DESC LIMIT ");
+        qb.push_bind(limit);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
+        Ok(rows.iter().rev().map(doc_view).collect())
+    }
+
     /// The messages of the thread of `message_id` that the pass may read,
     /// oldest first; empty when the pass may not read that message.
     pub async fn thread_documents(&self, message_id: &str, pass: &AccessPass) -> Result<Vec<DocView>> {

@@ -369,6 +369,40 @@ pub async fn summarize_thread(State(state): State<AppState>, user: User, body: B
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RoomRequest {
+    /// The chat room's name or ID.
+    pub room: String,
+    /// `last-read` (default: the caller's read receipt), `YYYY-MM-DD`,
+    /// `YYYY-MM-DDTHH:MMZ`, or a duration back such as `24h` or `7d`.
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+/// Catch-up on a chat room from the messages the caller may read since a
+/// time or since their last read receipt: mentions of the caller first,
+/// then topics whose points cite the messages (the shape of `twake-ai
+/// summarize room --format json`).
+#[utoipa::path(post, path = "/api/v1/summarize/room", request_body = RoomRequest, security(("bearer" = [])),
+    responses((status = 200, description = "the catch-up", content_type = "application/json"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn summarize_room(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let req: RoomRequest = parse_json(&body)?;
+    if req.room.trim().is_empty() {
+        return Err(ApiError::invalid("`room` must not be empty.", Some("room")));
+    }
+    let since = req.since.as_deref().unwrap_or("last-read");
+    let Some(since) = twake_core::catchup::parse_since(since, state.workspace.now()) else {
+        return Err(ApiError::invalid(
+            "`since` must be last-read, a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d.",
+            Some("since"),
+        ));
+    };
+    let pass = user.pass();
+    assisted(&state, &user, state.workspace.catch_up_room(&req.room, since, &pass, &mut |_| {})).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DraftRequest {
     /// The Message-ID of the mail to answer (with or without `<>`).
     pub message_id: String,
@@ -743,7 +777,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, minutes, summarize_thread, draft_reply, rewrite, triage, me, usage, sources, files, upload, delete_file, job),
+    paths(search, ask, minutes, summarize_thread, summarize_room, draft_reply, rewrite, triage, me, usage, sources, files, upload, delete_file, job),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

@@ -336,6 +336,7 @@ async fn upload_ingests_in_a_job_and_files_are_listed_per_user() {
         "/api/v1/rewrite",
         "/api/v1/triage",
         "/api/v1/sources",
+        "/api/v1/summarize/room",
     ] {
         assert!(v["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
     }
@@ -636,6 +637,8 @@ async fn reply_drafts_and_rewrites_over_the_native_api() {
         ("/api/v1/rewrite", json!({"text": "Bonjour", "to": "klingon"}), "to"),
         ("/api/v1/rewrite", json!({"text": "Bonjour", "tone": "formal", "sensitivity": "top"}), "sensitivity"),
         ("/api/v1/triage", json!({"since": "last week"}), "since"),
+        ("/api/v1/summarize/room", json!({"room": " "}), "room"),
+        ("/api/v1/summarize/room", json!({"room": "Projet Lyon", "since": "hier"}), "since"),
     ] {
         let (st, v) = call(path, body).await;
         assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{path}: {v}");
@@ -644,6 +647,9 @@ async fn reply_drafts_and_rewrites_over_the_native_api() {
     let (st, v) = call("/api/v1/triage", json!({"since": "2099-01-01"})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!((v["threads"].as_array().map(Vec::len), v["tokens"].as_u64()), (Some(0), Some(0)), "{v}");
+    // No chat room of that name for the caller: 404, nothing generated.
+    let (st, v) = call("/api/v1/summarize/room", json!({"room": "Projet Lyon", "since": "7d"})).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{v}");
     // A thread the caller did not receive does not exist for them.
     let body = json!({"message_id": "lyon-001@valmont.fr"}).to_string();
     let (st, v) = json_call(s, "POST", "/api/v1/draft-reply", Some(&f.bob), Some(&body)).await;

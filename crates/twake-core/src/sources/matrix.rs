@@ -72,12 +72,21 @@ struct Room {
     joined: BTreeSet<String>,
     visibility: String,
     encrypted: bool,
+    /// Each member's latest public read receipt (`m.read`): Unix ms.
+    #[serde(default)]
+    read: BTreeMap<String, i64>,
 }
 
 impl Default for Room {
     fn default() -> Self {
         // `shared` is the default history visibility of the spec.
-        Room { name: None, joined: BTreeSet::new(), visibility: "shared".into(), encrypted: false }
+        Room {
+            name: None,
+            joined: BTreeSet::new(),
+            visibility: "shared".into(),
+            encrypted: false,
+            read: BTreeMap::new(),
+        }
     }
 }
 
@@ -92,10 +101,7 @@ fn item_path(source: &str, room_id: &str, event_id: &str) -> String {
 
 /// RFC 3339 (UTC) of a Matrix timestamp in milliseconds.
 fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = crate::quota::civil_from_days(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", t / 3600, t / 60 % 60, t % 60)
+    crate::dates::rfc3339(ms.div_euclid(1000))
 }
 
 /// The text of a message content; `None` for nothing to index (a redacted
@@ -332,6 +338,9 @@ pub(crate) async fn sync(
                     apply_state(r, e);
                 }
             }
+            for e in room["ephemeral"]["events"].as_array().into_iter().flatten() {
+                apply_receipts(r, e);
+            }
             seen_events += events.len();
             for e in &events {
                 handle(ws, &client, spec, row, room_id, r, e, &mut report, &mut items).await?;
@@ -413,6 +422,36 @@ fn apply_state(r: &mut Room, e: &Value) {
         "m.room.encryption" => r.encrypted = true,
         _ => {}
     }
+}
+
+/// Records the public read receipts of an `m.receipt` event.
+fn apply_receipts(r: &mut Room, e: &Value) {
+    if e["type"].as_str() != Some("m.receipt") {
+        return;
+    }
+    for receipts in e["content"].as_object().into_iter().flat_map(|m| m.values()) {
+        for (who, at) in receipts["m.read"].as_object().into_iter().flatten() {
+            if let Some(ts) = at["ts"].as_i64() {
+                let slot = r.read.entry(who.clone()).or_insert(ts);
+                *slot = (*slot).max(ts);
+            }
+        }
+    }
+}
+
+/// When `user` last read the room (named by its name or its ID) according
+/// to their Matrix read receipt, in Unix ms, from a source's saved state.
+pub(crate) fn last_read(spec: &MatrixSpec, state: &str, user: &Principal, room: &str) -> Option<i64> {
+    let state: State = serde_json::from_str(state).ok()?;
+    let wanted = room.to_lowercase();
+    state
+        .rooms
+        .iter()
+        .filter(|(id, r)| id.to_lowercase() == wanted || r.name.as_deref().is_some_and(|n| n.to_lowercase() == wanted))
+        .flat_map(|(_, r)| r.read.iter())
+        .filter(|(who, _)| spec.principal(who).as_ref() == Some(user))
+        .map(|(_, ts)| *ts)
+        .max()
 }
 
 /// Who may read a message sent now: the joined members, and the room's
@@ -617,6 +656,26 @@ mod tests {
             &json!({"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "joined"}}),
         );
         assert_eq!(names(readers_now(&s, "!R:localhost", &r)), ["alice@valmont.fr"]);
+    }
+
+    #[test]
+    fn read_receipts_give_each_users_last_read() {
+        let s = spec();
+        let mut r = Room { name: Some("Projet Lyon".into()), ..Room::default() };
+        apply_receipts(
+            &mut r,
+            &json!({"type": "m.receipt", "content": {
+                "$a": {"m.read": {"@alice:localhost": {"ts": 1000}}},
+                "$b": {"m.read": {"@alice:localhost": {"ts": 3000}, "@bob:localhost": {"ts": 2000}}, "m.read.private": {"@carol:localhost": {"ts": 9}}}
+            }}),
+        );
+        let state = State { next_batch: None, rooms: [("!R:localhost".to_string(), r)].into() };
+        let state = serde_json::to_string(&state).unwrap();
+        let alice = Principal::parse("alice@valmont.fr").unwrap();
+        assert_eq!(last_read(&s, &state, &alice, "projet lyon"), Some(3000));
+        assert_eq!(last_read(&s, &state, &alice, "!R:localhost"), Some(3000));
+        assert_eq!(last_read(&s, &state, &Principal::parse("carol@valmont.fr").unwrap(), "Projet Lyon"), None);
+        assert_eq!(last_read(&s, &state, &alice, "Autre salle"), None);
     }
 
     #[test]

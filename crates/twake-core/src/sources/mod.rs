@@ -269,6 +269,22 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// When `user` last read a chat room (by name or ID) according to the
+    /// read receipts the sources saw: Unix seconds, `None` when unknown.
+    pub async fn last_read(&self, user: &twake_types::Principal, room: &str) -> Result<Option<i64>> {
+        let mut best = None;
+        for row in self.store.sources().await? {
+            let Ok(spec) = serde_json::from_str::<SourceSpec>(&row.config) else { continue };
+            let at = match &spec {
+                SourceSpec::Matrix(m) => matrix::last_read(m, &row.state, user, room).map(|ms| ms.div_euclid(1000)),
+            };
+            best = best.max(at);
+        }
+        Ok(best)
+    }
+}
+
 /// Syncs every source, then waits `every`, forever (`twake-ai serve` runs
 /// it in the background). A failing source is logged and recorded in its
 /// health; the others go on.
