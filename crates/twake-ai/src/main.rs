@@ -231,6 +231,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The daily brief: what happened across mail, rooms and meetings that
+    /// concerns you, since yesterday (00:00 UTC) unless --since says.
+    Brief {
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// YYYY-MM-DD, YYYY-MM-DDTHH:MMZ, or a duration back: 24h, 7d.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure quality against an evaluation set (not a test).
     Eval {
         #[command(subcommand)]
@@ -730,6 +741,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             match format {
                 MinutesFormat::Json => println!("{}", serde_json::to_string_pretty(&out)?),
                 MinutesFormat::Markdown => print!("{}", out.to_markdown()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Brief { as_user, since, json } => {
+            let ws = Workspace::open(&cli.data_dir, config).await?;
+            let since = match since.as_deref() {
+                None => (ws.today().days() - 1) * 86_400,
+                Some(s) => match twake_core::catchup::parse_since(s, ws.now()) {
+                    Some(twake_core::catchup::Since::At(t)) => t,
+                    _ => anyhow::bail!(
+                        "invalid --since {s:?}: give a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d"
+                    ),
+                },
+            };
+            let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
+            let (ws, p) = (&ws, &pass);
+            let out =
+                writing::budgeted(
+                    ws,
+                    p,
+                    "writing the brief",
+                    |mut on| async move { ws.brief(since, p, &mut *on).await },
+                )
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print!("{}", out.to_text());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -523,3 +523,47 @@ fn triage_says_which_threads_need_a_reply_and_their_deadlines() {
     let out = twake(&d, &["triage", "--as", "alice.martin@valmont.fr", "--since", "last week"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD or a number of days back"), "{out:?}");
 }
+
+#[test]
+fn daily_brief_gathers_mail_and_meetings_that_concern_the_user() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let out = twake(
+        &d,
+        &[
+            "ingest",
+            "--readers",
+            "alice.martin@valmont.fr,bob.leroy@valmont.fr",
+            "examples/workspace/shared/mail",
+            "examples/workspace/shared/meetings",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = twake(&d, &["brief", "--as", "alice.martin@valmont.fr", "--since", "2026-11-01", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(b["since"], "2026-11-01T00:00:00Z");
+    let threads = b["mail"]["threads"].as_array().unwrap();
+    assert!(threads.iter().any(|t| t["message_id"] == "lyon-003@valmont.fr"), "{b}");
+    assert!(b["tokens"].as_u64().unwrap() > 0 && !b["mail"]["audit_ids"].as_array().unwrap().is_empty());
+    // The steering committee asks Alice for the fallback plan: that passage,
+    // not her own answer, with its time in the recording.
+    let meetings = b["meetings"].as_array().unwrap();
+    assert_eq!(meetings.len(), 2, "{b}");
+    let copil = meetings.iter().find(|m| m["path"].as_str().unwrap().contains("comite-pilotage")).unwrap();
+    assert_eq!(copil["date"], "2026-11-20");
+    let lines: Vec<&str> = copil["mentions"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert!(lines.iter().any(|l| l.contains("Alice, tu le rédiges")), "{lines:?}");
+    assert!(lines.iter().all(|l| !l.starts_with("Alice Martin:")), "her own words are not mentions: {lines:?}");
+    assert!(copil["mentions"][0]["time"].as_str().unwrap().contains('–'));
+    assert_eq!(b["rooms"].as_array().unwrap().len(), 0, "no connected chat here");
+    // Nothing since a day to come: nothing read, no model called.
+    let out = twake(&d, &["brief", "--as", "alice.martin@valmont.fr", "--since", "2099-01-01", "--json"]);
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((b["tokens"].as_u64(), b["meetings"].as_array().map(Vec::len)), (Some(0), Some(0)), "{b}");
+    let out = twake(&d, &["brief", "--as", "alice.martin@valmont.fr", "--since", "hier"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --since"), "{out:?}");
+}

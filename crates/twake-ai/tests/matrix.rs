@@ -406,6 +406,28 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
         }
     }
 
+    // The daily brief shows the room, Carol's message naming Alice first
+    // (no mail here: no model is called).
+    let b: Value = serde_json::from_str(&ok(twake(
+        d,
+        &["brief", "--as", "alice@valmont.fr", "--since", "2026-01-01", "--json"],
+        &[],
+    )))
+    .unwrap();
+    let room = &b["rooms"][0];
+    assert_eq!(room["room"], "Projet Lyon", "{b}");
+    let said: Vec<&str> = room["mentions"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(said, ["@alice peux-tu valider le devis Nexalis avant vendredi ?"], "{b}");
+    assert!(room["mentions"][0]["path"].as_str().unwrap().starts_with("matrix://chat/"));
+    // Bob's brief: he left before Carol's message; her message is not his.
+    let b: Value = serde_json::from_str(&ok(twake(
+        d,
+        &["brief", "--as", "bob@valmont.fr", "--since", "2026-01-01", "--json"],
+        &[],
+    )))
+    .unwrap();
+    assert!(!b.to_string().contains("devis Nexalis") && !b.to_string().contains("48 000"), "{b}");
+
     // Nothing new: nothing stored twice.
     let stdout = ok(twake(d, &["sources", "sync", "chat"], &[]));
     assert!(stdout.contains("0 stored, 0 edited, 0 removed"), "{stdout}");

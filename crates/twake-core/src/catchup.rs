@@ -118,7 +118,7 @@ pub fn room_schema() -> serde_json::Value {
 /// The words by which a message names `user` (an e-mail address): the
 /// local part and its pieces (`alice.martin` → alice, martin), long enough
 /// not to match everything.
-fn names_of(user: &str) -> Vec<String> {
+pub(crate) fn names_of(user: &str) -> Vec<String> {
     let local = user.split('@').next().unwrap_or(user).to_lowercase();
     let mut names = vec![local.clone()];
     names.extend(local.split(['.', '-', '_']).filter(|p| p.chars().count() >= 3).map(str::to_string));
@@ -128,7 +128,7 @@ fn names_of(user: &str) -> Vec<String> {
 
 /// A person's name from a chat author's address: `alice.martin@valmont.fr`
 /// is "Alice Martin" (the address stays in `ThreadMessage::address`).
-fn person_name(author: &str) -> String {
+pub(crate) fn person_name(author: &str) -> String {
     let local = author.split('@').next().unwrap_or(author);
     local
         .split(['.', '-', '_'])
@@ -142,7 +142,7 @@ fn person_name(author: &str) -> String {
 }
 
 /// Whether `text` names one of `names` as a whole word (or `@name`).
-fn mentions(text: &str, names: &[String]) -> bool {
+pub(crate) fn mentions(text: &str, names: &[String]) -> bool {
     let lower = text.to_lowercase();
     lower.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '-' || c == '_')).any(|w| {
         let w = w.trim_matches(['.', '-', '_']);

@@ -12,6 +12,7 @@ pub mod answer;
 pub mod assist;
 pub mod audit;
 pub mod bench;
+pub mod brief;
 pub mod catchup;
 pub mod config;
 pub mod dates;

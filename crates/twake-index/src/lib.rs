@@ -96,6 +96,19 @@ impl Store {
         }
     }
 
+    pub async fn kind_documents(
+        &self,
+        kind: twake_types::SourceKind,
+        after: &str,
+        undated: bool,
+        pass: &AccessPass,
+        limit: i64,
+    ) -> Result<Vec<DocView>> {
+        match self {
+            Store::Sqlite(s) => s.kind_documents(kind, after, undated, pass, limit).await,
+        }
+    }
+
     pub async fn files_under(&self, prefix: &str) -> Result<Vec<String>> {
         match self {
             Store::Sqlite(s) => s.files_under(prefix).await,

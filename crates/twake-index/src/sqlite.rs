@@ -693,6 +693,31 @@ impl SqliteStore {
         Ok(rows.iter().map(doc_view).collect())
     }
 
+    /// The documents of one kind (`chat`, `transcript`…) that the pass may
+    /// read, dated after `after` (RFC 3339) or, with `undated`, without a
+    /// date: the latest `limit`, oldest first.
+    pub async fn kind_documents(
+        &self,
+        kind: SourceKind,
+        after: &str,
+        undated: bool,
+        pass: &AccessPass,
+        limit: i64,
+    ) -> Result<Vec<DocView>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body, d.recipients FROM documents d WHERE d.kind = ",
+        );
+        qb.push_bind(kind.as_str());
+        qb.push(" AND (d.date > ");
+        qb.push_bind(after.to_string());
+        qb.push(if undated { " OR d.date IS NULL)" } else { ")" });
+        push_access_filter(&mut qb, pass, "d.id");
+        qb.push(" ORDER BY d.date DESC, d.id DESC LIMIT ");
+        qb.push_bind(limit);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
+        Ok(rows.iter().rev().map(doc_view).collect())
+    }
+
     /// The chat messages of a room (named by its title or its ID, as in an
     /// item path `…/ROOM/EVENT`) sent after `after` (RFC 3339) that the
     /// pass may read: the latest `limit`, oldest first.

@@ -188,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/minutes", post(native::minutes))
         .route("/api/v1/summarize/thread", post(native::summarize_thread))
         .route("/api/v1/summarize/room", post(native::summarize_room))
+        .route("/api/v1/brief", post(native::brief))
         .route("/api/v1/draft-reply", post(native::draft_reply))
         .route("/api/v1/rewrite", post(native::rewrite))
         .route("/api/v1/triage", post(native::triage))

@@ -403,6 +403,40 @@ pub async fn summarize_room(State(state): State<AppState>, user: User, body: Byt
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct BriefRequest {
+    /// `YYYY-MM-DD`, `YYYY-MM-DDTHH:MMZ`, or a duration back such as `24h`
+    /// (default: yesterday, 00:00 UTC).
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+/// The caller's daily brief: mail (triaged), rooms (new messages, mentions)
+/// and meetings (passages naming the caller) since a time, each with its
+/// source (the shape of `twake-ai brief --json`).
+#[utoipa::path(post, path = "/api/v1/brief", request_body = BriefRequest, security(("bearer" = [])),
+    responses((status = 200, description = "the brief", content_type = "application/json"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn brief(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let req: BriefRequest = if body.is_empty() { BriefRequest { since: None } } else { parse_json(&body)? };
+    let ws = &state.workspace;
+    let since = match req.since.as_deref() {
+        None => (ws.today().days() - 1) * 86_400,
+        Some(s) => match twake_core::catchup::parse_since(s, ws.now()) {
+            Some(twake_core::catchup::Since::At(t)) => t,
+            _ => {
+                return Err(ApiError::invalid(
+                    "`since` must be a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d.",
+                    Some("since"),
+                ));
+            }
+        },
+    };
+    let pass = user.pass();
+    assisted(&state, &user, ws.brief(since, &pass, &mut |_| {})).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DraftRequest {
     /// The Message-ID of the mail to answer (with or without `<>`).
     pub message_id: String,
@@ -777,7 +811,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, minutes, summarize_thread, summarize_room, draft_reply, rewrite, triage, me, usage, sources, files, upload, delete_file, job),
+    paths(search, ask, minutes, summarize_thread, summarize_room, brief, draft_reply, rewrite, triage, me, usage, sources, files, upload, delete_file, job),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

@@ -337,6 +337,7 @@ async fn upload_ingests_in_a_job_and_files_are_listed_per_user() {
         "/api/v1/triage",
         "/api/v1/sources",
         "/api/v1/summarize/room",
+        "/api/v1/brief",
     ] {
         assert!(v["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
     }
@@ -639,6 +640,7 @@ async fn reply_drafts_and_rewrites_over_the_native_api() {
         ("/api/v1/triage", json!({"since": "last week"}), "since"),
         ("/api/v1/summarize/room", json!({"room": " "}), "room"),
         ("/api/v1/summarize/room", json!({"room": "Projet Lyon", "since": "hier"}), "since"),
+        ("/api/v1/brief", json!({"since": "last-read"}), "since"),
     ] {
         let (st, v) = call(path, body).await;
         assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{path}: {v}");
