@@ -36,6 +36,46 @@ def test_assistant_answers_with_citations():
     assert r.usage.prompt_tokens > 100 and r.usage.completion_tokens > 0
 
 
+def test_assistant_runs_a_translation_tool_streamed():
+    stream = client.chat.completions.create(
+        model="twake-ai",
+        messages=[{"role": "user", "content": "Traduis en anglais : Alice Martin confirme le budget de 12500 euros pour Lyon."}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    pieces, usage, tool = [], None, None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        if (chunk.model_extra or {}).get("tool"):
+            tool = chunk.model_extra["tool"]
+        for c in chunk.choices:
+            if c.delta.content:
+                pieces.append(c.delta.content)
+    text = "".join(pieces)
+    assert "Alice Martin" in text and "12500" in text, text
+    assert tool["name"] == "translate" and tool["arguments"]["to"] == "en", tool
+    assert tool["result"]["lang"] == "en" and tool["result"]["missing"] == [], tool
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0, usage
+
+
+def test_assistant_runs_a_thread_summary_tool():
+    r = client.chat.completions.create(
+        model="twake-ai",
+        messages=[{"role": "user", "content": "Résume le fil <lyon-002@valmont.fr>"}],
+    )
+    tool = r.model_extra["tool"]
+    assert tool["name"] == "summarize_thread" and tool["arguments"] == {"message_id": "lyon-002@valmont.fr"}, tool
+    n = len(tool["result"]["messages"])
+    assert n == 3, tool["result"]
+    for key in ("asked", "decided", "open"):
+        assert all(1 <= p["message"] <= n for p in tool["result"][key]), tool["result"]
+    text = r.choices[0].message.content
+    assert text.startswith("# ") and "lyon-002@valmont.fr" in text, text
+    assert r.model_extra["audit_id"] == tool["result"]["audit_id"]
+    assert r.usage.completion_tokens > 0 and r.usage.total_tokens == tool["result"]["tokens"], r.usage
+
+
 def test_streaming_raw_model_with_usage():
     stream = client.chat.completions.create(
         model=RAW,

@@ -44,17 +44,25 @@ impl TaskOutput {
 /// per million (a weighted mean when several models worked on it).
 pub trait Charged {
     fn charge(&self) -> (u64, f64);
+    /// Of the tokens charged, those generated.
+    fn completion_tokens(&self) -> u64;
 }
 
 impl Charged for Minutes {
     fn charge(&self) -> (u64, f64) {
         (self.tokens, self.price_per_million)
     }
+    fn completion_tokens(&self) -> u64 {
+        self.completion_tokens
+    }
 }
 
 impl Charged for ThreadSummary {
     fn charge(&self) -> (u64, f64) {
         (self.tokens, self.price_per_million)
+    }
+    fn completion_tokens(&self) -> u64 {
+        self.completion_tokens
     }
 }
 
@@ -604,6 +612,9 @@ pub struct Minutes {
     pub tokens: u64,
     #[serde(skip)]
     pub price_per_million: f64,
+    /// Of `tokens`, those generated (OpenAI's `completion_tokens`).
+    #[serde(skip)]
+    pub completion_tokens: u64,
     /// The transcript's cues, as numbered for the model.
     #[serde(skip)]
     pub cues: Vec<Cue>,
@@ -816,6 +827,7 @@ impl Workspace {
             parts: parts.raws.len(),
             tokens: parts.tokens,
             price_per_million: parts.price_per_million(),
+            completion_tokens: parts.generated as u64,
             model: parts.model.clone(),
             audit_id: *parts.audit_ids.last().expect("one part at least"),
         })
@@ -868,6 +880,9 @@ pub struct ThreadSummary {
     pub tokens: u64,
     #[serde(skip)]
     pub price_per_million: f64,
+    /// Of `tokens`, those generated (OpenAI's `completion_tokens`).
+    #[serde(skip)]
+    pub completion_tokens: u64,
 }
 
 /// The JSON shape of a thread summary.
@@ -1070,6 +1085,7 @@ impl Workspace {
             parts: parts.raws.len(),
             tokens: parts.tokens,
             price_per_million: parts.price_per_million(),
+            completion_tokens: parts.generated as u64,
             model: parts.model.clone(),
             audit_id: *parts.audit_ids.last().expect("one part at least"),
         })
@@ -1344,6 +1360,7 @@ mod tests {
             audit_id: 7,
             tokens: 0,
             price_per_million: 0.0,
+            completion_tokens: 0,
             cues: vec![],
         };
         let md = m.to_markdown();

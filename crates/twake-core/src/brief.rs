@@ -66,11 +66,17 @@ pub struct Brief {
     pub tokens: u64,
     #[serde(skip)]
     pub price_per_million: f64,
+    /// Of `tokens`, those generated (OpenAI's `completion_tokens`).
+    #[serde(skip)]
+    pub completion_tokens: u64,
 }
 
 impl crate::assist::Charged for Brief {
     fn charge(&self) -> (u64, f64) {
         (self.tokens, self.price_per_million)
+    }
+    fn completion_tokens(&self) -> u64 {
+        self.completion_tokens
     }
 }
 
@@ -174,6 +180,7 @@ impl Workspace {
             since: after,
             tokens: mail.tokens,
             price_per_million: mail.price_per_million,
+            completion_tokens: mail.completion_tokens,
             mail,
             rooms,
             meetings,

@@ -58,11 +58,17 @@ pub struct RoomCatchUp {
     pub tokens: u64,
     #[serde(skip)]
     pub price_per_million: f64,
+    /// Of `tokens`, those generated (OpenAI's `completion_tokens`).
+    #[serde(skip)]
+    pub completion_tokens: u64,
 }
 
 impl crate::assist::Charged for RoomCatchUp {
     fn charge(&self) -> (u64, f64) {
         (self.tokens, self.price_per_million)
+    }
+    fn completion_tokens(&self) -> u64 {
+        self.completion_tokens
     }
 }
 
@@ -300,6 +306,7 @@ impl Workspace {
             audit_id: None,
             tokens: 0,
             price_per_million: 0.0,
+            completion_tokens: 0,
         };
         if messages.is_empty() {
             return Ok(out);
@@ -338,6 +345,7 @@ impl Workspace {
         out.audit_id = parts.audit_ids.last().copied();
         out.tokens = parts.tokens;
         out.price_per_million = parts.price_per_million();
+        out.completion_tokens = parts.generated as u64;
         out.messages = messages;
         Ok(out)
     }

@@ -28,6 +28,7 @@ pub mod search;
 pub mod sensitivity;
 pub mod sources;
 pub mod text;
+pub mod tools;
 pub mod triage;
 mod workspace;
 pub mod writing;

@@ -77,11 +77,17 @@ pub struct Triage {
     pub tokens: u64,
     #[serde(skip)]
     pub price_per_million: f64,
+    /// Of `tokens`, those generated (OpenAI's `completion_tokens`).
+    #[serde(skip)]
+    pub completion_tokens: u64,
 }
 
 impl crate::assist::Charged for Triage {
     fn charge(&self) -> (u64, f64) {
         (self.tokens, self.price_per_million)
+    }
+    fn completion_tokens(&self) -> u64 {
+        self.completion_tokens
     }
 }
 
@@ -255,6 +261,7 @@ impl Workspace {
             audit_ids: vec![],
             tokens: 0,
             price_per_million: 0.0,
+            completion_tokens: 0,
         };
         if units.is_empty() {
             return Ok(triage);
@@ -320,6 +327,7 @@ impl Workspace {
         triage.audit_ids = parts.audit_ids.clone();
         triage.tokens = parts.tokens;
         triage.price_per_million = parts.price_per_million();
+        triage.completion_tokens = parts.generated as u64;
         Ok(triage)
     }
 }

@@ -124,6 +124,9 @@ pub struct Rewrite {
     pub tokens: u64,
     #[serde(skip)]
     pub price_per_million: f64,
+    /// Of `tokens`, those generated (OpenAI's `completion_tokens`).
+    #[serde(skip)]
+    pub completion_tokens: u64,
 }
 
 fn level_name<S: serde::Serializer>(level: &Sensitivity, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -151,6 +154,9 @@ pub struct Draft {
     pub tokens: u64,
     #[serde(skip)]
     pub price_per_million: f64,
+    /// Of `tokens`, those generated (OpenAI's `completion_tokens`).
+    #[serde(skip)]
+    pub completion_tokens: u64,
 }
 
 /// The repetition penalty of prose tasks (see [`GenParams::repeat_penalty`]).
@@ -178,11 +184,17 @@ impl crate::assist::Charged for Rewrite {
     fn charge(&self) -> (u64, f64) {
         (self.tokens, self.price_per_million)
     }
+    fn completion_tokens(&self) -> u64 {
+        self.completion_tokens
+    }
 }
 
 impl crate::assist::Charged for Draft {
     fn charge(&self) -> (u64, f64) {
         (self.tokens, self.price_per_million)
+    }
+    fn completion_tokens(&self) -> u64 {
+        self.completion_tokens
     }
 }
 
@@ -417,6 +429,7 @@ impl Workspace {
             added: added_all,
             sensitivity: level.unwrap_or(Sensitivity::Public),
             price_per_million: used.price_per_million(),
+            completion_tokens: used.generated as u64,
             model: used.model,
             audit_ids: used.audit_ids,
             tokens: used.tokens,
@@ -479,6 +492,7 @@ impl Workspace {
             unsupported,
             tokens: out.tokens(),
             price_per_million: out.route.price_per_million,
+            completion_tokens: out.stats.as_ref().map(|s| s.completion_tokens as u64).unwrap_or(0),
             model: out.model,
             audit_id: out.audit_id,
         })

@@ -245,11 +245,13 @@ fn finish_reason(stats: Option<&GenStats>) -> &'static str {
 /// What a generation sends to the response, streamed or not.
 enum Msg {
     Text(String),
-    /// `citations` and `audit_id` are set for the `twake-ai` model.
+    /// `citations` and `audit_id` are set for the `twake-ai` model; `tool`
+    /// when it ran an assistant (name, arguments, structured result).
     Done {
         stats: Option<GenStats>,
         citations: Option<Value>,
         audit_id: Option<i64>,
+        tool: Option<Value>,
     },
     Error(ApiError),
 }
@@ -269,6 +271,41 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
         let ws = state.workspace.clone();
         let pass = user.pass();
         let state2 = state.clone();
+        // A request naming an assistant runs it (see `twake_core::tools`).
+        if let Some(call) = ws.route(&question, &pass).await? {
+            tokio::spawn(async move {
+                let _slot = slot;
+                match ws.run_tool(call, &pass, &mut |_| {}).await {
+                    Ok(t) => {
+                        payer.charge_tokens(&state2, t.tokens, t.price_per_million).await;
+                        let _ = tx.send(Msg::Text(t.text.clone()));
+                        let stats = GenStats {
+                            prompt_tokens: t.tokens.saturating_sub(t.completion_tokens) as usize,
+                            completion_tokens: t.completion_tokens as usize,
+                            first_token_ms: 0.0,
+                            generation_ms: 0.0,
+                            hit_limit: false,
+                        };
+                        let tool = json!({"name": t.name, "arguments": t.arguments, "result": t.result});
+                        let _ = tx.send(Msg::Done {
+                            stats: Some(stats),
+                            citations: None,
+                            audit_id: t.audit_id,
+                            tool: Some(tool),
+                        });
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::Error(e.into()));
+                    }
+                }
+            });
+            let (id, created) = (completion_id(), unix_now());
+            return Ok(if c.stream {
+                stream_response(state, rx, id, created, c.model, c.include_usage)
+            } else {
+                collect_response(state, rx, id, created, c.model).await?
+            });
+        }
         tokio::spawn(async move {
             let _slot = slot;
             let tx2 = tx.clone();
@@ -282,6 +319,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
                         stats: a.stats.clone(),
                         citations: Some(citations_json(&a)),
                         audit_id: a.audit_id,
+                        tool: None,
                     });
                 }
                 Err(e) => {
@@ -305,7 +343,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
                     GenEvent::Text(t) => Msg::Text(t),
                     GenEvent::Done(s) => {
                         handle.block_on(payer.charge(&state2, Some(&s), price));
-                        Msg::Done { stats: Some(s), citations: None, audit_id: None }
+                        Msg::Done { stats: Some(s), citations: None, audit_id: None, tool: None }
                     }
                     GenEvent::Error(e) => Msg::Error(e.into()),
                 };
@@ -337,7 +375,7 @@ async fn collect_response(
         match m {
             Msg::Text(t) => text.push_str(&t),
             Msg::Error(e) => return Err(e),
-            Msg::Done { stats, citations, audit_id } => {
+            Msg::Done { stats, citations, audit_id, tool } => {
                 if let Some(s) = &stats {
                     state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
                 }
@@ -353,6 +391,9 @@ async fn collect_response(
                 }
                 if let Some(a) = audit_id {
                     body["audit_id"] = json!(a);
+                }
+                if let Some(t) = tool {
+                    body["tool"] = t;
                 }
                 return Ok(json_ok(body));
             }
@@ -392,7 +433,7 @@ fn stream_response(
             let out: Vec<Event> = match m {
                 Msg::Text(t) => vec![Event::default().data(chunk(json!({"content": t}), None, None).to_string())],
                 Msg::Error(e) => vec![Event::default().data(e.body().to_string()), Event::default().data("[DONE]")],
-                Msg::Done { stats, citations, audit_id } => {
+                Msg::Done { stats, citations, audit_id, tool } => {
                     if let Some(s) = &stats {
                         state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
                     }
@@ -401,6 +442,9 @@ fn stream_response(
                     if let Some(a) = audit_id {
                         last["audit_id"] = json!(a);
                     }
+                    if let Some(t) = tool {
+                        last["tool"] = t;
+                    }
                     let mut v = vec![Event::default().data(last.to_string())];
                     if include_usage {
                         last["choices"] = json!([]);
@@ -408,6 +452,7 @@ fn stream_response(
                         if let Some(o) = last.as_object_mut() {
                             o.remove("citations");
                             o.remove("audit_id");
+                            o.remove("tool");
                         }
                         v.push(Event::default().data(last.to_string()));
                     }
