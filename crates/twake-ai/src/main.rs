@@ -746,15 +746,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Brief { as_user, since, json } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;
-            let since = match since.as_deref() {
-                None => (ws.today().days() - 1) * 86_400,
-                Some(s) => match twake_core::catchup::parse_since(s, ws.now()) {
-                    Some(twake_core::catchup::Since::At(t)) => t,
-                    _ => anyhow::bail!(
-                        "invalid --since {s:?}: give a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d"
-                    ),
-                },
-            };
+            let since = twake_core::brief::brief_since(since.as_deref(), ws.today(), ws.now()).with_context(|| {
+                format!(
+                    "invalid --since {:?}: give a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d",
+                    since.as_deref().unwrap_or_default()
+                )
+            })?;
             let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
             let (ws, p) = (&ws, &pass);
             let out =

@@ -278,46 +278,18 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     let d = data.as_path();
 
     // A wrong password: a clear error, nothing kept, no secret printed.
-    let out = twake(
-        d,
-        &[
-            "sources",
-            "add",
-            "chat",
-            "--kind",
-            "matrix",
-            "--homeserver",
-            &hs.url,
-            "--user",
-            "@twake:localhost",
-            "--secret-env",
-            "PW",
-        ],
-        &[("PW", "wrong-password-77")],
-    );
+    let add = |password: &str| {
+        let args =
+            ["sources", "add", "chat", "--kind", "matrix", "--homeserver", &hs.url, "--user", "@twake:localhost"];
+        let more = ["--secret-env", "PW", "--user-domain", "valmont.fr"];
+        twake(d, &[&args[..], &more[..]].concat(), &[("PW", password)])
+    };
+    let out = add("wrong-password-77");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("refused the login") && !err.contains("wrong-password-77"), "{err}");
-
-    ok(twake(
-        d,
-        &[
-            "sources",
-            "add",
-            "chat",
-            "--kind",
-            "matrix",
-            "--homeserver",
-            &hs.url,
-            "--user",
-            "@twake:localhost",
-            "--secret-env",
-            "PW",
-            "--user-domain",
-            "valmont.fr",
-        ],
-        &[("PW", "pw-secret-1")],
-    ));
+    assert!(ok(twake(d, &["sources", "list"], &[])).trim().is_empty(), "nothing kept");
+    ok(add("pw-secret-1"));
     let listed = ok(twake(d, &["sources", "list", "--json"], &[]));
     assert!(
         listed.contains("@twake:localhost") && !listed.contains("syt_") && !listed.contains("pw-secret"),

@@ -80,6 +80,19 @@ impl crate::assist::Charged for Brief {
     }
 }
 
+/// The start of a brief from `since` as the CLI and the API take it
+/// (`YYYY-MM-DD`, `YYYY-MM-DDTHH:MMZ`, `24h`, `7d`; default: yesterday,
+/// 00:00 UTC), in Unix seconds; `None` when it is none of these.
+pub fn brief_since(since: Option<&str>, today: Date, now: i64) -> Option<i64> {
+    match since {
+        None => Some((today.days() - 1) * 86_400),
+        Some(s) => match crate::catchup::parse_since(s, now)? {
+            crate::catchup::Since::At(t) => Some(t),
+            crate::catchup::Since::LastRead => None,
+        },
+    }
+}
+
 /// Documents read per kind at most.
 const LIMIT: i64 = 2000;
 
@@ -225,6 +238,16 @@ impl Brief {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_brief_starts_yesterday_unless_told() {
+        let today = Date::find_iso("2026-11-29").unwrap();
+        let now = today.days() * 86_400 + 3600;
+        assert_eq!(brief_since(None, today, now), Some(now - 3600 - 86_400));
+        assert_eq!(brief_since(Some("24h"), today, now), Some(now - 86_400));
+        assert_eq!(brief_since(Some("last-read"), today, now), None);
+        assert_eq!(brief_since(Some("hier"), today, now), None);
+    }
 
     #[test]
     fn a_meeting_day_comes_from_its_date_title_or_path() {

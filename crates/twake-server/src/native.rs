@@ -419,17 +419,11 @@ pub struct BriefRequest {
 pub async fn brief(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let req: BriefRequest = if body.is_empty() { BriefRequest { since: None } } else { parse_json(&body)? };
     let ws = &state.workspace;
-    let since = match req.since.as_deref() {
-        None => (ws.today().days() - 1) * 86_400,
-        Some(s) => match twake_core::catchup::parse_since(s, ws.now()) {
-            Some(twake_core::catchup::Since::At(t)) => t,
-            _ => {
-                return Err(ApiError::invalid(
-                    "`since` must be a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d.",
-                    Some("since"),
-                ));
-            }
-        },
+    let Some(since) = twake_core::brief::brief_since(req.since.as_deref(), ws.today(), ws.now()) else {
+        return Err(ApiError::invalid(
+            "`since` must be a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d.",
+            Some("since"),
+        ));
     };
     let pass = user.pass();
     assisted(&state, &user, ws.brief(since, &pass, &mut |_| {})).await
