@@ -273,6 +273,22 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
             .await;
         twake_bot.join(&enc_room).await;
         alice.say(&enc_room, "Texte en clair envoyé par erreur : mot de passe Zanzibar.").await;
+        // A room longer than one /sync page (backfilled with /messages),
+        // whose history is visible to members from their joining only.
+        let long = alice
+            .create_room(
+                "Historique",
+                &["@twake:localhost"],
+                json!({"initial_state": [{"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "joined"}}]}),
+            )
+            .await;
+        twake_bot.join(&long).await;
+        for i in 1..=110 {
+            alice.say(&long, &format!("Message d'archive numéro {i} du projet Orion.")).await;
+        }
+        alice.invite(&long, "@bob:localhost").await;
+        bob.join(&long).await;
+        alice.say(&long, "Bienvenue Bob : le code du projet Orion est ORN-2027.").await;
         (lyon, private, enc_room, first, question)
     });
     let d = data.as_path();
@@ -295,13 +311,16 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
         listed.contains("@twake:localhost") && !listed.contains("syt_") && !listed.contains("pw-secret"),
         "{listed}"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the data directory holds the token: its owner's only");
 
     let out = twake(d, &["sources", "sync", "chat"], &[]);
     let stdout = ok(out.clone());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stdout.contains("4 stored"),
-        "3 messages in Projet Lyon (one more redacted) + 1 private; encrypted skipped: {stdout}"
+        stdout.contains("115 stored"),
+        "3 messages in Projet Lyon (one more redacted) + 1 private + 111 in Historique; encrypted skipped: {stdout}"
     );
     assert!(stderr.contains("Chiffré is encrypted: skipped"), "{stderr}");
 
@@ -314,6 +333,11 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     assert!(found(d, "alice@valmont.fr", "budget serveur").contains("48 000"));
     assert!(!found(d, "bob@valmont.fr", "budget serveur").contains("48 000"));
     assert!(found(d, "carol@valmont.fr", "bascule datacenter Lyon").is_empty());
+    // The long room, backfilled whole; its history was not Bob's before he
+    // joined ("joined" visibility), his welcome message is.
+    assert!(found(d, "alice@valmont.fr", "Message d'archive numéro 7 Orion").contains("numéro 7 "));
+    assert!(found(d, "bob@valmont.fr", "code du projet Orion").contains("ORN-2027"));
+    assert!(!found(d, "bob@valmont.fr", "Message d'archive du projet Orion").contains("archive"));
 
     // Incremental: new messages, an edit and a redaction of messages
     // already indexed, a message redacted before it was synced; Bob
@@ -404,7 +428,7 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     let stdout = ok(twake(d, &["sources", "sync", "chat"], &[]));
     assert!(stdout.contains("0 stored, 0 edited, 0 removed"), "{stdout}");
     let status: Value = serde_json::from_str(&ok(twake(d, &["sources", "status", "--json"], &[]))).unwrap();
-    assert_eq!(status[0]["items"], 7, "4 + 2 new - 1 redacted + 2: {status}");
+    assert_eq!(status[0]["items"], 118, "115 + 2 new - 1 redacted + 2: {status}");
     assert_eq!(status[0]["status"], "ok");
 
     // The homeserver goes away: the sync fails with a clear error after
@@ -431,7 +455,7 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     assert!(stdout.contains("2 stored"), "{stdout}");
     assert!(found(d, "carol@valmont.fr", "date de la recette").contains("18 décembre"));
     let status: Value = serde_json::from_str(&ok(twake(d, &["sources", "status", "--json"], &[]))).unwrap();
-    assert_eq!((status[0]["items"].as_i64(), status[0]["status"].as_str()), (Some(9), Some("ok")), "{status}");
+    assert_eq!((status[0]["items"].as_i64(), status[0]["status"].as_str()), (Some(120), Some("ok")), "{status}");
 
     // `twake-ai serve` keeps the source in sync in the background and
     // reports its health in the API: a new message becomes searchable
@@ -484,13 +508,13 @@ fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_tim
     let s = &found_by_api["sources"][0];
     assert_eq!(
         (s["name"].as_str(), s["items"].as_i64(), s["status"].as_str()),
-        (Some("chat"), Some(10), Some("ok")),
+        (Some("chat"), Some(121), Some("ok")),
         "{found_by_api}"
     );
     assert!(!found_by_api.to_string().contains("syt_"), "no secret in the API: {found_by_api}");
 
     // Removing the source forgets its items.
     let stdout = ok(twake(d, &["sources", "remove", "chat"], &[]));
-    assert!(stdout.contains("10 items forgotten"), "{stdout}");
+    assert!(stdout.contains("121 items forgotten"), "{stdout}");
     assert!(!found(d, "alice@valmont.fr", "prestataire retenu").contains("Nexalis"));
 }

@@ -87,8 +87,16 @@ impl Workspace {
     pub async fn open(data_dir: &Path, config: Config) -> Result<Self> {
         config.sensitivity.validate().map_err(CoreError::Config)?;
         config.gateway.candidates().map_err(CoreError::Config)?;
+        let fresh = !data_dir.exists();
         std::fs::create_dir_all(data_dir)
             .map_err(|e| CoreError::Other(format!("cannot create data directory {}: {e}", data_dir.display())))?;
+        // The data directory holds every indexed message and the sources'
+        // access tokens: a new one is for its owner only.
+        if fresh {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| CoreError::Other(format!("cannot restrict data directory {}: {e}", data_dir.display())))?;
+        }
         let models_dir = config.models.dir();
         let embed_path = models::resolve(&config.models.embedding, &models_dir);
         let threads = config.models.threads();

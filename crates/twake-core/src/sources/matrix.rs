@@ -332,10 +332,17 @@ pub(crate) async fn sync(
             }
             let r = state.rooms.entry(room_id.clone()).or_default();
             if !known {
-                // State before the timeline (empty when the history starts
-                // at the room's creation).
+                // The room's name, visibility and encryption as of the
+                // timeline's start, before the replay. Not its members:
+                // they are the members of a later time than the first
+                // backfilled messages, which must not be granted to them;
+                // membership comes from the replayed events only (when the
+                // history is cut, earlier members get no grant: fewer
+                // readers, never more).
                 for e in room["state"]["events"].as_array().into_iter().flatten() {
-                    apply_state(r, e);
+                    if e["type"].as_str() != Some("m.room.member") {
+                        apply_state(r, e);
+                    }
                 }
             }
             for e in room["ephemeral"]["events"].as_array().into_iter().flatten() {
