@@ -210,7 +210,11 @@ impl Workspace {
     }
 
     /// The *reduce* of map-reduce: one summary of the whole from the
-    /// summaries of its parts, in order.
+    /// summaries of its parts, in order. When those summaries do not fit
+    /// one context together, consecutive ones that do are summarised first,
+    /// level by level (a summary alone in its group goes up as it is),
+    /// until one generation can take them all. Each generation has its own
+    /// provenance record, with every passage of the input.
     #[allow(clippy::too_many_arguments)]
     async fn reduce_summaries(
         &self,
@@ -223,28 +227,38 @@ impl Workspace {
         parts: &mut InParts,
         on_tokens: &mut (dyn FnMut(usize) + Send),
     ) -> Result<String> {
-        let listed: Vec<String> =
-            summaries.iter().enumerate().map(|(i, s)| format!("Part {}: {}", i + 1, s.trim())).collect();
-        let system = format!(
-            "You summarise in {lang}. Use only what the summaries say; never invent a person, a figure or a date.",
-            lang = lang.name()
-        );
-        let user = format!(
-            "Summaries of the consecutive parts of {what}, in order:\n\n{}\n\n\
-             Write the summary of the whole in {lang}, in two to four sentences, as plain text.",
-            listed.join("\n"),
-            lang = lang.name()
-        );
-        let messages =
-            vec![ChatMessage { role: Role::System, content: system }, ChatMessage { role: Role::User, content: user }];
-        let params = GenParams { max_tokens: 220, repeat_penalty: 1.1, ..GenParams::default() };
-        let so_far = parts.generated;
-        let mut count = |t: usize| on_tokens(so_far + t);
-        let out = self
-            .run_task(&format!("{request} (summary of parts)"), material, messages, params, pass, &mut count)
-            .await?;
-        parts.add(&out);
-        Ok(out.text.trim().to_string())
+        const OUT: u32 = 220;
+        let context = self.task_context(material).unwrap_or(u32::MAX) as usize;
+        let overhead = estimate_tokens(&reduce_prompt(what, &[], lang)) + 64;
+        let budget = context.saturating_sub(OUT as usize + overhead);
+        let mut level = summaries.to_vec();
+        for depth in 1.. {
+            let groups = reduce_groups(&level, budget);
+            let mut next = Vec::with_capacity(groups.as_ref().map_or(1, Vec::len));
+            let whole = std::iter::once(0..level.len()).collect::<Vec<_>>();
+            for g in groups.clone().unwrap_or(whole) {
+                if groups.is_some() && g.len() == 1 {
+                    next.push(level[g.start].clone());
+                    continue;
+                }
+                let label = match groups {
+                    None => format!("{request} (summary of parts)"),
+                    Some(_) => format!("{request} (summary of parts, level {depth})"),
+                };
+                let params = GenParams { max_tokens: OUT, repeat_penalty: 1.1, ..GenParams::default() };
+                let so_far = parts.generated;
+                let mut count = |t: usize| on_tokens(so_far + t);
+                let prompt = reduce_prompt(what, &level[g], lang);
+                let out = self.run_task(&label, material, prompt, params, pass, &mut count).await?;
+                parts.add(&out);
+                next.push(out.text.trim().to_string());
+            }
+            if groups.is_none() {
+                return Ok(next.concat());
+            }
+            level = next;
+        }
+        unreachable!("a level always ends the reduce or makes fewer summaries")
     }
 
     /// One whole generation on one route: the prompt must fit the model's
@@ -290,6 +304,35 @@ impl Workspace {
         }
         Err(CoreError::Llm(LlmError::WorkerGone))
     }
+}
+
+/// One level of the reduce: the groups of consecutive summaries that fit
+/// `budget` tokens together, each of two or more to be summarised into one
+/// (a summary alone in its group goes up as it is); `None` when the next
+/// generation takes them all: they fit together, or no two of them do (the
+/// generation then says the prompt is too long). Each level has fewer
+/// summaries than the one before.
+pub(crate) fn reduce_groups(level: &[String], budget: usize) -> Option<Vec<std::ops::Range<usize>>> {
+    let costs: Vec<usize> = level.iter().map(|s| (s.chars().count() + 12).div_ceil(3)).collect();
+    let groups = fit_groups(&costs, budget);
+    (groups.len() > 1 && groups.iter().any(|g| g.len() > 1)).then_some(groups)
+}
+
+/// The prompt that summarises consecutive summaries of `what`.
+fn reduce_prompt(what: &str, summaries: &[String], lang: Lang) -> Vec<ChatMessage> {
+    let listed: Vec<String> =
+        summaries.iter().enumerate().map(|(i, s)| format!("Part {}: {}", i + 1, s.trim())).collect();
+    let system = format!(
+        "You summarise in {lang}. Use only what the summaries say; never invent a person, a figure or a date.",
+        lang = lang.name()
+    );
+    let user = format!(
+        "Summaries of the consecutive parts of {what}, in order:\n\n{}\n\n\
+         Write the summary of the whole in {lang}, in two to four sentences, as plain text.",
+        listed.join("\n"),
+        lang = lang.name()
+    );
+    vec![ChatMessage { role: Role::System, content: system }, ChatMessage { role: Role::User, content: user }]
 }
 
 /// What a task run in parts produced: each part's JSON, and the sums
@@ -1158,6 +1201,46 @@ impl Minutes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The levels of the reduce with a fake summariser (a unit test of the
+    /// grouping logic, no model): it joins the first word of each summary.
+    #[test]
+    fn summaries_too_many_for_one_context_are_reduced_level_by_level_in_order() {
+        let fake = |group: &[String]| {
+            let heads: Vec<&str> = group.iter().map(|s| s.split(' ').next().unwrap()).collect();
+            format!("{} {}", heads.join("+"), "y".repeat(20))
+        };
+        // Ten summaries of 12 tokens each ((24 + 12) / 3), a budget of 40:
+        // three fit together.
+        let mut level: Vec<String> = (0..10).map(|i| format!("s{i:02} {}", "x".repeat(20))).collect();
+        let mut calls_per_level = Vec::new();
+        while let Some(groups) = reduce_groups(&level, 40) {
+            let mut calls = 0;
+            let mut next = Vec::new();
+            for g in groups {
+                let cost: usize = level[g.clone()].iter().map(|s| (s.chars().count() + 12).div_ceil(3)).sum();
+                assert!(g.len() == 1 || cost <= 40, "a group fits the budget");
+                if g.len() == 1 {
+                    next.push(level[g.start].clone());
+                } else {
+                    calls += 1;
+                    next.push(fake(&level[g]));
+                }
+            }
+            assert!(next.len() < level.len(), "each level has fewer summaries");
+            calls_per_level.push(calls);
+            level = next;
+        }
+        // 3 + 3 + 3 + 1 (the last goes up as it is), then 2 + 2, then the last call.
+        assert_eq!(calls_per_level, [3, 2]);
+        let out = fake(&level);
+        let heads: Vec<String> = out.split(' ').next().unwrap().split('+').map(str::to_string).collect();
+        let expected: Vec<String> = (0..10).map(|i| format!("s{i:02}")).collect();
+        assert_eq!(heads, expected, "every summary reaches the last one, in order: {out}");
+        // Summaries that fit together, or no two of which do: the last call at once.
+        assert_eq!(reduce_groups(&["a".into(), "b".into()], 40), None);
+        assert_eq!(reduce_groups(&["x".repeat(100), "x".repeat(100)], 40), None);
+    }
 
     #[test]
     fn groups_are_consecutive_fit_their_budget_and_cover_every_unit() {
