@@ -131,11 +131,24 @@ impl Workspace {
         let mut lexical = TantivyIndex::open(&data_dir.join("lexical"))?;
         if lexical.num_docs() != rows.len() as u64 {
             tracing::info!(target: "ingest", chunks = rows.len(), "rebuilding the lexical index from the store");
-            lexical.clear()?;
-            for (v, text) in &rows {
-                lexical.add(access_of(v), text)?;
+            let rebuilt = lexical.clear().and_then(|()| {
+                for (v, text) in &rows {
+                    lexical.add(access_of(v), text)?;
+                }
+                lexical.commit()
+            });
+            match rebuilt {
+                // Another process (a sync, `serve`) is writing: the store is
+                // ahead of the index's last commit, not out of step with it.
+                // Reading goes on with the index as committed.
+                Err(twake_index::IndexError::Busy { .. }) => {
+                    tracing::info!(target: "ingest", "another process is writing the lexical index: not rebuilding it");
+                    // Reopened: a writer taken on another tenant's shard
+                    // is let go, its uncommitted clearing discarded.
+                    lexical = TantivyIndex::open(&data_dir.join("lexical"))?;
+                }
+                other => other?,
             }
-            lexical.commit()?;
         }
         Ok(Workspace {
             config,

@@ -157,7 +157,12 @@ impl Shard {
 
     fn writer(&mut self) -> Result<&mut IndexWriter> {
         if self.writer.is_none() {
-            let w = self.index.writer_with_num_threads(1, 32_000_000).map_err(self.err())?;
+            let w = match self.index.writer_with_num_threads(1, 32_000_000) {
+                Err(tantivy::TantivyError::LockFailure(tantivy::directory::error::LockError::LockBusy, _)) => {
+                    return Err(IndexError::Busy { path: self.path.clone() });
+                }
+                w => w.map_err(self.err())?,
+            };
             self.writer = Some(w);
         }
         Ok(self.writer.as_mut().expect("just set"))

@@ -32,6 +32,11 @@ pub enum IndexError {
         "lexical index error in {path}: {reason} (delete that folder and run `twake-ai ingest` again to rebuild it)"
     )]
     Lexical { path: String, reason: String },
+    #[error(
+        "the lexical index in {path} is being written by another twake-ai process (a sync, an ingest or serve): \
+         wait for it to finish, or run this command through that process (e.g. the API of `twake-ai serve`)"
+    )]
+    Busy { path: String },
     #[error("cannot create the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
     #[error(
