@@ -3,8 +3,10 @@
 # cmake and clang/libclang for llama.cpp (built by the llama-cpp-2 crate),
 # Python 3 with pip for `twake-ai models pull` and venv for the tests that
 # drive the server with the official `openai` client; Node.js and npm for
-# the real OIDC provider (`oidc-provider`) of the OIDC tests. Idempotent: does nothing
-# when everything is there.
+# the real OIDC provider (`oidc-provider`) of the OIDC tests. With --test,
+# also what the connector tests start on loopback: Dovecot (IMAP) and
+# openssl (their certificates). Idempotent: does nothing when everything is
+# there.
 set -euo pipefail
 
 missing=()
@@ -18,6 +20,12 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [[ "${1:-}" == --test ]]; then
+    # Installing Dovecot may start the system's own IMAP service; the tests
+    # start theirs on other ports, with their own configuration.
+    command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-imapd)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+fi
 
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

@@ -1,4 +1,4 @@
-//! `twake-ai sources …`: connected sources (Matrix today), kept in sync
+//! `twake-ai sources …`: connected sources (Matrix and IMAP today), kept in sync
 //! incrementally, with their health.
 
 use std::collections::BTreeMap;
@@ -9,9 +9,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+use twake_core::sources::imap::{Auth, ImapSpec, Security};
 use twake_core::sources::{Credentials, Secret, SourceInfo, SourceSpec, SyncEvent, matrix::MatrixSpec};
 use twake_core::{Principal, Tenant, Workspace};
 
+// Parsed once per run: the size of the `add` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum SourcesCommand {
     /// Connect a source. The secret is read from the environment variable
@@ -21,27 +24,51 @@ pub enum SourcesCommand {
     Add {
         /// A name for the source (lowercase letters, digits, '-', '_', '.').
         name: String,
-        /// The connector (matrix; IMAP, JMAP, WebDAV and CalDAV come next).
-        #[arg(long, value_parser = ["matrix"])]
+        /// The connector: matrix or imap (JMAP, WebDAV and CalDAV come next).
+        #[arg(long, value_parser = ["matrix", "imap"])]
         kind: String,
-        /// The homeserver's URL, e.g. https://matrix.example.org.
+        /// Matrix: the homeserver's URL, e.g. https://matrix.example.org.
+        #[arg(long, required_if_eq("kind", "matrix"))]
+        homeserver: Option<String>,
+        /// IMAP: the server, HOST or HOST:PORT (default port 993 with tls,
+        /// 143 otherwise).
+        #[arg(long, required_if_eq("kind", "imap"))]
+        server: Option<String>,
+        /// IMAP: tls (from the first byte), starttls, or plain (only with
+        /// --insecure, for a test server).
+        #[arg(long, value_parser = ["tls", "starttls", "plain"], default_value = "tls")]
+        security: String,
+        /// IMAP: allow --security plain (credentials in clear). Tests only.
         #[arg(long)]
-        homeserver: String,
-        /// The account TwakeAI reads with, e.g. @twake:example.org
-        /// (needed with a password; a token names its own account).
+        insecure: bool,
+        /// IMAP: a PEM file of certificate authorities to trust besides the
+        /// system's (an organisation's own PKI).
+        #[arg(long)]
+        ca_file: Option<String>,
+        /// IMAP: the TwakeAI user whose mailbox it is (who reads its mail).
+        #[arg(long, required_if_eq("kind", "imap"))]
+        owner: Option<String>,
+        /// IMAP: messages larger than this many MB are skipped with a notice.
+        #[arg(long, default_value_t = 25)]
+        max_mail_mb: u32,
+        /// The account TwakeAI reads with: a Matrix ID (@twake:example.org,
+        /// needed with a password) or the IMAP login name.
         #[arg(long)]
         user: Option<String>,
-        /// password (exchanged for a token) or token (an access token).
-        #[arg(long, value_parser = ["password", "token"], default_value = "password")]
-        auth: String,
+        /// Matrix: password (exchanged for a token) or token. IMAP: plain
+        /// (SASL PLAIN, the default), login (LOGIN), oauthbearer (an OAuth
+        /// 2 access token).
+        #[arg(long)]
+        auth: Option<String>,
         /// The environment variable holding the password or token.
         #[arg(long)]
         secret_env: Option<String>,
-        /// The mail domain of TwakeAI users: @alice:server is alice@DOMAIN
-        /// (default: the Matrix server name).
+        /// Matrix: the mail domain of TwakeAI users: @alice:server is
+        /// alice@DOMAIN (default: the Matrix server name).
         #[arg(long)]
         user_domain: Option<String>,
-        /// A Matrix ID that is another user: @id:server=name@domain (repeat).
+        /// Matrix: a Matrix ID that is another user: @id:server=name@domain
+        /// (repeat).
         #[arg(long = "map")]
         maps: Vec<String>,
         /// The tenant its items belong to (default: the default tenant).
@@ -129,28 +156,61 @@ fn print_status(list: &[SourceInfo], json: bool) -> Result<()> {
 
 pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
     match command {
-        SourcesCommand::Add { name, kind: _, homeserver, user, auth, secret_env, user_domain, maps, tenant } => {
-            let mut users = BTreeMap::new();
-            for m in &maps {
-                let (id, mail) =
-                    m.split_once('=').with_context(|| format!("invalid --map {m:?}: give @id:server=name@domain"))?;
-                Principal::parse(mail).with_context(|| format!("invalid user in --map {m:?}"))?;
-                users.insert(id.trim().to_string(), mail.trim().to_string());
+        SourcesCommand::Add {
+            name,
+            kind,
+            homeserver,
+            server,
+            security,
+            insecure,
+            ca_file,
+            owner,
+            max_mail_mb,
+            user,
+            auth,
+            secret_env,
+            user_domain,
+            maps,
+            tenant,
+        } => {
+            let tenant = tenant_of(tenant)?;
+            if kind == "matrix" {
+                return add_matrix(ws, &name, &tenant, homeserver, user, auth, secret_env, user_domain, maps).await;
             }
-            let tenant = match tenant {
-                Some(t) => Tenant::parse(&t)?,
-                None => Tenant::default_tenant(),
+            let security = match security.as_str() {
+                "starttls" => Security::Starttls,
+                "plain" => Security::Plain,
+                _ => Security::Tls,
+            };
+            let server = server.unwrap_or_default();
+            let (host, port) = match server.rsplit_once(':') {
+                Some((h, p)) if !h.contains(']') || h.ends_with(']') => (
+                    h.trim_matches(['[', ']']).to_string(),
+                    p.parse().with_context(|| format!("invalid port in --server {server:?}"))?,
+                ),
+                _ => (server.clone(), ImapSpec::default_port(security)),
+            };
+            let auth = match auth.as_deref().unwrap_or("plain") {
+                "plain" => Auth::Plain,
+                "login" => Auth::Login,
+                "oauthbearer" => Auth::Oauthbearer,
+                other => bail!("invalid --auth {other:?} for IMAP: give plain, login or oauthbearer"),
+            };
+            let owner = owner.unwrap_or_default();
+            Principal::parse(&owner).with_context(|| format!("invalid --owner {owner:?}: give the user's address"))?;
+            let spec = ImapSpec {
+                host,
+                port,
+                security,
+                insecure,
+                ca_file,
+                username: user.unwrap_or_else(|| owner.clone()),
+                owner,
+                auth,
+                max_mail_mb,
             };
             let secret = secret(secret_env.as_deref())?;
-            let credentials = if auth == "token" { Credentials::Token(secret) } else { Credentials::Password(secret) };
-            let spec =
-                SourceSpec::Matrix(MatrixSpec { homeserver, user_id: user.unwrap_or_default(), user_domain, users });
-            let s = ws.add_source(&name, &tenant, spec, credentials).await?;
-            println!(
-                "added {} ({}, {}): run `twake-ai sources sync {}` to index it",
-                s.name, s.kind, s.location, s.name
-            );
-            Ok(ExitCode::SUCCESS)
+            added(ws.add_source(&name, &tenant, SourceSpec::Imap(spec), Credentials::Password(secret)).await?)
         }
         SourcesCommand::List { json } => {
             let list = ws.sources().await?;
@@ -192,10 +252,56 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
 
 /// Syncs one source with a progress bar; false when it failed (the error
 /// is printed and recorded in its health).
+#[allow(clippy::too_many_arguments)]
+async fn add_matrix(
+    ws: &Workspace,
+    name: &str,
+    tenant: &Tenant,
+    homeserver: Option<String>,
+    user: Option<String>,
+    auth: Option<String>,
+    secret_env: Option<String>,
+    user_domain: Option<String>,
+    maps: Vec<String>,
+) -> Result<ExitCode> {
+    let mut users = BTreeMap::new();
+    for m in &maps {
+        let (id, mail) =
+            m.split_once('=').with_context(|| format!("invalid --map {m:?}: give @id:server=name@domain"))?;
+        Principal::parse(mail).with_context(|| format!("invalid user in --map {m:?}"))?;
+        users.insert(id.trim().to_string(), mail.trim().to_string());
+    }
+    let secret = secret(secret_env.as_deref())?;
+    let credentials = match auth.as_deref().unwrap_or("password") {
+        "password" => Credentials::Password(secret),
+        "token" => Credentials::Token(secret),
+        other => bail!("invalid --auth {other:?} for Matrix: give password or token"),
+    };
+    let spec = SourceSpec::Matrix(MatrixSpec {
+        homeserver: homeserver.unwrap_or_default(),
+        user_id: user.unwrap_or_default(),
+        user_domain,
+        users,
+    });
+    added(ws.add_source(name, tenant, spec, credentials).await?)
+}
+
+fn tenant_of(tenant: Option<String>) -> Result<Tenant> {
+    Ok(match tenant {
+        Some(t) => Tenant::parse(&t)?,
+        None => Tenant::default_tenant(),
+    })
+}
+
+fn added(s: SourceInfo) -> Result<ExitCode> {
+    println!("added {} ({}, {}): run `twake-ai sources sync {}` to index it", s.name, s.kind, s.location, s.name);
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn sync_one(ws: &Workspace, name: &str) -> bool {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rooms {wide_msg}")
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rooms or folders {wide_msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
@@ -210,6 +316,9 @@ async fn sync_one(ws: &Workspace, name: &str) -> bool {
                 bar.set_position(done as u64);
                 bar.set_message(format!("{name} — {items} messages stored"));
             }
+            SyncEvent::Items { place, done, total } => {
+                bar.set_message(format!("{place} — {done}/{total} new messages"))
+            }
             SyncEvent::Notice(n) => bar.suspend(|| eprintln!("notice: {n}")),
         })
         .await;
@@ -217,7 +326,7 @@ async fn sync_one(ws: &Workspace, name: &str) -> bool {
     match result {
         Ok(r) => {
             println!(
-                "synced {name} in {:.1}s: {} stored, {} edited, {} removed, {} unchanged, {} rooms",
+                "synced {name} in {:.1}s: {} stored, {} edited, {} removed, {} unchanged, {} rooms or folders",
                 started.elapsed().as_secs_f64(),
                 r.stored,
                 r.edited,

@@ -1,11 +1,11 @@
 //! Connected sources: accounts TwakeAI keeps in sync with, instead of files
-//! given to `ingest`. Matrix today; IMAP, JMAP, WebDAV and CalDAV join the
-//! closed set [`SourceSpec`] with the rest of their issue.
+//! given to `ingest`. Matrix and IMAP today; JMAP, WebDAV and CalDAV join
+//! the closed set [`SourceSpec`] with the rest of their issue.
 //!
 //! Boundary: `Workspace::{add_source, sources, remove_source, sync_source}`.
 //! A source is a row of the store (settings, secret, the connector's cursor,
 //! health); each item it brings is stored like a file under a path of its
-//! own (`matrix://NAME/ROOM/EVENT`), in its own transaction, through the
+//! own (`matrix://NAME/ROOM/EVENT`, `imap://NAME/FOLDER/UIDVALIDITY/UID`), in its own transaction, through the
 //! same chunking, embedding, labelling and grants as ingested files.
 //!
 //! Invariants: the cursor is saved only after the items it covers are
@@ -14,6 +14,7 @@
 //! Secrets never leave the store except to the source itself: [`Secret`]
 //! prints `***`.
 
+pub mod imap;
 pub mod matrix;
 
 use std::fmt;
@@ -56,12 +57,14 @@ impl fmt::Display for Secret {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SourceSpec {
     Matrix(matrix::MatrixSpec),
+    Imap(imap::ImapSpec),
 }
 
 impl SourceSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceSpec::Matrix(_) => "matrix",
+            SourceSpec::Imap(_) => "imap",
         }
     }
 
@@ -69,6 +72,7 @@ impl SourceSpec {
     pub fn location(&self) -> String {
         match self {
             SourceSpec::Matrix(m) => format!("{} as {}", m.homeserver, m.user_id),
+            SourceSpec::Imap(m) => format!("{} for {}", m.location(), m.owner),
         }
     }
 }
@@ -133,12 +137,18 @@ pub enum SyncEvent<'a> {
         total: usize,
         items: usize,
     },
+    /// Within one place (a folder), `done` of `total` new items fetched.
+    Items {
+        place: &'a str,
+        done: usize,
+        total: usize,
+    },
     Notice(&'a str),
 }
 
 /// Whether a stored path is an item of a connected source (not a file).
 pub fn is_source_item(path: &str) -> bool {
-    path.split_once("://").is_some_and(|(scheme, _)| matches!(scheme, "matrix"))
+    path.split_once("://").is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap"))
 }
 
 /// The path prefix of every item of a source.
@@ -204,6 +214,13 @@ impl Workspace {
                 let (m, token) = matrix::connect(m, credentials).await?;
                 (SourceSpec::Matrix(m), token)
             }
+            SourceSpec::Imap(m) => {
+                let secret = match credentials {
+                    Credentials::Password(s) | Credentials::Token(s) => s,
+                };
+                imap::connect(&m, &secret).await?;
+                (SourceSpec::Imap(m), secret)
+            }
         };
         let row = SourceRow {
             name: name.to_string(),
@@ -257,6 +274,7 @@ impl Workspace {
         let _guard = self.ingest_lock.lock().await;
         let result = match &spec {
             SourceSpec::Matrix(m) => matrix::sync(self, &row, m, progress).await,
+            SourceSpec::Imap(m) => imap::sync(self, &row, m, progress).await,
         };
         // What was stored before a failure stays; the lexical index is
         // committed either way.
@@ -278,6 +296,7 @@ impl Workspace {
             let Ok(spec) = serde_json::from_str::<SourceSpec>(&row.config) else { continue };
             let at = match &spec {
                 SourceSpec::Matrix(m) => matrix::last_read(m, &row.state, user, room).map(|ms| ms.div_euclid(1000)),
+                SourceSpec::Imap(_) => None,
             };
             best = best.max(at);
         }
