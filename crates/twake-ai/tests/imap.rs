@@ -3,7 +3,8 @@
 //! certificate made for it, and mail delivered and changed with `doveadm`
 //! as an administrator would: initial sync over TLS, new mail, a deleted
 //! mail, a renamed folder, a UIDVALIDITY change, the server killed in the
-//! middle of a backfill and restarted, a wrong password, a refused
+//! middle of a backfill and restarted, `serve` indexing new mail as IDLE
+//! announces it, a wrong password, a refused
 //! certificate, a server answering garbage, a 50 MB mail and a message that
 //! is not a mail. Needs the real embedding model (`TWAKE_AI_TEST_MODELS=1`)
 //! and Dovecot (`scripts/install-deps.sh --test`), as `make test` provides.
@@ -427,7 +428,59 @@ fn imap_mailbox_syncs_incrementally_through_deletions_renames_and_a_crash() {
         assert_eq!(hits(d, ALICE, &format!("bordereau BX-{i:04}"), &title), 1, "{title} once");
     }
 
+    // `serve` keeps an IDLE on INBOX: new mail there is searchable within
+    // seconds, long before the next periodic sync (an hour here).
+    let key = ok(twake(d, &["keys", "create", "--user", ALICE], &[])).trim().to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = common::Kill(
+        twake_cmd(d, &["serve", "--listen", &listen, "--sync-every", "3600"], &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    common::wait_for(listen.rsplit(':').next().unwrap().parse().unwrap(), &mut server.0);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = reqwest::Client::new();
+    let searchable_after = |query: &str, needle: &str| {
+        let started = Instant::now();
+        loop {
+            let body = rt.block_on(async {
+                http.post(format!("http://{listen}/api/v1/search"))
+                    .bearer_auth(&key)
+                    .json(&serde_json::json!({"query": query, "k": 20}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            });
+            if body.contains(needle) {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "{needle} never indexed by serve: {body}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    dove.save(
+        ALICE,
+        "INBOX",
+        &mail("i1", "Logistique <log@valmont.fr>", "Livraison LV-3001", "La livraison LV-3001 arrive jeudi."),
+    );
+    searchable_after("livraison LV-3001 jeudi", "LV-3001");
+    // The watcher is back in IDLE: only its announcement can bring this one.
+    std::thread::sleep(Duration::from_secs(3));
+    dove.save(
+        ALICE,
+        "INBOX",
+        &mail("i2", "DSI <dsi@valmont.fr>", "Astreinte AS-4002", "L'astreinte AS-4002 commence samedi."),
+    );
+    let lag = searchable_after("astreinte AS-4002 samedi", "AS-4002");
+    eprintln!("new mail searchable {:.1} s after delivery (IDLE)", lag.as_secs_f64());
+    drop(server);
+
     let out = ok(twake(d, &["sources", "remove", "mail"], &[]));
-    assert!(out.contains("307 items forgotten"), "{out}");
+    assert!(out.contains("309 items forgotten"), "{out}");
     assert!(found(d, ALICE, "marché MX-4471 Nordlys").is_empty());
 }

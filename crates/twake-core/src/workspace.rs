@@ -74,6 +74,9 @@ pub struct Workspace {
     pub(crate) embedder: Embedder,
     chat: tokio::sync::OnceCell<Arc<GgufChat>>,
     pub(crate) ingest_lock: tokio::sync::Mutex<()>,
+    /// The syncs running in this process and how far they are (the API
+    /// shows them live).
+    pub(crate) syncing: std::sync::Mutex<std::collections::BTreeMap<String, crate::sources::SyncProgress>>,
     /// Appends to the provenance log one at a time (each links to the last).
     pub(crate) audit_lock: tokio::sync::Mutex<()>,
     /// The provenance log's signing key, read from disk once.
@@ -159,6 +162,7 @@ impl Workspace {
             embedder,
             chat: tokio::sync::OnceCell::new(),
             ingest_lock: tokio::sync::Mutex::new(()),
+            syncing: Default::default(),
             audit_lock: tokio::sync::Mutex::new(()),
             audit_key: tokio::sync::OnceCell::new(),
             clock: crate::quota::Clock::System,

@@ -573,7 +573,7 @@ pub async fn usage(State(state): State<AppState>, user: User) -> Result<Response
 #[derive(Serialize, ToSchema)]
 pub struct SourceView {
     name: String,
-    /// `matrix` (IMAP, JMAP, WebDAV and CalDAV come next).
+    /// `matrix` or `imap` (JMAP, WebDAV and CalDAV come next).
     kind: String,
     /// The server and account it reads with.
     location: String,
@@ -589,6 +589,22 @@ pub struct SourceView {
     last_error: Option<String>,
     /// Failed syncs in a row.
     errors: i64,
+    /// The sync running now in this server, if any.
+    syncing: Option<SyncingView>,
+}
+
+/// How far a running sync is.
+#[derive(Serialize, ToSchema)]
+pub struct SyncingView {
+    /// Places (rooms, folders) read, of how many.
+    places_done: usize,
+    places_total: usize,
+    /// The place being fetched, and how many of its new items are.
+    place: Option<String>,
+    items_done: usize,
+    items_total: usize,
+    /// Items stored so far by this sync.
+    stored: usize,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -616,6 +632,14 @@ pub async fn sources(State(state): State<AppState>, user: User) -> Result<Respon
                 lag_seconds: s.lag_seconds,
                 last_error: s.last_error,
                 errors: s.errors,
+                syncing: s.syncing.map(|p| SyncingView {
+                    places_done: p.places_done,
+                    places_total: p.places_total,
+                    place: p.place,
+                    items_done: p.items_done,
+                    items_total: p.items_total,
+                    stored: p.stored,
+                }),
             })
             .collect(),
     }))

@@ -20,12 +20,17 @@
 //! dropped connection or a timeout is retried with exponential backoff from
 //! the saved cursor; a refused login, a refused certificate or a server
 //! that does not speak IMAP fails at once with what to do.
+//!
+//! Under `serve`, [`wait_for_change`] keeps an IDLE on INBOX so that new
+//! mail there is indexed within seconds; other folders follow at the
+//! periodic sync.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_imap::extensions::idle::IdleResponse;
 use async_imap::imap_proto::{Response, Status};
 use async_imap::types::NameAttribute;
 use futures_util::TryStreamExt;
@@ -175,6 +180,15 @@ impl From<CoreError> for Fail {
 impl From<twake_index::IndexError> for Fail {
     fn from(e: twake_index::IndexError) -> Self {
         Fail::Stop(e.into())
+    }
+}
+
+impl Fail {
+    fn into_error(self) -> CoreError {
+        match self {
+            Fail::Stop(e) => e,
+            Fail::Retry(m) => CoreError::Other(m),
+        }
     }
 }
 
@@ -359,6 +373,75 @@ pub(crate) async fn connect(spec: &ImapSpec, secret: &Secret) -> Result<()> {
     Ok(())
 }
 
+/// Waits, with IMAP IDLE on INBOX, until the server announces a change or
+/// `max` passes: true when it announced one. True at once when INBOX is not
+/// what the last sync saw (mail that came while nobody was listening).
+pub(crate) async fn wait_for_change(spec: &ImapSpec, secret: &Secret, state: &str, max: Duration) -> Result<bool> {
+    let fail = Fail::into_error;
+    let mut s = open(spec, secret).await.map_err(fail)?;
+    let caps = net("CAPABILITY", 30, s.capabilities()).await.map_err(fail)?;
+    if !caps.has_str("IDLE") {
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+        return Err(CoreError::Other(format!("{} does not offer IDLE", spec.location())));
+    }
+    let mb = net("SELECT INBOX", 60, s.select("INBOX")).await.map_err(fail)?;
+    let known = serde_json::from_str::<State>(state).unwrap_or_default().folders.remove("INBOX").unwrap_or_default();
+    if known.uid_next != mb.uid_next || known.exists != mb.exists {
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+        return Ok(true);
+    }
+    let mut idle = s.idle();
+    net("IDLE", 30, idle.init()).await.map_err(fail)?;
+    let changed = {
+        // The stop source must live while waiting: dropping it ends the wait.
+        let (wait, _stop) = idle.wait_with_timeout(max);
+        match wait.await.map_err(|e| CoreError::Other(format!("IDLE on {}: {e}", spec.location())))? {
+            IdleResponse::NewData(_) => true,
+            IdleResponse::Timeout | IdleResponse::ManualInterrupt => false,
+        }
+    };
+    if let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(10), idle.done()).await {
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+    }
+    Ok(changed)
+}
+
+/// Appends messages to a folder, in one session (the benchmark fills a test
+/// mailbox with them).
+pub(crate) async fn append_all(spec: &ImapSpec, secret: &Secret, folder: &str, messages: &[Vec<u8>]) -> Result<()> {
+    let mut s = open(spec, secret).await.map_err(Fail::into_error)?;
+    for m in messages {
+        net("APPEND", 60, s.append(folder, None, None, m)).await.map_err(Fail::into_error)?;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+    Ok(())
+}
+
+/// Fetches every message of a folder, in the sync's batches, and reads each
+/// as a mail, storing nothing: the connector's own cost, without embedding
+/// (the benchmark). Returns the messages read.
+pub(crate) async fn fetch_and_parse(spec: &ImapSpec, secret: &Secret, folder: &str) -> Result<usize> {
+    let mut s = open(spec, secret).await.map_err(Fail::into_error)?;
+    net("SELECT", 60, s.select(folder)).await.map_err(Fail::into_error)?;
+    let uids: BTreeSet<u32> =
+        net("UID SEARCH", 120, s.uid_search("ALL")).await.map_err(Fail::into_error)?.into_iter().collect();
+    let uids: Vec<u32> = uids.into_iter().collect();
+    let mut read = 0;
+    for batch in uids.chunks(BATCH) {
+        let messages = net("UID FETCH", 600, async {
+            s.uid_fetch(uid_set(batch), "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await
+        })
+        .await
+        .map_err(Fail::into_error)?;
+        read += messages
+            .iter()
+            .filter(|m| m.body().is_some_and(|raw| twake_extract::extract(twake_extract::Format::Eml, "", raw).is_ok()))
+            .count();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+    Ok(read)
+}
+
 /// Brings the index up to date with the mailbox, retrying a dropped
 /// connection from the saved cursor.
 pub(crate) async fn sync(
@@ -529,6 +612,8 @@ impl Run<'_> {
             .into_iter()
             .filter_map(|m| Some((m.uid?, u64::from(m.size?))))
             .collect();
+            let place = folder_display(f);
+            progress(SyncEvent::Items { place: &place, done: 0, total: new.len() });
             let max = u64::from(self.spec.max_mail_mb) << 20;
             let mut batch = Vec::new();
             let mut bytes = 0;
@@ -552,7 +637,7 @@ impl Run<'_> {
                     self.fetch(s, f, uidvalidity, &mut folder, std::mem::take(&mut batch), progress).await?;
                     self.state.folders.insert(f.to_string(), folder.clone());
                     self.save().await?;
-                    progress(SyncEvent::Items { place: &folder_display(f), done, total: new.len() });
+                    progress(SyncEvent::Items { place: &place, done, total: new.len() });
                     bytes = 0;
                 }
                 batch.push(uid);
@@ -561,6 +646,7 @@ impl Run<'_> {
             if !batch.is_empty() {
                 self.fetch(s, f, uidvalidity, &mut folder, batch, progress).await?;
             }
+            progress(SyncEvent::Items { place: &place, done: new.len(), total: new.len() });
         }
         folder.uidvalidity = uidvalidity;
         folder.uid_next = mb.uid_next;

@@ -104,6 +104,8 @@ pub struct SourceInfo {
     pub errors: i64,
     /// `ok`, `never synced`, `failing`.
     pub status: &'static str,
+    /// How far the sync running now (in this process: `serve`) is.
+    pub syncing: Option<SyncProgress>,
 }
 
 /// What one sync did.
@@ -146,6 +148,39 @@ pub enum SyncEvent<'a> {
     Notice(&'a str),
 }
 
+/// How far a running sync is.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct SyncProgress {
+    /// Places (rooms, folders) read, of how many.
+    pub places_done: usize,
+    pub places_total: usize,
+    /// The place being fetched, and how many of its new items are.
+    pub place: Option<String>,
+    pub items_done: usize,
+    pub items_total: usize,
+    /// Items stored so far by this sync.
+    pub stored: usize,
+}
+
+impl SyncProgress {
+    fn apply(&mut self, ev: &SyncEvent<'_>) {
+        match *ev {
+            SyncEvent::Places { total } => {
+                self.places_total = total;
+                self.places_done = 0;
+            }
+            SyncEvent::PlaceDone { done, total, items, .. } => {
+                (self.places_done, self.places_total, self.stored) = (done, total, items);
+                (self.place, self.items_done, self.items_total) = (None, 0, 0);
+            }
+            SyncEvent::Items { place, done, total } => {
+                (self.place, self.items_done, self.items_total) = (Some(place.to_string()), done, total);
+            }
+            SyncEvent::Notice(_) => {}
+        }
+    }
+}
+
 /// Whether a stored path is an item of a connected source (not a file).
 pub fn is_source_item(path: &str) -> bool {
     path.split_once("://").is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap"))
@@ -185,6 +220,7 @@ fn info(row: SourceRow, now: i64) -> Result<SourceInfo> {
         last_error,
         errors,
         status,
+        syncing: None,
     })
 }
 
@@ -239,7 +275,13 @@ impl Workspace {
 
     pub async fn sources(&self) -> Result<Vec<SourceInfo>> {
         let now = self.clock.now();
-        self.store.sources().await?.into_iter().map(|r| info(r, now)).collect()
+        let mut list: Vec<SourceInfo> =
+            self.store.sources().await?.into_iter().map(|r| info(r, now)).collect::<Result<_>>()?;
+        let running = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
+        for s in &mut list {
+            s.syncing = running.get(&s.name).cloned();
+        }
+        Ok(list)
     }
 
     /// Forgets a source and, unless `keep_items`, every item it brought.
@@ -272,10 +314,22 @@ impl Workspace {
         };
         let spec = info(row.clone(), 0)?.spec;
         let _guard = self.ingest_lock.lock().await;
-        let result = match &spec {
-            SourceSpec::Matrix(m) => matrix::sync(self, &row, m, progress).await,
-            SourceSpec::Imap(m) => imap::sync(self, &row, m, progress).await,
+        let track = |ev: Option<&SyncEvent<'_>>| {
+            let mut running = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
+            match ev {
+                Some(ev) => running.entry(name.to_string()).or_default().apply(ev),
+                None => drop(running.remove(name)),
+            }
         };
+        let mut progress = |ev: SyncEvent<'_>| {
+            track(Some(&ev));
+            progress(ev);
+        };
+        let result = match &spec {
+            SourceSpec::Matrix(m) => matrix::sync(self, &row, m, &mut progress).await,
+            SourceSpec::Imap(m) => imap::sync(self, &row, m, &mut progress).await,
+        };
+        track(None);
         // What was stored before a failure stays; the lexical index is
         // committed either way.
         let committed = self.commit_lexical();
@@ -306,11 +360,19 @@ impl Workspace {
 
 /// Syncs every source, then waits `every`, forever (`twake-ai serve` runs
 /// it in the background). A failing source is logged and recorded in its
-/// health; the others go on.
+/// health; the others go on. Each IMAP source is also watched with IDLE
+/// ([`watch_imap`]) so that new mail in its INBOX does not wait for the
+/// next round.
 pub async fn keep_in_sync(ws: std::sync::Arc<Workspace>, every: std::time::Duration) {
+    let mut watchers: std::collections::BTreeMap<String, tokio::task::JoinHandle<()>> = Default::default();
     loop {
         match ws.sources().await {
             Ok(list) => {
+                for s in &list {
+                    if s.kind == "imap" && watchers.get(&s.name).is_none_or(|w| w.is_finished()) {
+                        watchers.insert(s.name.clone(), tokio::spawn(watch_imap(ws.clone(), s.name.clone())));
+                    }
+                }
                 for s in list {
                     if let Err(e) = ws.sync_source(&s.name, &mut |_| {}).await {
                         tracing::warn!(source = %s.name, "sync failed: {e}");
@@ -320,6 +382,42 @@ pub async fn keep_in_sync(ws: std::sync::Arc<Workspace>, every: std::time::Durat
             Err(e) => tracing::warn!("cannot list the sources: {e}"),
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// Follows an IMAP source's INBOX with IDLE and syncs the source as soon as
+/// the server announces a change; ends when the source is removed. A server
+/// without IDLE, or unreachable, is tried again later (30 s doubling up to
+/// 30 min); the periodic sync goes on meanwhile.
+pub(crate) async fn watch_imap(ws: std::sync::Arc<Workspace>, name: String) {
+    use std::time::Duration;
+    let mut failures = 0u32;
+    loop {
+        let rows = match ws.store.sources().await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(source = %name, "cannot read the sources: {e}");
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                continue;
+            }
+        };
+        let Some(row) = rows.into_iter().find(|r| r.name == name) else { return };
+        let Ok(SourceSpec::Imap(spec)) = serde_json::from_str::<SourceSpec>(&row.config) else { return };
+        let secret = Secret::new(row.secret.clone());
+        match imap::wait_for_change(&spec, &secret, &row.state, Duration::from_secs(25 * 60)).await {
+            Ok(changed) => {
+                failures = 0;
+                if changed && let Err(e) = ws.sync_source(&name, &mut |_| {}).await {
+                    tracing::warn!(source = %name, "sync failed: {e}");
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::info!(source = %name, "no IDLE for now ({e}); the periodic sync goes on");
+                tokio::time::sleep(Duration::from_secs((30u64 << failures.min(6)).min(1800))).await;
+            }
+        }
     }
 }
 
@@ -333,6 +431,30 @@ mod tests {
         assert_eq!(format!("{s} {s:?}"), "*** ***");
         let c = Credentials::Password(s);
         assert!(!format!("{c:?}").contains("very_secret"));
+    }
+
+    #[test]
+    fn progress_follows_the_events_of_a_sync() {
+        let mut p = SyncProgress::default();
+        for ev in [
+            SyncEvent::Places { total: 3 },
+            SyncEvent::PlaceDone { name: "INBOX", done: 1, total: 3, items: 4 },
+            SyncEvent::Items { place: "Archives", done: 50, total: 120 },
+            SyncEvent::Notice("skipped"),
+        ] {
+            p.apply(&ev);
+        }
+        let want = SyncProgress {
+            places_done: 1,
+            places_total: 3,
+            place: Some("Archives".into()),
+            items_done: 50,
+            items_total: 120,
+            stored: 4,
+        };
+        assert_eq!(p, want);
+        p.apply(&SyncEvent::PlaceDone { name: "Archives", done: 2, total: 3, items: 124 });
+        assert_eq!((p.places_done, p.place.as_deref(), p.items_total, p.stored), (2, None, 0, 124));
     }
 
     #[test]
