@@ -15,7 +15,7 @@ DATA ?= ./data
 ALICE := alice.martin@valmont.fr
 BOB := bob.leroy@valmont.fr
 
-.PHONY: deps build models demo ingest-demo test lint layering bench eval clean-data
+.PHONY: deps build models demo ingest-demo test lint layering bench bench-sources eval clean-data
 
 deps:
 	@scripts/install-deps.sh
@@ -64,6 +64,11 @@ test: models lint layering
 
 bench: models
 	$(BIN) bench --output docs/BENCHMARKS.md
+
+# Connected sources against a Dovecot started for it: backfill throughput
+# and the delay from new mail to search; rewrites only the `sources` rows.
+bench-sources: models
+	scripts/bench-sources.sh $(BIN)
 
 clean-data:
 	rm -rf $(DATA)

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use twake_core::Config;
-use twake_core::bench::{BenchOptions, run as run_bench, to_markdown};
+use twake_core::bench::{BenchOptions, ImapBench, Row, run as run_bench, to_markdown};
+use twake_core::sources::Secret;
+use twake_core::sources::imap::{Auth, ImapSpec, Security};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -39,11 +41,79 @@ pub struct BenchArgs {
     /// Requests per HTTP benchmark run.
     #[arg(long, default_value_t = 256)]
     http_requests: usize,
+    /// Run only these groups (today: `sources`); with --output, the rows of
+    /// the other groups already in the file are kept.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// The sources benchmark: an IMAP test account it may fill with mail
+    /// (HOST:PORT; `make bench-sources` starts a Dovecot for it).
+    #[arg(long)]
+    imap_server: Option<String>,
+    /// The TwakeAI user owning that mailbox (also the login name).
+    #[arg(long, default_value = "alice@valmont.fr")]
+    imap_owner: String,
+    /// The environment variable holding its password.
+    #[arg(long, default_value = "IMAP_PASSWORD")]
+    imap_secret_env: String,
+    /// Connect in clear (a test server on loopback); else TLS.
+    #[arg(long)]
+    imap_insecure: bool,
+    /// Messages appended then backfilled.
+    #[arg(long, default_value_t = 200)]
+    imap_messages: usize,
+    /// New messages timed from delivery to search, each way.
+    #[arg(long, default_value_t = 5)]
+    lag_runs: usize,
+}
+
+/// The sources rows, when an IMAP server is given.
+async fn sources_rows(args: &BenchArgs, config: &Config, log: &mut dyn FnMut(&str)) -> Result<Vec<Row>> {
+    let Some(server) = &args.imap_server else { return Ok(vec![]) };
+    let (host, port) = server.rsplit_once(':').with_context(|| format!("--imap-server {server:?}: give HOST:PORT"))?;
+    let security = if args.imap_insecure { Security::Plain } else { Security::Tls };
+    let secret = std::env::var(&args.imap_secret_env)
+        .with_context(|| format!("the environment variable {} is not set", args.imap_secret_env))?;
+    let bench = ImapBench {
+        spec: ImapSpec {
+            host: host.to_string(),
+            port: port.parse().with_context(|| format!("invalid port in --imap-server {server:?}"))?,
+            security,
+            insecure: args.imap_insecure,
+            ca_file: None,
+            username: args.imap_owner.clone(),
+            owner: args.imap_owner.clone(),
+            auth: Auth::Plain,
+            max_mail_mb: 25,
+        },
+        secret: Secret::new(secret),
+        messages: args.imap_messages,
+        lag_runs: args.lag_runs,
+    };
+    Ok(twake_core::bench::sources(config, &bench, log).await?)
+}
+
+/// The table of `existing` with the rows of `groups` replaced by `rows`.
+fn merge(existing: &str, groups: &[String], rows: &[Row]) -> String {
+    let mut out: Vec<String> = existing
+        .lines()
+        .filter(|l| {
+            let group = l.strip_prefix("| ").and_then(|r| r.split(" |").next()).unwrap_or("");
+            !groups.iter().any(|g| g == group)
+        })
+        .map(str::to_string)
+        .collect();
+    while out.last().is_some_and(|l| l.trim().is_empty()) {
+        out.pop();
+    }
+    for r in rows {
+        out.push(format!("| {} | {} | {} | {} | {} |", r.group, r.what, r.ours, r.baseline, r.ratio));
+    }
+    out.join("\n") + "\n"
 }
 
 pub async fn run(args: BenchArgs, config: Config) -> Result<()> {
     let opts = BenchOptions {
-        sizes: args.sizes,
+        sizes: args.sizes.clone(),
         queries: args.queries,
         messages: args.messages,
         pages: args.pages,
@@ -51,7 +121,31 @@ pub async fn run(args: BenchArgs, config: Config) -> Result<()> {
         audit_records: args.audit_records,
     };
     let mut log = |m: &str| eprintln!("bench: {m}");
+    if !args.only.is_empty() {
+        if args.only != ["sources"] {
+            bail!("--only takes `sources` for now (the other groups run together)");
+        }
+        if args.imap_server.is_none() {
+            bail!("the sources benchmark needs --imap-server (`make bench-sources` starts a Dovecot for it)");
+        }
+        let rows = sources_rows(&args, &config, &mut log).await?;
+        let md = match &args.output {
+            Some(p) if p.exists() => merge(
+                &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+                &args.only,
+                &rows,
+            ),
+            _ => to_markdown(&rows, "# Benchmarks\n"),
+        };
+        if let Some(p) = &args.output {
+            std::fs::write(p, &md).with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!("bench: table written to {}", p.display());
+        }
+        print!("{md}");
+        return Ok(());
+    }
     let mut rows = run_bench(&config, &args.sample, &opts, &mut log).await?;
+    rows.extend(sources_rows(&args, &config, &mut log).await?);
     if !args.http_clients.is_empty() && args.http_clients != [0] {
         rows.extend(
             crate::http_bench::run(&config, &args.sample, &args.http_clients, args.http_requests, &mut log).await?,
@@ -67,7 +161,7 @@ pub async fn run(args: BenchArgs, config: Config) -> Result<()> {
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let header = format!(
-        "# Benchmarks\n\nWritten by `twake-ai bench` (`make bench`). Machine: {cpu}, {cores} cores (shared with other work: compare ratios, not absolute numbers). Medians (p50) and p99 over repeated runs; each TwakeAI figure is measured in the same run as its baseline.\n\nNotes: ingestion is bound by the embedding model (the whole pipeline runs at the embedder's own speed). The dense index is exact (int8 query × int8 vectors); its baseline is an f32 brute-force scan of the same vectors. The `http` rows send requests from this process to a `twake-ai serve` child process; the in-process baseline runs the same calls in this process. The server has its own model threads, so on 2 cores shared with the load generator a ratio above 1 can happen: read them as \"HTTP costs little\", not as exact overheads. The `access` rows search as users who can read 100 %, 10 % and 1 % of the chunks (through a group, as in production) against the same index searched unfiltered (a system pass); the filter is applied inside the scan (vectors) and as a zero-score clause of the query (BM25), so the filtered top-10 is exact: recall@10 is measured against an exact f32 search over the readable chunks alone (below 1 only by int8 rounding).\n"
+        "# Benchmarks\n\nWritten by `twake-ai bench` (`make bench`). Machine: {cpu}, {cores} cores (shared with other work: compare ratios, not absolute numbers). Medians (p50) and p99 over repeated runs; each TwakeAI figure is measured in the same run as its baseline.\n\nNotes: ingestion is bound by the embedding model (the whole pipeline runs at the embedder's own speed). The dense index is exact (int8 query × int8 vectors); its baseline is an f32 brute-force scan of the same vectors. The `http` rows send requests from this process to a `twake-ai serve` child process; the in-process baseline runs the same calls in this process. The server has its own model threads, so on 2 cores shared with the load generator a ratio above 1 can happen: read them as \"HTTP costs little\", not as exact overheads. The `access` rows search as users who can read 100 %, 10 % and 1 % of the chunks (through a group, as in production) against the same index searched unfiltered (a system pass); the filter is applied inside the scan (vectors) and as a zero-score clause of the query (BM25), so the filtered top-10 is exact: recall@10 is measured against an exact f32 search over the readable chunks alone (below 1 only by int8 rounding). The `sources` rows (`make bench-sources`, which starts a Dovecot on loopback) append synthetic mails to an empty test mailbox and backfill them through the IMAP connector, against the same mails ingested from an mbox file in the same run (both embed every message: the ratio is the connector's cost); the fetch + parse row is the connector without embedding or store; the delay rows time a new INBOX mail until it is found by search, with IDLE as under `serve`, against an incremental sync started at once.\n"
     );
     let md = to_markdown(&rows, &header);
     match args.output {
