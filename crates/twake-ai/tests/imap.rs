@@ -260,41 +260,17 @@ fn imap_mailbox_syncs_incrementally_through_deletions_renames_and_a_crash() {
     for f in ["Projets", "Envoy&AOk-s", "Masse"] {
         dove.doveadm(&["mailbox", "create", "-u", ALICE, f]);
     }
-    dove.save(
-        ALICE,
-        "INBOX",
-        &mail(
-            "m1",
-            "Bob Leroy <bob@valmont.fr>",
-            "Marché MX-4471",
-            "Le marché MX-4471 est attribué à Nordlys pour 182 000 euros.",
-        ),
-    );
-    dove.save(
-        ALICE,
-        "INBOX",
-        &mail("m2", "RH <rh@valmont.fr>", "Formation QZ-2290", "La formation QZ-2290 a lieu le 8 décembre à Lyon."),
-    );
-    dove.save(
-        ALICE,
-        "INBOX",
-        &mail("m3", "DSI <dsi@valmont.fr>", "Badge KV-3318", "Votre badge KV-3318 est prêt à l'accueil."),
-    );
-    dove.save(
-        ALICE,
-        "Projets",
-        &mail("p1", "Bob Leroy <bob@valmont.fr>", "Lot PL-7702", "Le lot PL-7702 couvre les switchs du datacenter."),
-    );
-    dove.save(
-        ALICE,
-        "Projets",
-        &mail("p2", "Bob Leroy <bob@valmont.fr>", "Jalon JH-5150", "Le jalon JH-5150 est fixé au 14 décembre."),
-    );
-    dove.save(
-        ALICE,
-        "Envoy&AOk-s",
-        &mail("s1", "Alice Martin <alice@valmont.fr>", "Devis DV-6044", "Je valide le devis DV-6044."),
-    );
+    let bob = "Bob Leroy <bob@valmont.fr>";
+    for (folder, id, from, subject, body) in [
+        ("INBOX", "m1", bob, "Marché MX-4471", "Le marché MX-4471 est attribué à Nordlys pour 182 000 euros."),
+        ("INBOX", "m2", "RH <rh@valmont.fr>", "Formation QZ-2290", "La formation QZ-2290 a lieu le 8 décembre à Lyon."),
+        ("INBOX", "m3", "DSI <dsi@valmont.fr>", "Badge KV-3318", "Votre badge KV-3318 est prêt à l'accueil."),
+        ("Projets", "p1", bob, "Lot PL-7702", "Le lot PL-7702 couvre les switchs du datacenter."),
+        ("Projets", "p2", bob, "Jalon JH-5150", "Le jalon JH-5150 est fixé au 14 décembre."),
+        ("Envoy&AOk-s", "s1", "Alice Martin <alice@valmont.fr>", "Devis DV-6044", "Je valide le devis DV-6044."),
+    ] {
+        dove.save(ALICE, folder, &mail(id, from, subject, body));
+    }
     // Not a mail at all, and a multipart whose boundary never comes: the
     // first is skipped with a notice, the second read as far as it goes.
     dove.save(ALICE, "INBOX", b"this is not a mail at all\r\n");
