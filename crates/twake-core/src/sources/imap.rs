@@ -604,6 +604,10 @@ impl Run<'_> {
         folder.skipped.retain(|u| on_server.contains(u));
         let new: Vec<u32> =
             on_server.iter().filter(|u| !stored.contains(u) && !folder.skipped.contains(u)).copied().collect();
+        // Messages the server listed but did not send (expunged meanwhile,
+        // or a server's error): the next sync compares the UID lists again
+        // instead of trusting the fast path.
+        let mut missed = 0;
         if !new.is_empty() {
             let sizes: BTreeMap<u32, u64> = net(&format!("UID FETCH sizes in {f}"), 300, async {
                 s.uid_fetch(uid_set(&new), "(UID RFC822.SIZE)").await?.try_collect::<Vec<_>>().await
@@ -619,7 +623,10 @@ impl Run<'_> {
             let mut bytes = 0;
             let mut done = 0;
             for &uid in &new {
-                let Some(&size) = sizes.get(&uid) else { continue };
+                let Some(&size) = sizes.get(&uid) else {
+                    missed += 1;
+                    continue;
+                };
                 if size > max {
                     let n = format!(
                         "message UID {uid} in {} is {} MB, above the limit of {} MB (--max-mail-mb): skipped",
@@ -634,7 +641,7 @@ impl Run<'_> {
                 }
                 if !batch.is_empty() && (batch.len() >= BATCH || bytes + size > BATCH_BYTES) {
                     done += batch.len();
-                    self.fetch(s, f, uidvalidity, &mut folder, std::mem::take(&mut batch), progress).await?;
+                    missed += self.fetch(s, f, uidvalidity, &mut folder, std::mem::take(&mut batch), progress).await?;
                     self.state.folders.insert(f.to_string(), folder.clone());
                     self.save().await?;
                     progress(SyncEvent::Items { place: &place, done, total: new.len() });
@@ -644,19 +651,20 @@ impl Run<'_> {
                 bytes += size;
             }
             if !batch.is_empty() {
-                self.fetch(s, f, uidvalidity, &mut folder, batch, progress).await?;
+                missed += self.fetch(s, f, uidvalidity, &mut folder, batch, progress).await?;
             }
             progress(SyncEvent::Items { place: &place, done: new.len(), total: new.len() });
         }
         folder.uidvalidity = uidvalidity;
-        folder.uid_next = mb.uid_next;
+        folder.uid_next = if missed == 0 { mb.uid_next } else { None };
         folder.exists = mb.exists;
         folder.modseq = mb.highest_modseq;
         self.state.folders.insert(f.to_string(), folder);
         self.save().await
     }
 
-    /// Fetches and stores one batch of messages.
+    /// Fetches and stores one batch of messages; returns how many of `uids`
+    /// the server did not send.
     async fn fetch(
         &mut self,
         s: &mut Session,
@@ -665,14 +673,18 @@ impl Run<'_> {
         folder: &mut Folder,
         uids: Vec<u32>,
         progress: &mut (dyn FnMut(SyncEvent<'_>) + Send),
-    ) -> std::result::Result<(), Fail> {
+    ) -> std::result::Result<usize, Fail> {
         let messages = net(&format!("UID FETCH in {f}"), 600, async {
             s.uid_fetch(uid_set(&uids), "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await
         })
         .await?;
         let prefix = folder_prefix(&self.row.name, f);
+        let mut handled = BTreeSet::new();
         for m in &messages {
             let (Some(uid), Some(raw)) = (m.uid, m.body()) else { continue };
+            if !uids.contains(&uid) || !handled.insert(uid) {
+                continue;
+            }
             let path = format!("{prefix}{uidvalidity}/{uid}");
             let documents = match twake_extract::extract(twake_extract::Format::Eml, &path, raw) {
                 Ok(x) => x.documents,
@@ -701,7 +713,7 @@ impl Run<'_> {
             self.report.stored += 1;
             self.items += 1;
         }
-        Ok(())
+        Ok(uids.len() - handled.len())
     }
 }
 
