@@ -6,6 +6,7 @@
 //! [`ExtractError`] or a warning, never a panic that escapes this crate (the
 //! third-party PDF parser is run under `catch_unwind`).
 
+mod calendar;
 pub mod chunk;
 mod docs;
 mod mail;
@@ -32,10 +33,11 @@ pub enum Format {
     Pptx,
     WebVtt,
     Srt,
+    Ics,
 }
 
 impl Format {
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 12] = [
         Format::Eml,
         Format::Mbox,
         Format::Markdown,
@@ -47,6 +49,7 @@ impl Format {
         Format::Pptx,
         Format::WebVtt,
         Format::Srt,
+        Format::Ics,
     ];
 
     /// The format whose [`Format::name`] this is.
@@ -67,6 +70,7 @@ impl Format {
             Format::Pptx => "PPTX",
             Format::WebVtt => "WebVTT",
             Format::Srt => "SRT",
+            Format::Ics => "iCalendar",
         }
     }
 
@@ -87,6 +91,7 @@ impl Format {
             "pptx" => Some(Format::Pptx),
             "vtt" => Some(Format::WebVtt),
             "srt" => Some(Format::Srt),
+            "ics" | "ical" | "ifb" => Some(Format::Ics),
             _ => None,
         };
         if by_ext.is_some() {
@@ -101,6 +106,9 @@ impl Format {
         }
         if head.starts_with(b"WEBVTT") {
             return Some(Format::WebVtt);
+        }
+        if head.starts_with(b"BEGIN:VCALENDAR") {
+            return Some(Format::Ics);
         }
         if looks_like_mail_headers(head) {
             return Some(Format::Eml);
@@ -163,6 +171,7 @@ pub fn extract(format: Format, file_name: &str, bytes: &[u8]) -> Result<Extracte
         Format::Pptx => docs::pptx(&stem, bytes).map(single),
         Format::WebVtt => transcript::webvtt(&stem, &text(format)?).map(single),
         Format::Srt => transcript::srt(&stem, &text(format)?).map(single),
+        Format::Ics => calendar::ics(&stem, &text(format)?),
     }
 }
 

@@ -33,6 +33,8 @@ pub enum SourceKind {
     Transcript,
     /// A chat message (a Matrix room event).
     Chat,
+    /// A calendar event (an iCalendar `VEVENT`).
+    Event,
 }
 
 impl SourceKind {
@@ -42,6 +44,7 @@ impl SourceKind {
             SourceKind::Document => "document",
             SourceKind::Transcript => "transcript",
             SourceKind::Chat => "chat",
+            SourceKind::Event => "event",
         }
     }
 
@@ -51,6 +54,7 @@ impl SourceKind {
             "document" => Some(SourceKind::Document),
             "transcript" => Some(SourceKind::Transcript),
             "chat" => Some(SourceKind::Chat),
+            "event" => Some(SourceKind::Event),
             _ => None,
         }
     }
