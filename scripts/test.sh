@@ -15,6 +15,9 @@ export TWAKE_AI_TEST_NODE_DIR
 # A real Matrix homeserver (PyPI matrix-synapse) for the Matrix connector.
 TWAKE_AI_TEST_SYNAPSE=$(scripts/synapse-env.sh)
 export TWAKE_AI_TEST_SYNAPSE
+# Real WebDAV and CalDAV servers (PyPI wsgidav and Radicale).
+TWAKE_AI_TEST_DAV=$(scripts/dav-env.sh)
+export TWAKE_AI_TEST_DAV
 TWAKE_AI_TEST_MODELS=1 cargo test --release --locked --workspace --all-targets "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")

@@ -1,4 +1,4 @@
-//! `twake-ai sources …`: connected sources (Matrix and IMAP today), kept in sync
+//! `twake-ai sources …`: connected sources (Matrix, IMAP, WebDAV, CalDAV), kept in sync
 //! incrementally, with their health.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+use twake_core::sources::dav::{DavAuth, DavSpec};
 use twake_core::sources::imap::{Auth, ImapSpec, Security};
 use twake_core::sources::{Credentials, Secret, SourceInfo, SourceSpec, SyncEvent, matrix::MatrixSpec};
 use twake_core::{Principal, Tenant, Workspace};
@@ -24,8 +25,8 @@ pub enum SourcesCommand {
     Add {
         /// A name for the source (lowercase letters, digits, '-', '_', '.').
         name: String,
-        /// The connector: matrix or imap (JMAP, WebDAV and CalDAV come next).
-        #[arg(long, value_parser = ["matrix", "imap"])]
+        /// The connector: matrix, imap, webdav or caldav (JMAP comes next).
+        #[arg(long, value_parser = ["matrix", "imap", "webdav", "caldav"])]
         kind: String,
         /// Matrix: the homeserver's URL, e.g. https://matrix.example.org.
         #[arg(long, required_if_eq("kind", "matrix"))]
@@ -34,30 +35,47 @@ pub enum SourcesCommand {
         /// 143 otherwise).
         #[arg(long, required_if_eq("kind", "imap"))]
         server: Option<String>,
+        /// WebDAV: the folder's URL. CalDAV: a calendar's URL, the
+        /// account's calendar home, or the server's (discovered).
+        #[arg(long, required_if_eq_any([("kind", "webdav"), ("kind", "caldav")]))]
+        url: Option<String>,
+        /// WebDAV, CalDAV: who may read what comes from it, as principals
+        /// (alice@example.org, group:finance, share:direction), comma
+        /// separated or repeated; --owner is one of them.
+        #[arg(long, value_delimiter = ',')]
+        readers: Vec<String>,
         /// IMAP: tls (from the first byte), starttls, or plain (only with
         /// --insecure, for a test server).
         #[arg(long, value_parser = ["tls", "starttls", "plain"], default_value = "tls")]
         security: String,
-        /// IMAP: allow --security plain (credentials in clear). Tests only.
+        /// IMAP: allow --security plain; WebDAV, CalDAV: allow http://
+        /// (credentials in clear). Tests only.
         #[arg(long)]
         insecure: bool,
-        /// IMAP: a PEM file of certificate authorities to trust besides the
-        /// system's (an organisation's own PKI).
+        /// IMAP, WebDAV, CalDAV: a PEM file of certificate authorities to
+        /// trust besides the system's (an organisation's own PKI).
         #[arg(long)]
         ca_file: Option<String>,
         /// IMAP: the TwakeAI user whose mailbox it is (who reads its mail).
+        /// WebDAV, CalDAV: the user whose folder or calendar it is.
         #[arg(long, required_if_eq("kind", "imap"))]
         owner: Option<String>,
         /// IMAP: messages larger than this many MB are skipped with a notice.
         #[arg(long, default_value_t = 25)]
         max_mail_mb: u32,
+        /// WebDAV, CalDAV: files larger than this many MB are skipped with
+        /// a notice.
+        #[arg(long, default_value_t = 50)]
+        max_file_mb: u32,
         /// The account TwakeAI reads with: a Matrix ID (@twake:example.org,
-        /// needed with a password) or the IMAP login name.
+        /// needed with a password), or the IMAP, WebDAV or CalDAV login
+        /// name (default: --owner).
         #[arg(long)]
         user: Option<String>,
         /// Matrix: password (exchanged for a token) or token. IMAP: plain
         /// (SASL PLAIN, the default), login (LOGIN), oauthbearer (an OAuth
-        /// 2 access token).
+        /// 2 access token). WebDAV, CalDAV: basic (a password, the
+        /// default) or bearer (a token).
         #[arg(long)]
         auth: Option<String>,
         /// The environment variable holding the password or token.
@@ -134,7 +152,7 @@ fn print_status(list: &[SourceInfo], json: bool) -> Result<()> {
     }
     if list.is_empty() {
         println!(
-            "no sources: add one with `twake-ai sources add NAME --kind matrix --homeserver URL --user @id:server`"
+            "no sources: add one with `twake-ai sources add NAME --kind matrix|imap|webdav|caldav …` (see `twake-ai sources add --help`)"
         );
     }
     for s in list {
@@ -161,11 +179,14 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
             kind,
             homeserver,
             server,
+            url,
+            readers,
             security,
             insecure,
             ca_file,
             owner,
             max_mail_mb,
+            max_file_mb,
             user,
             auth,
             secret_env,
@@ -176,6 +197,29 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
             let tenant = tenant_of(tenant)?;
             if kind == "matrix" {
                 return add_matrix(ws, &name, &tenant, homeserver, user, auth, secret_env, user_domain, maps).await;
+            }
+            if kind == "webdav" || kind == "caldav" {
+                let mut readers = readers;
+                readers.extend(owner.clone());
+                readers.retain(|r| !r.trim().is_empty());
+                readers.dedup();
+                for r in &readers {
+                    Principal::parse(r)
+                        .with_context(|| format!("invalid reader {r:?}: give an address or group:NAME"))?;
+                }
+                let Some(username) = user.or(owner) else {
+                    bail!("give the login name with --user (or --owner, whose address is the login)")
+                };
+                let auth = match auth.as_deref().unwrap_or("basic") {
+                    "basic" => DavAuth::Basic,
+                    "bearer" => DavAuth::Bearer,
+                    other => bail!("invalid --auth {other:?} for {kind}: give basic or bearer"),
+                };
+                let spec =
+                    DavSpec { url: url.unwrap_or_default(), username, readers, auth, insecure, ca_file, max_file_mb };
+                let spec = if kind == "webdav" { SourceSpec::Webdav(spec) } else { SourceSpec::Caldav(spec) };
+                let secret = secret(secret_env.as_deref())?;
+                return added(ws.add_source(&name, &tenant, spec, Credentials::Password(secret)).await?);
             }
             let security = match security.as_str() {
                 "starttls" => Security::Starttls,
@@ -301,9 +345,11 @@ fn added(s: SourceInfo) -> Result<ExitCode> {
 async fn sync_one(ws: &Workspace, name: &str) -> bool {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rooms or folders {wide_msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rooms, folders or calendars {wide_msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     let started = std::time::Instant::now();
     let result = ws
@@ -314,10 +360,10 @@ async fn sync_one(ws: &Workspace, name: &str) -> bool {
             }
             SyncEvent::PlaceDone { name, done, items, .. } => {
                 bar.set_position(done as u64);
-                bar.set_message(format!("{name} — {items} messages stored"));
+                bar.set_message(format!("{name} — {items} items stored"));
             }
             SyncEvent::Items { place, done, total } => {
-                bar.set_message(format!("{place} — {done}/{total} new messages"))
+                bar.set_message(format!("{place} — {done}/{total} new or changed items"))
             }
             SyncEvent::Notice(n) => bar.suspend(|| eprintln!("notice: {n}")),
         })
@@ -326,7 +372,7 @@ async fn sync_one(ws: &Workspace, name: &str) -> bool {
     match result {
         Ok(r) => {
             println!(
-                "synced {name} in {:.1}s: {} stored, {} edited, {} removed, {} unchanged, {} rooms or folders",
+                "synced {name} in {:.1}s: {} stored, {} edited, {} removed, {} unchanged, {} rooms, folders or calendars",
                 started.elapsed().as_secs_f64(),
                 r.stored,
                 r.edited,

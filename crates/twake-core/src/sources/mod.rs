@@ -1,11 +1,12 @@
 //! Connected sources: accounts TwakeAI keeps in sync with, instead of files
-//! given to `ingest`. Matrix and IMAP today; JMAP, WebDAV and CalDAV join
-//! the closed set [`SourceSpec`] with the rest of their issue.
+//! given to `ingest`. Matrix, IMAP, WebDAV and CalDAV today; JMAP joins
+//! the closed set [`SourceSpec`] with the rest of its issue.
 //!
 //! Boundary: `Workspace::{add_source, sources, remove_source, sync_source}`.
 //! A source is a row of the store (settings, secret, the connector's cursor,
 //! health); each item it brings is stored like a file under a path of its
-//! own (`matrix://NAME/ROOM/EVENT`, `imap://NAME/FOLDER/UIDVALIDITY/UID`), in its own transaction, through the
+//! own (`matrix://NAME/ROOM/EVENT`, `imap://NAME/FOLDER/UIDVALIDITY/UID`,
+//! `webdav://NAME/PATH`, `caldav://NAME/CALENDAR/RESOURCE`), in its own transaction, through the
 //! same chunking, embedding, labelling and grants as ingested files.
 //!
 //! Invariants: the cursor is saved only after the items it covers are
@@ -14,6 +15,7 @@
 //! Secrets never leave the store except to the source itself: [`Secret`]
 //! prints `***`.
 
+pub mod dav;
 pub mod imap;
 pub mod matrix;
 
@@ -58,6 +60,8 @@ impl fmt::Display for Secret {
 pub enum SourceSpec {
     Matrix(matrix::MatrixSpec),
     Imap(imap::ImapSpec),
+    Webdav(dav::DavSpec),
+    Caldav(dav::DavSpec),
 }
 
 impl SourceSpec {
@@ -65,6 +69,8 @@ impl SourceSpec {
         match self {
             SourceSpec::Matrix(_) => "matrix",
             SourceSpec::Imap(_) => "imap",
+            SourceSpec::Webdav(_) => "webdav",
+            SourceSpec::Caldav(_) => "caldav",
         }
     }
 
@@ -73,6 +79,7 @@ impl SourceSpec {
         match self {
             SourceSpec::Matrix(m) => format!("{} as {}", m.homeserver, m.user_id),
             SourceSpec::Imap(m) => format!("{} for {}", m.location(), m.owner),
+            SourceSpec::Webdav(d) | SourceSpec::Caldav(d) => format!("{} for {}", d.location(), d.readers.join(", ")),
         }
     }
 }
@@ -183,7 +190,7 @@ impl SyncProgress {
 
 /// Whether a stored path is an item of a connected source (not a file).
 pub fn is_source_item(path: &str) -> bool {
-    path.split_once("://").is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap"))
+    path.split_once("://").is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap" | "webdav" | "caldav"))
 }
 
 /// The path prefix of every item of a source.
@@ -257,6 +264,14 @@ impl Workspace {
                 imap::connect(&m, &secret).await?;
                 (SourceSpec::Imap(m), secret)
             }
+            SourceSpec::Webdav(d) => {
+                let (d, secret) = dav::connect(dav::Dav::WebDav, &d, credentials).await?;
+                (SourceSpec::Webdav(d), secret)
+            }
+            SourceSpec::Caldav(d) => {
+                let (d, secret) = dav::connect(dav::Dav::CalDav, &d, credentials).await?;
+                (SourceSpec::Caldav(d), secret)
+            }
         };
         let row = SourceRow {
             name: name.to_string(),
@@ -328,6 +343,8 @@ impl Workspace {
         let result = match &spec {
             SourceSpec::Matrix(m) => matrix::sync(self, &row, m, &mut progress).await,
             SourceSpec::Imap(m) => imap::sync(self, &row, m, &mut progress).await,
+            SourceSpec::Webdav(d) => dav::sync(self, &row, dav::Dav::WebDav, d, &mut progress).await,
+            SourceSpec::Caldav(d) => dav::sync(self, &row, dav::Dav::CalDav, d, &mut progress).await,
         };
         track(None);
         // What was stored before a failure stays; the lexical index is
@@ -350,7 +367,7 @@ impl Workspace {
             let Ok(spec) = serde_json::from_str::<SourceSpec>(&row.config) else { continue };
             let at = match &spec {
                 SourceSpec::Matrix(m) => matrix::last_read(m, &row.state, user, room).map(|ms| ms.div_euclid(1000)),
-                SourceSpec::Imap(_) => None,
+                SourceSpec::Imap(_) | SourceSpec::Webdav(_) | SourceSpec::Caldav(_) => None,
             };
             best = best.max(at);
         }
