@@ -4,8 +4,8 @@
 # Python 3 with pip for `twake-ai models pull` and venv for the tests that
 # drive the server with the official `openai` client; Node.js and npm for
 # the real OIDC provider (`oidc-provider`) of the OIDC tests. With --test,
-# also what the connector tests start on loopback: Dovecot (IMAP) and
-# openssl (their certificates). Idempotent: does nothing when everything is
+# also what the connector tests start on loopback: Dovecot (IMAP), Cyrus
+# (JMAP, CalDAV) and openssl (their certificates). Idempotent: does nothing when everything is
 # there.
 set -euo pipefail
 
@@ -25,6 +25,11 @@ if [[ "${1:-}" == --test ]]; then
     # start theirs on other ports, with their own configuration.
     command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-imapd)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # Cyrus IMAP 3.6 with its HTTP modules (JMAP, CalDAV) and saslpasswd2
+    # for its test users.
+    [[ -x /usr/lib/cyrus/bin/master ]] || missing+=(cyrus-imapd)
+    [[ -x /usr/lib/cyrus/bin/httpd ]] || missing+=(cyrus-caldav)
+    command -v saslpasswd2 >/dev/null 2>&1 || missing+=(sasl2-bin)
 fi
 
 if ((${#missing[@]})); then

@@ -4,7 +4,7 @@
 set -uo pipefail
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-# Dovecot (IMAP) and openssl for the connector tests.
+# Dovecot (IMAP), Cyrus (JMAP, CalDAV) and openssl for the connector tests.
 scripts/install-deps.sh --test
 # The official `openai` Python client drives `twake-ai serve` in one test.
 TWAKE_AI_TEST_PYTHON=$(scripts/python-env.sh)

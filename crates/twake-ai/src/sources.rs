@@ -1,4 +1,4 @@
-//! `twake-ai sources …`: connected sources (Matrix, IMAP, WebDAV, CalDAV), kept in sync
+//! `twake-ai sources …`: connected sources (Matrix, IMAP, JMAP, WebDAV, CalDAV), kept in sync
 //! incrementally, with their health.
 
 use std::collections::BTreeMap;
@@ -9,8 +9,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use twake_core::sources::dav::{DavAuth, DavSpec};
+use twake_core::sources::dav::DavSpec;
+use twake_core::sources::http::HttpAuth;
 use twake_core::sources::imap::{Auth, ImapSpec, Security};
+use twake_core::sources::jmap::JmapSpec;
 use twake_core::sources::{Credentials, Secret, SourceInfo, SourceSpec, SyncEvent, matrix::MatrixSpec};
 use twake_core::{Principal, Tenant, Workspace};
 
@@ -25,8 +27,8 @@ pub enum SourcesCommand {
     Add {
         /// A name for the source (lowercase letters, digits, '-', '_', '.').
         name: String,
-        /// The connector: matrix, imap, webdav or caldav (JMAP comes next).
-        #[arg(long, value_parser = ["matrix", "imap", "webdav", "caldav"])]
+        /// The connector: matrix, imap, jmap, webdav or caldav.
+        #[arg(long, value_parser = ["matrix", "imap", "jmap", "webdav", "caldav"])]
         kind: String,
         /// Matrix: the homeserver's URL, e.g. https://matrix.example.org.
         #[arg(long, required_if_eq("kind", "matrix"))]
@@ -35,9 +37,10 @@ pub enum SourcesCommand {
         /// 143 otherwise).
         #[arg(long, required_if_eq("kind", "imap"))]
         server: Option<String>,
+        /// JMAP: the session URL or the server's (its /.well-known/jmap).
         /// WebDAV: the folder's URL. CalDAV: a calendar's URL, the
         /// account's calendar home, or the server's (discovered).
-        #[arg(long, required_if_eq_any([("kind", "webdav"), ("kind", "caldav")]))]
+        #[arg(long, required_if_eq_any([("kind", "jmap"), ("kind", "webdav"), ("kind", "caldav")]))]
         url: Option<String>,
         /// WebDAV, CalDAV: who may read what comes from it, as principals
         /// (alice@example.org, group:finance, share:direction), comma
@@ -48,19 +51,20 @@ pub enum SourcesCommand {
         /// --insecure, for a test server).
         #[arg(long, value_parser = ["tls", "starttls", "plain"], default_value = "tls")]
         security: String,
-        /// IMAP: allow --security plain; WebDAV, CalDAV: allow http://
+        /// IMAP: allow --security plain; JMAP, WebDAV, CalDAV: allow http://
         /// (credentials in clear). Tests only.
         #[arg(long)]
         insecure: bool,
-        /// IMAP, WebDAV, CalDAV: a PEM file of certificate authorities to
+        /// IMAP, JMAP, WebDAV, CalDAV: a PEM file of certificate authorities to
         /// trust besides the system's (an organisation's own PKI).
         #[arg(long)]
         ca_file: Option<String>,
-        /// IMAP: the TwakeAI user whose mailbox it is (who reads its mail).
-        /// WebDAV, CalDAV: the user whose folder or calendar it is.
-        #[arg(long, required_if_eq("kind", "imap"))]
+        /// IMAP, JMAP: the TwakeAI user whose mailbox it is (who reads its
+        /// mail). WebDAV, CalDAV: the user whose folder or calendar it is.
+        #[arg(long, required_if_eq_any([("kind", "imap"), ("kind", "jmap")]))]
         owner: Option<String>,
-        /// IMAP: messages larger than this many MB are skipped with a notice.
+        /// IMAP, JMAP: messages larger than this many MB are skipped with a
+        /// notice.
         #[arg(long, default_value_t = 25)]
         max_mail_mb: u32,
         /// WebDAV, CalDAV: files larger than this many MB are skipped with
@@ -68,13 +72,13 @@ pub enum SourcesCommand {
         #[arg(long, default_value_t = 50)]
         max_file_mb: u32,
         /// The account TwakeAI reads with: a Matrix ID (@twake:example.org,
-        /// needed with a password), or the IMAP, WebDAV or CalDAV login
+        /// needed with a password), or the IMAP, JMAP, WebDAV or CalDAV login
         /// name (default: --owner).
         #[arg(long)]
         user: Option<String>,
         /// Matrix: password (exchanged for a token) or token. IMAP: plain
         /// (SASL PLAIN, the default), login (LOGIN), oauthbearer (an OAuth
-        /// 2 access token). WebDAV, CalDAV: basic (a password, the
+        /// 2 access token). JMAP, WebDAV, CalDAV: basic (a password, the
         /// default) or bearer (a token).
         #[arg(long)]
         auth: Option<String>,
@@ -152,7 +156,7 @@ fn print_status(list: &[SourceInfo], json: bool) -> Result<()> {
     }
     if list.is_empty() {
         println!(
-            "no sources: add one with `twake-ai sources add NAME --kind matrix|imap|webdav|caldav …` (see `twake-ai sources add --help`)"
+            "no sources: add one with `twake-ai sources add NAME --kind matrix|imap|jmap|webdav|caldav …` (see `twake-ai sources add --help`)"
         );
     }
     for s in list {
@@ -198,6 +202,29 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
             if kind == "matrix" {
                 return add_matrix(ws, &name, &tenant, homeserver, user, auth, secret_env, user_domain, maps).await;
             }
+            let http_auth = |auth: Option<&str>| match auth.unwrap_or("basic") {
+                "basic" => Ok(HttpAuth::Basic),
+                "bearer" => Ok(HttpAuth::Bearer),
+                other => bail!("invalid --auth {other:?} for {kind}: give basic or bearer"),
+            };
+            if kind == "jmap" {
+                let owner = owner.unwrap_or_default();
+                Principal::parse(&owner)
+                    .with_context(|| format!("invalid --owner {owner:?}: give the user's address"))?;
+                let spec = JmapSpec {
+                    url: url.unwrap_or_default(),
+                    username: user.unwrap_or_else(|| owner.clone()),
+                    owner,
+                    auth: http_auth(auth.as_deref())?,
+                    insecure,
+                    ca_file,
+                    max_mail_mb,
+                };
+                let secret = secret(secret_env.as_deref())?;
+                return added(
+                    ws.add_source(&name, &tenant, SourceSpec::Jmap(spec), Credentials::Password(secret)).await?,
+                );
+            }
             if kind == "webdav" || kind == "caldav" {
                 let mut readers = readers;
                 readers.extend(owner.clone());
@@ -210,11 +237,7 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
                 let Some(username) = user.or(owner) else {
                     bail!("give the login name with --user (or --owner, whose address is the login)")
                 };
-                let auth = match auth.as_deref().unwrap_or("basic") {
-                    "basic" => DavAuth::Basic,
-                    "bearer" => DavAuth::Bearer,
-                    other => bail!("invalid --auth {other:?} for {kind}: give basic or bearer"),
-                };
+                let auth = http_auth(auth.as_deref())?;
                 let spec =
                     DavSpec { url: url.unwrap_or_default(), username, readers, auth, insecure, ca_file, max_file_mb };
                 let spec = if kind == "webdav" { SourceSpec::Webdav(spec) } else { SourceSpec::Caldav(spec) };

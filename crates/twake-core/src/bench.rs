@@ -661,7 +661,7 @@ pub async fn sources(config: &Config, b: &ImapBench, log: &mut dyn FnMut(&str)) 
         .into_bytes()
     };
     log("sources: new mail with IDLE");
-    let watcher = tokio::spawn(crate::sources::watch_imap(ws.clone(), "bench".into()));
+    let watcher = tokio::spawn(crate::sources::watch(ws.clone(), "bench".into()));
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let mut idle = Vec::new();
     for i in 0..b.lag_runs {

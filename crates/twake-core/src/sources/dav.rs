@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use twake_index::{FileRecord, SourceRow};
 use twake_types::Principal;
 
+use super::http::{HttpAuth, cause, certificate_refused, client as http_client, is_certificate};
 use super::{Credentials, Secret, SyncEvent, SyncReport};
 use crate::{CoreError, Result, Workspace};
 
@@ -39,7 +40,7 @@ pub struct DavSpec {
     /// principals (the share's rights).
     pub readers: Vec<String>,
     #[serde(default)]
-    pub auth: DavAuth,
+    pub auth: HttpAuth,
     /// Allows `http://` (passwords in clear): for tests only.
     #[serde(default)]
     pub insecure: bool,
@@ -53,15 +54,6 @@ pub struct DavSpec {
 
 fn default_max_file_mb() -> u32 {
     50
-}
-
-/// How the secret is sent: HTTP Basic (a password) or a Bearer token.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DavAuth {
-    #[default]
-    Basic,
-    Bearer,
 }
 
 impl DavSpec {
@@ -208,40 +200,13 @@ struct Client {
     base: Url,
     username: String,
     secret: Secret,
-    auth: DavAuth,
+    auth: HttpAuth,
 }
 
 impl Client {
     fn new(spec: &DavSpec, secret: Secret) -> Result<Self> {
         let url = if spec.url.ends_with('/') { spec.url.clone() } else { format!("{}/", spec.url) };
-        let base = Url::parse(&url).map_err(|e| {
-            CoreError::Other(format!("invalid URL {:?} ({e}): give e.g. https://dav.example.org/files/", spec.url))
-        })?;
-        match base.scheme() {
-            "https" => {}
-            "http" if spec.insecure => {}
-            "http" => {
-                return Err(CoreError::Other(format!(
-                    "{} is not encrypted (http://): use https://, or add --insecure for a test server",
-                    spec.url
-                )));
-            }
-            other => return Err(CoreError::Other(format!("invalid URL {:?}: {other}:// is not http(s)", spec.url))),
-        }
-        let mut http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::limited(5));
-        if let Some(path) = &spec.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| CoreError::Other(format!("cannot read the CA file {path} ({e}): give a PEM file")))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| CoreError::Other(format!("the CA file {path} is not PEM certificates ({e})")))?;
-            for c in certs {
-                http = http.add_root_certificate(c);
-            }
-        }
-        let http = http.build().map_err(|e| CoreError::Other(format!("HTTP client: {e}")))?;
+        let (base, http) = http_client(&url, spec.insecure, spec.ca_file.as_deref())?;
         Ok(Client { http, base, username: spec.username.clone(), secret, auth: spec.auth })
     }
 
@@ -256,20 +221,15 @@ impl Client {
             }
             let mut req = self.http.request(method.clone(), url.clone());
             req = match self.auth {
-                DavAuth::Basic => req.basic_auth(&self.username, Some(self.secret.expose())),
-                DavAuth::Bearer => req.bearer_auth(self.secret.expose()),
+                HttpAuth::Basic => req.basic_auth(&self.username, Some(self.secret.expose())),
+                HttpAuth::Bearer => req.bearer_auth(self.secret.expose()),
             };
             if let Some(d) = depth {
                 req = req.header("Depth", d).header("Content-Type", "application/xml; charset=utf-8").body(PROPS);
             }
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) if is_certificate(&e) => {
-                    return Err(CoreError::Other(format!(
-                        "the server's TLS certificate was refused ({}): if it is signed by your organisation's own authority, give that authority with --ca-file",
-                        cause(e)
-                    )));
-                }
+                Err(e) if is_certificate(&e) => return Err(certificate_refused(e)),
                 Err(e) => {
                     last = format!("cannot reach {} ({})", self.base.host_str().unwrap_or("the server"), cause(e));
                     continue;
@@ -320,25 +280,6 @@ impl Client {
     fn resolve(&self, href: &str) -> Result<Url> {
         self.base.join(href).map_err(|e| CoreError::Other(format!("the server listed an invalid href {href:?} ({e})")))
     }
-}
-
-fn is_certificate(e: &reqwest::Error) -> bool {
-    let text = cause_text(e).to_lowercase();
-    text.contains("certificate") || text.contains("unknownissuer") || text.contains("invalid peer")
-}
-
-fn cause_text(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s = format!("{s}: {c}");
-        src = c.source();
-    }
-    s
-}
-
-fn cause(e: reqwest::Error) -> String {
-    cause_text(&e.without_url())
 }
 
 /// A resource as listed: where it is and its version.

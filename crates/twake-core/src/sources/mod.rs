@@ -1,12 +1,12 @@
 //! Connected sources: accounts TwakeAI keeps in sync with, instead of files
-//! given to `ingest`. Matrix, IMAP, WebDAV and CalDAV today; JMAP joins
-//! the closed set [`SourceSpec`] with the rest of its issue.
+//! given to `ingest`: Matrix, IMAP, JMAP, WebDAV and CalDAV, the closed set
+//! [`SourceSpec`].
 //!
 //! Boundary: `Workspace::{add_source, sources, remove_source, sync_source}`.
 //! A source is a row of the store (settings, secret, the connector's cursor,
 //! health); each item it brings is stored like a file under a path of its
 //! own (`matrix://NAME/ROOM/EVENT`, `imap://NAME/FOLDER/UIDVALIDITY/UID`,
-//! `webdav://NAME/PATH`, `caldav://NAME/CALENDAR/RESOURCE`), in its own transaction, through the
+//! `jmap://NAME/EMAILID`, `webdav://NAME/PATH`, `caldav://NAME/CALENDAR/RESOURCE`), in its own transaction, through the
 //! same chunking, embedding, labelling and grants as ingested files.
 //!
 //! Invariants: the cursor is saved only after the items it covers are
@@ -16,7 +16,9 @@
 //! prints `***`.
 
 pub mod dav;
+pub mod http;
 pub mod imap;
+pub mod jmap;
 pub mod matrix;
 
 use std::fmt;
@@ -60,6 +62,7 @@ impl fmt::Display for Secret {
 pub enum SourceSpec {
     Matrix(matrix::MatrixSpec),
     Imap(imap::ImapSpec),
+    Jmap(jmap::JmapSpec),
     Webdav(dav::DavSpec),
     Caldav(dav::DavSpec),
 }
@@ -69,6 +72,7 @@ impl SourceSpec {
         match self {
             SourceSpec::Matrix(_) => "matrix",
             SourceSpec::Imap(_) => "imap",
+            SourceSpec::Jmap(_) => "jmap",
             SourceSpec::Webdav(_) => "webdav",
             SourceSpec::Caldav(_) => "caldav",
         }
@@ -79,6 +83,7 @@ impl SourceSpec {
         match self {
             SourceSpec::Matrix(m) => format!("{} as {}", m.homeserver, m.user_id),
             SourceSpec::Imap(m) => format!("{} for {}", m.location(), m.owner),
+            SourceSpec::Jmap(m) => format!("{} for {}", m.location(), m.owner),
             SourceSpec::Webdav(d) | SourceSpec::Caldav(d) => format!("{} for {}", d.location(), d.readers.join(", ")),
         }
     }
@@ -190,7 +195,7 @@ impl SyncProgress {
 
 /// Whether a stored path is an item of a connected source (not a file).
 pub fn is_source_item(path: &str) -> bool {
-    path.split_once("://").is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap" | "webdav" | "caldav"))
+    path.split_once("://").is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap" | "jmap" | "webdav" | "caldav"))
 }
 
 /// The path prefix of every item of a source.
@@ -263,6 +268,13 @@ impl Workspace {
                 };
                 imap::connect(&m, &secret).await?;
                 (SourceSpec::Imap(m), secret)
+            }
+            SourceSpec::Jmap(m) => {
+                let secret = match credentials {
+                    Credentials::Password(s) | Credentials::Token(s) => s,
+                };
+                jmap::connect(&m, &secret).await?;
+                (SourceSpec::Jmap(m), secret)
             }
             SourceSpec::Webdav(d) => {
                 let (d, secret) = dav::connect(dav::Dav::WebDav, &d, credentials).await?;
@@ -343,6 +355,7 @@ impl Workspace {
         let result = match &spec {
             SourceSpec::Matrix(m) => matrix::sync(self, &row, m, &mut progress).await,
             SourceSpec::Imap(m) => imap::sync(self, &row, m, &mut progress).await,
+            SourceSpec::Jmap(m) => jmap::sync(self, &row, m, &mut progress).await,
             SourceSpec::Webdav(d) => dav::sync(self, &row, dav::Dav::WebDav, d, &mut progress).await,
             SourceSpec::Caldav(d) => dav::sync(self, &row, dav::Dav::CalDav, d, &mut progress).await,
         };
@@ -367,7 +380,7 @@ impl Workspace {
             let Ok(spec) = serde_json::from_str::<SourceSpec>(&row.config) else { continue };
             let at = match &spec {
                 SourceSpec::Matrix(m) => matrix::last_read(m, &row.state, user, room).map(|ms| ms.div_euclid(1000)),
-                SourceSpec::Imap(_) | SourceSpec::Webdav(_) | SourceSpec::Caldav(_) => None,
+                SourceSpec::Imap(_) | SourceSpec::Jmap(_) | SourceSpec::Webdav(_) | SourceSpec::Caldav(_) => None,
             };
             best = best.max(at);
         }
@@ -377,17 +390,17 @@ impl Workspace {
 
 /// Syncs every source, then waits `every`, forever (`twake-ai serve` runs
 /// it in the background). A failing source is logged and recorded in its
-/// health; the others go on. Each IMAP source is also watched with IDLE
-/// ([`watch_imap`]) so that new mail in its INBOX does not wait for the
-/// next round.
+/// health; the others go on. Each IMAP source is also watched with IDLE,
+/// each JMAP source through its event source ([`watch`]), so that new mail
+/// does not wait for the next round.
 pub async fn keep_in_sync(ws: std::sync::Arc<Workspace>, every: std::time::Duration) {
     let mut watchers: std::collections::BTreeMap<String, tokio::task::JoinHandle<()>> = Default::default();
     loop {
         match ws.sources().await {
             Ok(list) => {
                 for s in &list {
-                    if s.kind == "imap" && watchers.get(&s.name).is_none_or(|w| w.is_finished()) {
-                        watchers.insert(s.name.clone(), tokio::spawn(watch_imap(ws.clone(), s.name.clone())));
+                    if matches!(s.kind, "imap" | "jmap") && watchers.get(&s.name).is_none_or(|w| w.is_finished()) {
+                        watchers.insert(s.name.clone(), tokio::spawn(watch(ws.clone(), s.name.clone())));
                     }
                 }
                 for s in list {
@@ -402,11 +415,12 @@ pub async fn keep_in_sync(ws: std::sync::Arc<Workspace>, every: std::time::Durat
     }
 }
 
-/// Follows an IMAP source's INBOX with IDLE and syncs the source as soon as
-/// the server announces a change; ends when the source is removed. A server
-/// without IDLE, or unreachable, is tried again later (30 s doubling up to
-/// 30 min); the periodic sync goes on meanwhile.
-pub(crate) async fn watch_imap(ws: std::sync::Arc<Workspace>, name: String) {
+/// Follows a source whose server announces changes (an IMAP INBOX with
+/// IDLE, a JMAP account's event source) and syncs it as soon as one is
+/// announced; ends when the source is removed. A server without push, or
+/// unreachable, is tried again later (30 s doubling up to 30 min); the
+/// periodic sync goes on meanwhile.
+pub(crate) async fn watch(ws: std::sync::Arc<Workspace>, name: String) {
     use std::time::Duration;
     let mut failures = 0u32;
     loop {
@@ -419,9 +433,14 @@ pub(crate) async fn watch_imap(ws: std::sync::Arc<Workspace>, name: String) {
             }
         };
         let Some(row) = rows.into_iter().find(|r| r.name == name) else { return };
-        let Ok(SourceSpec::Imap(spec)) = serde_json::from_str::<SourceSpec>(&row.config) else { return };
         let secret = Secret::new(row.secret.clone());
-        match imap::wait_for_change(&spec, &secret, &row.state, Duration::from_secs(25 * 60)).await {
+        let wait = Duration::from_secs(25 * 60);
+        let changed = match serde_json::from_str::<SourceSpec>(&row.config) {
+            Ok(SourceSpec::Imap(spec)) => imap::wait_for_change(&spec, &secret, &row.state, wait).await,
+            Ok(SourceSpec::Jmap(spec)) => jmap::wait_for_change(&spec, &secret, &row.state, wait).await,
+            _ => return,
+        };
+        match changed {
             Ok(changed) => {
                 failures = 0;
                 if changed && let Err(e) = ws.sync_source(&name, &mut |_| {}).await {
@@ -431,7 +450,7 @@ pub(crate) async fn watch_imap(ws: std::sync::Arc<Workspace>, name: String) {
             }
             Err(e) => {
                 failures += 1;
-                tracing::info!(source = %name, "no IDLE for now ({e}); the periodic sync goes on");
+                tracing::info!(source = %name, "no push for now ({e}); the periodic sync goes on");
                 tokio::time::sleep(Duration::from_secs((30u64 << failures.min(6)).min(1800))).await;
             }
         }

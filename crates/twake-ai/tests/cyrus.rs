@@ -1,0 +1,398 @@
+//! The JMAP and CalDAV connectors against a real Cyrus IMAP 3.6 (Debian
+//! `cyrus-imapd`, `cyrus-caldav`), started by this test on loopback with
+//! `httpmodules: jmap caldav` and `conversations: yes`, users in its own
+//! sasldb. Mail is delivered and moved over IMAP as a mail client would.
+//! JMAP: session discovery, the first sync, a message over the size limit,
+//! a message in the Trash not indexed, `Email/changes` with new, moved to
+//! the Trash, moved back and destroyed messages, the server killed in the
+//! middle of a backfill and restarted, a wrong password, a URL that is not
+//! JMAP. CalDAV: Cyrus's calendars found from the server's URL. Needs the
+//! real embedding model (`TWAKE_AI_TEST_MODELS=1`), Cyrus
+//! (`scripts/install-deps.sh --test`) and root (Cyrus's master starts as
+//! root and runs as the `cyrus` user), as `make test` in CI provides.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, root};
+use serde_json::Value;
+
+const ALICE: &str = "alice@valmont.fr";
+const BOB: &str = "bob@valmont.fr";
+const CAROL: &str = "carol@valmont.fr";
+
+fn twake(dir: &Path, args: &[&str]) -> Output {
+    twake_cmd(dir, args).stdin(Stdio::null()).output().expect("run twake-ai")
+}
+
+fn twake_cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_twake-ai"));
+    c.current_dir(root()).arg("--data-dir").arg(dir).args(args).env("CYRUS_PASSWORD", "pw-alice");
+    c
+}
+
+fn ok(out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// Paths of what `user` finds for `query` (20 best).
+fn found(dir: &Path, user: &str, query: &str) -> Vec<String> {
+    let out = ok(twake(dir, &["search", "--as", user, "-k", "20", "--json", query]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap_or("").to_string()).collect()
+}
+
+fn titles(dir: &Path, user: &str, query: &str) -> Vec<String> {
+    let out = ok(twake(dir, &["search", "--as", user, "-k", "20", "--json", query]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["results"].as_array().unwrap().iter().map(|r| r["title"].as_str().unwrap_or("").to_string()).collect()
+}
+
+fn status(dir: &Path, name: &str) -> Value {
+    let out = twake(dir, &["sources", "status", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("sources status: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    v.as_array().unwrap().iter().find(|s| s["name"] == name).cloned().unwrap_or_default()
+}
+
+fn count(summary: &str, what: &str) -> usize {
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    words
+        .windows(2)
+        .find(|w| w[1].trim_end_matches(',') == what)
+        .and_then(|w| w[0].parse().ok())
+        .unwrap_or_else(|| panic!("no {what:?} in {summary:?}"))
+}
+
+/// A Cyrus master with IMAP and HTTP (JMAP, CalDAV) on loopback, in its
+/// own process group, killed on drop.
+struct Cyrus {
+    dir: PathBuf,
+    imap: u16,
+    http: u16,
+    child: Option<Child>,
+}
+
+impl Cyrus {
+    fn start(dir: &Path) -> Cyrus {
+        for sub in ["conf", "spool", "run"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let (imap, http) = (free_port(), free_port());
+        let conf = dir.join("imapd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "configdirectory: {d}/conf\npartition-default: {d}/spool\nservername: localhost\nadmins: admin\n\
+                 sasl_pwcheck_method: auxprop\nsasl_auxprop_plugin: sasldb\nsasl_sasldb_path: {d}/sasldb2\n\
+                 sasl_mech_list: PLAIN LOGIN\nallowplaintext: yes\nhttpmodules: jmap caldav\nhttpallowcompress: no\n\
+                 conversations: yes\nconversations_db: twoskip\nunixhierarchysep: yes\naltnamespace: yes\n\
+                 autocreate_quota: 0\nidlesocket: {d}/run/idle\nnotifysocket: {d}/run/notify\n\
+                 lmtpsocket: {d}/run/lmtp\nsyslog_prefix: cyrus-twake-test\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let c = conf.display();
+        std::fs::write(
+            dir.join("cyrus.conf"),
+            format!(
+                "START {{\n  recover cmd=\"ctl_cyrusdb -C {c} -r\"\n}}\nSERVICES {{\n\
+                 imap cmd=\"imapd -C {c}\" listen=\"127.0.0.1:{imap}\" prefork=0\n\
+                 http cmd=\"httpd -C {c}\" listen=\"127.0.0.1:{http}\" prefork=0\n}}\nEVENTS {{\n}}\nDAEMON {{\n}}\n"
+            ),
+        )
+        .unwrap();
+        for (user, pw) in [("alice", "pw-alice"), ("bob", "pw-bob")] {
+            let mut p = Command::new("saslpasswd2")
+                .args(["-p", "-c", "-u", "localhost", "-f"])
+                .arg(dir.join("sasldb2"))
+                .arg(user)
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("saslpasswd2 (Debian sasl2-bin)");
+            use std::io::Write;
+            p.stdin.take().unwrap().write_all(pw.as_bytes()).unwrap();
+            assert!(p.wait().unwrap().success());
+        }
+        // Cyrus runs as its own user: it must reach and own its directory.
+        let mut up = dir.to_path_buf();
+        while let Some(parent) = up.parent() {
+            if parent == Path::new("/tmp") || parent == Path::new("/") {
+                break;
+            }
+            up = parent.to_path_buf();
+            let _ = Command::new("chmod").arg("o+x").arg(&up).status();
+        }
+        let _ = Command::new("chmod").arg("o+x").arg(dir.parent().unwrap()).status();
+        assert!(Command::new("chown").args(["-R", "cyrus:mail"]).arg(dir).status().unwrap().success());
+        let mut cy = Cyrus { dir: dir.to_path_buf(), imap, http, child: None };
+        cy.run();
+        cy
+    }
+
+    fn run(&mut self) {
+        let mut child = Command::new("/usr/lib/cyrus/bin/master")
+            .arg("-C")
+            .arg(self.dir.join("imapd.conf"))
+            .arg("-M")
+            .arg(self.dir.join("cyrus.conf"))
+            .arg("-p")
+            .arg(self.dir.join("run/master.pid"))
+            .arg("-L")
+            .arg(self.dir.join("master.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start Cyrus (Debian cyrus-imapd)");
+        let started = Instant::now();
+        for port in [self.imap, self.http] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(started.elapsed() < Duration::from_secs(60), "Cyrus did not open port {port}");
+                assert!(child.try_wait().unwrap().is_none(), "Cyrus exited: see {}/master.log", self.dir.display());
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", c.id())]).status();
+            let _ = c.wait();
+            let _ = std::fs::remove_file(self.dir.join("run/master.pid"));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.http)
+    }
+
+    /// Runs IMAP commands as alice with Python's imaplib, as a mail client
+    /// would: `script` uses `m`, logged in.
+    fn imap(&self, script: &str) -> String {
+        let program = format!(
+            "import imaplib, sys\nm = imaplib.IMAP4('127.0.0.1', {})\nm.login('alice', 'pw-alice')\n{script}\nm.logout()\n",
+            self.imap
+        );
+        // On standard input: a 2 MB mail is too long for an argument.
+        let mut py = Command::new("python3")
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        use std::io::Write;
+        py.stdin.take().unwrap().write_all(program.as_bytes()).unwrap();
+        let out = py.wait_with_output().unwrap();
+        assert!(out.status.success(), "{program}\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Appends messages to a folder, [Message-ID, From, Subject, body],
+    /// built by Python's `email` package as a mail client would (headers
+    /// encoded per RFC 2047).
+    fn deliver(&self, folder: &str, mails: &[[String; 4]]) {
+        let data = serde_json::to_string(mails).unwrap();
+        self.imap(&format!(
+            "import json\nfrom email.message import EmailMessage\nfrom email.policy import SMTP\n\
+             for id_, frm, subject, body in json.loads({data:?}):\n\
+             \x20   msg = EmailMessage()\n\
+             \x20   msg['From'] = frm\n\
+             \x20   msg['To'] = 'Alice Martin <{ALICE}>'\n\
+             \x20   msg['Subject'] = subject\n\
+             \x20   msg['Message-ID'] = '<%s@valmont.fr>' % id_\n\
+             \x20   msg['Date'] = 'Mon, 30 Nov 2026 09:00:00 +0100'\n\
+             \x20   msg.set_content(body)\n\
+             \x20   assert m.append({folder:?}, None, None, msg.as_bytes(policy=SMTP))[0] == 'OK'"
+        ));
+    }
+}
+
+impl Drop for Cyrus {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn mail(id: &str, from: &str, subject: &str, body: &str) -> [String; 4] {
+    [id, from, subject, body].map(String::from)
+}
+
+#[test]
+fn jmap_account_and_caldav_calendars_on_cyrus() {
+    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
+        eprintln!("skipped: needs TWAKE_AI_TEST_MODELS=1 (make test sets it)");
+        return;
+    }
+    if !Path::new("/usr/lib/cyrus/bin/master").exists() {
+        panic!(
+            "Cyrus is not installed: run scripts/install-deps.sh --test (Debian cyrus-imapd, cyrus-caldav, sasl2-bin)"
+        );
+    }
+    if Command::new("id").arg("-u").output().map(|o| o.stdout != b"0\n").unwrap_or(true) {
+        eprintln!("skipped: Cyrus's master starts as root (and runs as the cyrus user); run as root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cyrus = Cyrus::start(&tmp.path().join("cyrus"));
+    let d = &tmp.path().join("data");
+    let url = cyrus.url();
+
+    cyrus.imap("m._simple_command('CREATE', 'Trash', '(USE (\\\\Trash))')\nm.create('Projets')");
+    cyrus.deliver(
+        "INBOX",
+        &[
+            mail("m1", "Bob Leroy <bob@valmont.fr>", "Marché JX-4471", "Le marché JX-4471 Nordlys est notifié."),
+            mail("m2", "Direction <direction@valmont.fr>", "Budget 2027", "Plafond JX-4472 : 42 000 euros."),
+            mail("m3", "RH <rh@valmont.fr>", "Entretiens", "Campagne JX-4473 ouverte jusqu'au 15 décembre."),
+        ],
+    );
+    cyrus.deliver("Projets", &[mail("m4", "Carol <carol@valmont.fr>", "Chantier Lyon", "Lot JX-4474 livré.")]);
+    cyrus.deliver("Trash", &[mail("m5", "Spam <spam@example.com>", "Promo JX-4475", "Offre JX-4475.")]);
+    let big = format!("Annexe volumineuse JX-4476 {}", "x".repeat(2 << 20));
+    cyrus.deliver("INBOX", &[mail("m6", "Archives <arch@valmont.fr>", "Gros envoi", &big)]);
+
+    // Refused at once: a wrong password, clear text without --insecure, a
+    // URL that is not JMAP.
+    let add = ["sources", "add", "mail", "--kind", "jmap", "--owner", ALICE, "--user", "alice"];
+    let mut wrong = twake_cmd(d, &[&add[..], &["--url", &url, "--insecure", "--secret-env", "WRONG"]].concat());
+    let out = wrong.env("WRONG", "not-the-password").stdin(Stdio::null()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("refused the login"), "{err}");
+    assert!(!err.contains("not-the-password"), "{err}");
+    let out = twake(d, &[&add[..], &["--url", &url, "--secret-env", "CYRUS_PASSWORD"]].concat());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure"), "{out:?}");
+    let port = free_port();
+    let web = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut web = common::Kill(web);
+    common::wait_for(port, &mut web.0);
+    let not_jmap = format!("http://127.0.0.1:{port}/");
+    let out = twake(d, &[&add[..], &["--url", &not_jmap, "--insecure", "--secret-env", "CYRUS_PASSWORD"]].concat());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a JMAP server"), "{out:?}");
+    drop(web);
+
+    // The session from the server's URL; the first sync.
+    let flags = ["--url", &url, "--insecure", "--max-mail-mb", "1", "--secret-env", "CYRUS_PASSWORD"];
+    ok(twake(d, &[&add[..], &flags[..]].concat()));
+    let out = twake(d, &["sources", "sync", "mail"]);
+    let (s, err) = (ok(out.clone()), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert_eq!(count(&s, "stored"), 4, "{s}\n{err}");
+    assert!(err.contains("\"Gros envoi\" is larger than the limit of 1 MB"), "{err}");
+    assert_eq!(status(d, "mail")["items"], 4);
+    let t = titles(d, ALICE, "marché Nordlys JX-4471");
+    assert!(t.contains(&"Marché JX-4471".to_string()), "{t:?}");
+    assert!(titles(d, ALICE, "lot livré Lyon JX-4474").contains(&"Chantier Lyon".to_string()));
+    assert!(
+        !titles(d, ALICE, "promo offre JX-4475").contains(&"Promo JX-4475".to_string()),
+        "the Trash is not indexed"
+    );
+    // Bob reads the mail he sent, nothing else; Carol reads hers.
+    assert!(titles(d, BOB, "marché Nordlys JX-4471").contains(&"Marché JX-4471".to_string()));
+    assert!(!titles(d, BOB, "budget plafond JX-4472").contains(&"Budget 2027".to_string()));
+    assert!(titles(d, CAROL, "lot livré Lyon JX-4474").contains(&"Chantier Lyon".to_string()));
+
+    // Nothing changed.
+    let s = ok(twake(d, &["sources", "sync", "mail"]));
+    assert_eq!((count(&s, "stored"), count(&s, "removed")), (0, 0), "{s}");
+
+    // New mail, one mail to the Trash, one back from it, one destroyed.
+    cyrus.deliver(
+        "INBOX",
+        &[mail("m7", "Bob Leroy <bob@valmont.fr>", "Relance JX-4477", "Relance du dossier JX-4477.")],
+    );
+    cyrus.imap(
+        "m.select('INBOX')\n\
+         typ, ids = m.search(None, 'HEADER', 'Message-ID', 'm2@valmont.fr')\nm.copy(ids[0], 'Trash')\n\
+         m.store(ids[0], '+FLAGS', '\\\\Deleted')\n\
+         typ, ids = m.search(None, 'HEADER', 'Message-ID', 'm3@valmont.fr')\nm.store(ids[0], '+FLAGS', '\\\\Deleted')\n\
+         m.expunge()\nm.select('Trash')\n\
+         typ, ids = m.search(None, 'HEADER', 'Message-ID', 'm5@valmont.fr')\nm.copy(ids[0], 'INBOX')\n\
+         m.store(ids[0], '+FLAGS', '\\\\Deleted')\nm.expunge()",
+    );
+    let s = ok(twake(d, &["sources", "sync", "mail"]));
+    assert_eq!((count(&s, "stored"), count(&s, "removed")), (2, 2), "{s}");
+    assert!(titles(d, ALICE, "relance dossier JX-4477").contains(&"Relance JX-4477".to_string()));
+    assert!(titles(d, ALICE, "promo offre JX-4475").contains(&"Promo JX-4475".to_string()));
+    assert!(!titles(d, ALICE, "budget plafond JX-4472").contains(&"Budget 2027".to_string()), "moved to the Trash");
+    assert!(!titles(d, ALICE, "campagne entretiens JX-4473").contains(&"Entretiens".to_string()), "destroyed");
+    assert_eq!(status(d, "mail")["items"], 4);
+
+    // A backfill of 150 mails, the server killed in its middle.
+    let many: Vec<_> = (0..150)
+        .map(|i| {
+            let body = format!("Le bordereau JB-{i:04} concerne le lot {i}.");
+            mail(&format!("b{i}"), "Logistique <log@valmont.fr>", &format!("Bordereau JB-{i:04}"), &body)
+        })
+        .collect();
+    cyrus.deliver("INBOX", &many);
+    let child =
+        twake_cmd(d, &["sources", "sync", "mail"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    let before_kill = loop {
+        let items = status(d, "mail")["items"].as_i64().unwrap_or(0);
+        if items >= 4 + 50 {
+            break items;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "the backfill did not progress");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    cyrus.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && err.contains("cannot reach"), "the sync fails once its retries are spent: {err}");
+    let st = status(d, "mail");
+    assert_eq!(st["status"], "failing", "{st}");
+    let kept = st["items"].as_i64().unwrap();
+    assert!(kept >= before_kill && kept < 154, "what was stored is kept, and the backfill was cut: {kept}");
+    cyrus.run();
+    let s = ok(twake(d, &["sources", "sync", "mail"]));
+    assert!(count(&s, "stored") as i64 <= 154 - kept, "{s}");
+    let st = status(d, "mail");
+    assert_eq!((st["status"].as_str(), st["items"].as_i64()), (Some("ok"), Some(154)), "{st}");
+    for i in [0, 77, 149] {
+        let want = format!("Bordereau JB-{i:04}");
+        let hits = titles(d, ALICE, &format!("bordereau JB-{i:04}"));
+        assert_eq!(hits.iter().filter(|t| **t == want).count(), 1, "{want}: {hits:?}");
+    }
+
+    // CalDAV on the same server: the calendars found from its URL.
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//twake test//EN\r\nBEGIN:VEVENT\r\nUID:copil-cyrus\r\n\
+               DTSTAMP:20261101T080000Z\r\nSUMMARY:Comité JX-4480\r\nDTSTART;TZID=Europe/Paris:20261204T140000\r\n\
+               DTEND;TZID=Europe/Paris:20261204T160000\r\nDESCRIPTION:Arbitrage du lot JX-4480.\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let put = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "alice:pw-alice", "-T", "-"])
+        .arg(format!("{url}dav/calendars/user/alice/Default/copil.ics"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    put.stdin.as_ref().unwrap().write_all(ics.as_bytes()).unwrap();
+    let code = put.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&code.stdout), "201");
+    let cal = ["sources", "add", "agenda", "--kind", "caldav", "--url", &url, "--owner", ALICE, "--user", "alice"];
+    ok(twake(d, &[&cal[..], &["--insecure", "--secret-env", "CYRUS_PASSWORD"]].concat()));
+    let s = ok(twake(d, &["sources", "sync", "agenda"]));
+    assert_eq!(count(&s, "stored"), 1, "{s}");
+    let hits = found(d, ALICE, "comité arbitrage lot JX-4480");
+    assert_eq!(hits[0], "caldav://agenda/dav/calendars/user/alice/Default/copil.ics", "{hits:?}");
+
+    // Removing the source forgets its mail.
+    let out = ok(twake(d, &["sources", "remove", "mail"]));
+    assert!(out.contains("154 items forgotten"), "{out}");
+}

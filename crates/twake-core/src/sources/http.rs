@@ -1,0 +1,81 @@
+//! What the HTTP connectors (WebDAV, CalDAV, JMAP) share: the client with
+//! the organisation's authorities, the scheme check, how the secret is
+//! sent, and errors without URLs.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+
+use crate::{CoreError, Result};
+
+/// How the secret is sent: HTTP Basic (a password) or a Bearer token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpAuth {
+    #[default]
+    Basic,
+    Bearer,
+}
+
+/// The parsed URL and a client trusting the system's authorities and
+/// `ca_file`; `http://` only when `insecure` (a test server).
+pub(crate) fn client(url: &str, insecure: bool, ca_file: Option<&str>) -> Result<(Url, reqwest::Client)> {
+    let base = Url::parse(url).map_err(|e| {
+        CoreError::Other(format!("invalid URL {url:?} ({e}): give e.g. https://dav.example.org/files/"))
+    })?;
+    match base.scheme() {
+        "https" => {}
+        "http" if insecure => {}
+        "http" => {
+            return Err(CoreError::Other(format!(
+                "{url} is not encrypted (http://): use https://, or add --insecure for a test server"
+            )));
+        }
+        other => return Err(CoreError::Other(format!("invalid URL {url:?}: {other}:// is not http(s)"))),
+    }
+    let mut http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(5));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| CoreError::Other(format!("cannot read the CA file {path} ({e}): give a PEM file")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| CoreError::Other(format!("the CA file {path} is not PEM certificates ({e})")))?;
+        for c in certs {
+            http = http.add_root_certificate(c);
+        }
+    }
+    let http = http.build().map_err(|e| CoreError::Other(format!("HTTP client: {e}")))?;
+    Ok((base, http))
+}
+
+/// Whether a request failed on the server's certificate.
+pub(crate) fn is_certificate(e: &reqwest::Error) -> bool {
+    let text = cause_text(e).to_lowercase();
+    text.contains("certificate") || text.contains("unknownissuer") || text.contains("invalid peer")
+}
+
+fn cause_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s = format!("{s}: {c}");
+        src = c.source();
+    }
+    s
+}
+
+/// The error and its causes, without the URL (which may carry a query).
+pub(crate) fn cause(e: reqwest::Error) -> String {
+    cause_text(&e.without_url())
+}
+
+/// What to say about a request that failed on the certificate.
+pub(crate) fn certificate_refused(e: reqwest::Error) -> CoreError {
+    CoreError::Other(format!(
+        "the server's TLS certificate was refused ({}): if it is signed by your organisation's own authority, give that authority with --ca-file",
+        cause(e)
+    ))
+}
