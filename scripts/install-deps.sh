@@ -25,9 +25,10 @@ if [[ "${1:-}" == --test ]]; then
     # start theirs on other ports, with their own configuration.
     command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-imapd)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-    # Cyrus IMAP 3.6 with its HTTP modules (JMAP, CalDAV) and saslpasswd2
-    # for its test users.
-    [[ -x /usr/lib/cyrus/bin/master ]] || missing+=(cyrus-imapd)
+    # Cyrus 3.6's HTTP server (JMAP, CalDAV: cyrus-caldav, with
+    # cyrus-common's master and lmtpd) and saslpasswd2 for its test users.
+    # Not cyrus-imapd: it conflicts with dovecot-imapd (both are the
+    # imap-server); the tests deliver to Cyrus over LMTP and act over JMAP.
     [[ -x /usr/lib/cyrus/bin/httpd ]] || missing+=(cyrus-caldav)
     command -v saslpasswd2 >/dev/null 2>&1 || missing+=(sasl2-bin)
 fi

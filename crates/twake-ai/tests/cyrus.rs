@@ -1,7 +1,8 @@
-//! The JMAP and CalDAV connectors against a real Cyrus IMAP 3.6 (Debian
-//! `cyrus-imapd`, `cyrus-caldav`), started by this test on loopback with
-//! `httpmodules: jmap caldav` and `conversations: yes`, users in its own
-//! sasldb. Mail is delivered and moved over IMAP as a mail client would.
+//! The JMAP and CalDAV connectors against a real Cyrus 3.6 (Debian
+//! `cyrus-caldav` with `cyrus-common`), started by this test on loopback
+//! with `httpmodules: jmap caldav` and `conversations: yes`, users in its
+//! own sasldb. Mail is delivered over LMTP as an MTA would, then filed,
+//! moved to the Trash and destroyed over JMAP as a mail client would.
 //! JMAP: session discovery, the first sync, a message over the size limit,
 //! a message in the Trash not indexed, `Email/changes` with new, moved to
 //! the Trash, moved back and destroyed messages, the server killed in the
@@ -74,7 +75,6 @@ fn count(summary: &str, what: &str) -> usize {
 /// own process group, killed on drop.
 struct Cyrus {
     dir: PathBuf,
-    imap: u16,
     http: u16,
     child: Option<Child>,
 }
@@ -84,7 +84,7 @@ impl Cyrus {
         for sub in ["conf", "spool", "run"] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
-        let (imap, http) = (free_port(), free_port());
+        let http = free_port();
         let conf = dir.join("imapd.conf");
         std::fs::write(
             &conf,
@@ -93,7 +93,7 @@ impl Cyrus {
                  sasl_pwcheck_method: auxprop\nsasl_auxprop_plugin: sasldb\nsasl_sasldb_path: {d}/sasldb2\n\
                  sasl_mech_list: PLAIN LOGIN\nallowplaintext: yes\nhttpmodules: jmap caldav\nhttpallowcompress: no\n\
                  conversations: yes\nconversations_db: twoskip\nunixhierarchysep: yes\naltnamespace: yes\n\
-                 autocreate_quota: 0\nidlesocket: {d}/run/idle\nnotifysocket: {d}/run/notify\n\
+                 autocreate_quota: 0\nautocreate_post: yes\nidlesocket: {d}/run/idle\nnotifysocket: {d}/run/notify\n\
                  lmtpsocket: {d}/run/lmtp\nsyslog_prefix: cyrus-twake-test\n",
                 d = dir.display()
             ),
@@ -104,8 +104,9 @@ impl Cyrus {
             dir.join("cyrus.conf"),
             format!(
                 "START {{\n  recover cmd=\"ctl_cyrusdb -C {c} -r\"\n}}\nSERVICES {{\n\
-                 imap cmd=\"imapd -C {c}\" listen=\"127.0.0.1:{imap}\" prefork=0\n\
-                 http cmd=\"httpd -C {c}\" listen=\"127.0.0.1:{http}\" prefork=0\n}}\nEVENTS {{\n}}\nDAEMON {{\n}}\n"
+                 http cmd=\"httpd -C {c}\" listen=\"127.0.0.1:{http}\" prefork=0\n\
+                 lmtp cmd=\"lmtpd -C {c}\" listen=\"{lmtp}\" prefork=0\n}}\nEVENTS {{\n}}\nDAEMON {{\n}}\n",
+                lmtp = dir.join("run/lmtp").display()
             ),
         )
         .unwrap();
@@ -132,7 +133,7 @@ impl Cyrus {
         }
         let _ = Command::new("chmod").arg("o+x").arg(dir.parent().unwrap()).status();
         assert!(Command::new("chown").args(["-R", "cyrus:mail"]).arg(dir).status().unwrap().success());
-        let mut cy = Cyrus { dir: dir.to_path_buf(), imap, http, child: None };
+        let mut cy = Cyrus { dir: dir.to_path_buf(), http, child: None };
         cy.run();
         cy
     }
@@ -151,14 +152,12 @@ impl Cyrus {
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .expect("start Cyrus (Debian cyrus-imapd)");
+            .expect("start Cyrus (Debian cyrus-common)");
         let started = Instant::now();
-        for port in [self.imap, self.http] {
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(started.elapsed() < Duration::from_secs(60), "Cyrus did not open port {port}");
-                assert!(child.try_wait().unwrap().is_none(), "Cyrus exited: see {}/master.log", self.dir.display());
-                std::thread::sleep(Duration::from_millis(200));
-            }
+        while std::net::TcpStream::connect(("127.0.0.1", self.http)).is_err() || !self.dir.join("run/lmtp").exists() {
+            assert!(started.elapsed() < Duration::from_secs(60), "Cyrus did not open its ports");
+            assert!(child.try_wait().unwrap().is_none(), "Cyrus exited: see {}/master.log", self.dir.display());
+            std::thread::sleep(Duration::from_millis(200));
         }
         self.child = Some(child);
     }
@@ -168,6 +167,7 @@ impl Cyrus {
             let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", c.id())]).status();
             let _ = c.wait();
             let _ = std::fs::remove_file(self.dir.join("run/master.pid"));
+            let _ = std::fs::remove_file(self.dir.join("run/lmtp"));
         }
     }
 
@@ -175,14 +175,9 @@ impl Cyrus {
         format!("http://127.0.0.1:{}/", self.http)
     }
 
-    /// Runs IMAP commands as alice with Python's imaplib, as a mail client
-    /// would: `script` uses `m`, logged in.
-    fn imap(&self, script: &str) -> String {
-        let program = format!(
-            "import imaplib, sys\nm = imaplib.IMAP4('127.0.0.1', {})\nm.login('alice', 'pw-alice')\n{script}\nm.logout()\n",
-            self.imap
-        );
-        // On standard input: a 2 MB mail is too long for an argument.
+    /// Runs a Python program (on standard input: a 2 MB mail is too long
+    /// for an argument).
+    fn python(&self, program: &str) -> String {
         let mut py = Command::new("python3")
             .arg("-")
             .stdin(Stdio::piped())
@@ -193,17 +188,18 @@ impl Cyrus {
         use std::io::Write;
         py.stdin.take().unwrap().write_all(program.as_bytes()).unwrap();
         let out = py.wait_with_output().unwrap();
-        assert!(out.status.success(), "{program}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Appends messages to a folder, [Message-ID, From, Subject, body],
-    /// built by Python's `email` package as a mail client would (headers
-    /// encoded per RFC 2047).
-    fn deliver(&self, folder: &str, mails: &[[String; 4]]) {
+    /// Delivers messages to alice's INBOX over LMTP, [Message-ID, From,
+    /// Subject, body], built by Python's `email` package as a mail client
+    /// would (headers encoded per RFC 2047).
+    fn deliver(&self, mails: &[[String; 4]]) {
         let data = serde_json::to_string(mails).unwrap();
-        self.imap(&format!(
-            "import json\nfrom email.message import EmailMessage\nfrom email.policy import SMTP\n\
+        self.python(&format!(
+            "import json, smtplib\nfrom email.message import EmailMessage\n\
+             lmtp = smtplib.LMTP({socket:?})\n\
              for id_, frm, subject, body in json.loads({data:?}):\n\
              \x20   msg = EmailMessage()\n\
              \x20   msg['From'] = frm\n\
@@ -212,8 +208,74 @@ impl Cyrus {
              \x20   msg['Message-ID'] = '<%s@valmont.fr>' % id_\n\
              \x20   msg['Date'] = 'Mon, 30 Nov 2026 09:00:00 +0100'\n\
              \x20   msg.set_content(body)\n\
-             \x20   assert m.append({folder:?}, None, None, msg.as_bytes(policy=SMTP))[0] == 'OK'"
+             \x20   assert not lmtp.send_message(msg, to_addrs=['alice'])\n\
+             lmtp.quit()",
+            socket = self.dir.join("run/lmtp").display().to_string()
         ));
+    }
+
+    /// One JMAP request as alice, as a mail client would make it: the
+    /// method responses.
+    fn jmap_all(&self, calls: Value) -> Value {
+        let body = serde_json::json!({"using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"], "methodCalls": calls});
+        let mut c = Command::new("curl")
+            .args(["-s", "-u", "alice:pw-alice", "-H", "Content-Type: application/json", "--data-binary", "@-"])
+            .arg(format!("{}jmap/", self.url()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("curl");
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(body.to_string().as_bytes()).unwrap();
+        let out = c.wait_with_output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("JMAP answer: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        v["methodResponses"].clone()
+    }
+
+    /// The first method's response.
+    fn jmap(&self, calls: Value) -> Value {
+        self.jmap_all(calls)[0][1].clone()
+    }
+
+    /// Creates a mailbox (with a role: `trash`…); its ID.
+    fn mailbox(&self, name: &str, role: Option<&str>) -> String {
+        let r = self.jmap(serde_json::json!([["Mailbox/set", {"accountId": "alice", "create": {"m": {"name": name, "role": role}}}, "0"]]));
+        r["created"]["m"]["id"].as_str().unwrap_or_else(|| panic!("Mailbox/set: {r}")).to_string()
+    }
+
+    /// The ID of alice's message with this subject.
+    fn email(&self, subject: &str) -> String {
+        let list = self.jmap_all(serde_json::json!([
+            ["Email/query", {"accountId": "alice"}, "q"],
+            ["Email/get", {"accountId": "alice", "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"}, "properties": ["subject"]}, "g"]
+        ]));
+        list[1][1]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["subject"] == subject)
+            .and_then(|e| e["id"].as_str())
+            .unwrap_or_else(|| panic!("no message {subject:?}: {list}"))
+            .to_string()
+    }
+
+    /// Files a message in one mailbox only (a move).
+    fn file(&self, subject: &str, mailbox: &str) {
+        let id = self.email(subject);
+        let r = self.jmap(serde_json::json!([["Email/set", {"accountId": "alice", "update": {id.clone(): {"mailboxIds": {mailbox: true}}}}, "0"]]));
+        assert!(r["updated"].get(&id).is_some(), "Email/set: {r}");
+    }
+
+    fn destroy(&self, subject: &str) {
+        let id = self.email(subject);
+        let r = self.jmap(serde_json::json!([["Email/set", {"accountId": "alice", "destroy": [id]}, "0"]]));
+        assert!(r["destroyed"].as_array().is_some_and(|d| d.len() == 1), "Email/set: {r}");
+    }
+
+    fn inbox(&self) -> String {
+        let r = self.jmap(serde_json::json!([["Mailbox/get", {"accountId": "alice", "properties": ["role"]}, "0"]]));
+        r["list"].as_array().unwrap().iter().find(|m| m["role"] == "inbox").unwrap()["id"].as_str().unwrap().to_string()
     }
 }
 
@@ -234,9 +296,7 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
         return;
     }
     if !Path::new("/usr/lib/cyrus/bin/master").exists() {
-        panic!(
-            "Cyrus is not installed: run scripts/install-deps.sh --test (Debian cyrus-imapd, cyrus-caldav, sasl2-bin)"
-        );
+        panic!("Cyrus is not installed: run scripts/install-deps.sh --test (Debian cyrus-caldav, sasl2-bin)");
     }
     if Command::new("id").arg("-u").output().map(|o| o.stdout != b"0\n").unwrap_or(true) {
         eprintln!("skipped: Cyrus's master starts as root (and runs as the cyrus user); run as root");
@@ -247,19 +307,19 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
     let d = &tmp.path().join("data");
     let url = cyrus.url();
 
-    cyrus.imap("m._simple_command('CREATE', 'Trash', '(USE (\\\\Trash))')\nm.create('Projets')");
-    cyrus.deliver(
-        "INBOX",
-        &[
-            mail("m1", "Bob Leroy <bob@valmont.fr>", "Marché JX-4471", "Le marché JX-4471 Nordlys est notifié."),
-            mail("m2", "Direction <direction@valmont.fr>", "Budget 2027", "Plafond JX-4472 : 42 000 euros."),
-            mail("m3", "RH <rh@valmont.fr>", "Entretiens", "Campagne JX-4473 ouverte jusqu'au 15 décembre."),
-        ],
-    );
-    cyrus.deliver("Projets", &[mail("m4", "Carol <carol@valmont.fr>", "Chantier Lyon", "Lot JX-4474 livré.")]);
-    cyrus.deliver("Trash", &[mail("m5", "Spam <spam@example.com>", "Promo JX-4475", "Offre JX-4475.")]);
-    let big = format!("Annexe volumineuse JX-4476 {}", "x".repeat(2 << 20));
-    cyrus.deliver("INBOX", &[mail("m6", "Archives <arch@valmont.fr>", "Gros envoi", &big)]);
+    cyrus.deliver(&[
+        mail("m1", "Bob Leroy <bob@valmont.fr>", "Marché JX-4471", "Le marché JX-4471 Nordlys est notifié."),
+        mail("m2", "Direction <direction@valmont.fr>", "Budget 2027", "Plafond JX-4472 : 42 000 euros."),
+        mail("m3", "RH <rh@valmont.fr>", "Entretiens", "Campagne JX-4473 ouverte jusqu'au 15 décembre."),
+        mail("m4", "Carol <carol@valmont.fr>", "Chantier Lyon", "Lot JX-4474 livré."),
+        mail("m5", "Spam <spam@example.com>", "Promo JX-4475", "Offre JX-4475."),
+        mail("m6", "Archives <arch@valmont.fr>", "Gros envoi", &format!("Annexe JX-4476 {}", "x".repeat(2 << 20))),
+    ]);
+    // Filed by alice's mail client: one in a folder, one in the Trash.
+    let (inbox, trash, projets) =
+        (cyrus.inbox(), cyrus.mailbox("Trash", Some("trash")), cyrus.mailbox("Projets", None));
+    cyrus.file("Chantier Lyon", &projets);
+    cyrus.file("Promo JX-4475", &trash);
 
     // Refused at once: a wrong password, clear text without --insecure, a
     // URL that is not JMAP.
@@ -311,19 +371,10 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
     assert_eq!((count(&s, "stored"), count(&s, "removed")), (0, 0), "{s}");
 
     // New mail, one mail to the Trash, one back from it, one destroyed.
-    cyrus.deliver(
-        "INBOX",
-        &[mail("m7", "Bob Leroy <bob@valmont.fr>", "Relance JX-4477", "Relance du dossier JX-4477.")],
-    );
-    cyrus.imap(
-        "m.select('INBOX')\n\
-         typ, ids = m.search(None, 'HEADER', 'Message-ID', 'm2@valmont.fr')\nm.copy(ids[0], 'Trash')\n\
-         m.store(ids[0], '+FLAGS', '\\\\Deleted')\n\
-         typ, ids = m.search(None, 'HEADER', 'Message-ID', 'm3@valmont.fr')\nm.store(ids[0], '+FLAGS', '\\\\Deleted')\n\
-         m.expunge()\nm.select('Trash')\n\
-         typ, ids = m.search(None, 'HEADER', 'Message-ID', 'm5@valmont.fr')\nm.copy(ids[0], 'INBOX')\n\
-         m.store(ids[0], '+FLAGS', '\\\\Deleted')\nm.expunge()",
-    );
+    cyrus.deliver(&[mail("m7", "Bob Leroy <bob@valmont.fr>", "Relance JX-4477", "Relance du dossier JX-4477.")]);
+    cyrus.file("Budget 2027", &trash);
+    cyrus.destroy("Entretiens");
+    cyrus.file("Promo JX-4475", &inbox);
     let s = ok(twake(d, &["sources", "sync", "mail"]));
     assert_eq!((count(&s, "stored"), count(&s, "removed")), (2, 2), "{s}");
     assert!(titles(d, ALICE, "relance dossier JX-4477").contains(&"Relance JX-4477".to_string()));
@@ -339,7 +390,7 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
             mail(&format!("b{i}"), "Logistique <log@valmont.fr>", &format!("Bordereau JB-{i:04}"), &body)
         })
         .collect();
-    cyrus.deliver("INBOX", &many);
+    cyrus.deliver(&many);
     let child =
         twake_cmd(d, &["sources", "sync", "mail"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let started = Instant::now();
