@@ -1,4 +1,5 @@
-//! `twake-ai sources …`: connected sources (Matrix, IMAP, JMAP, WebDAV, CalDAV), kept in sync
+//! `twake-ai sources …`: connected sources (Matrix, IMAP, JMAP, WebDAV, CalDAV,
+//! local folders), kept in sync
 //! incrementally, with their health.
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use twake_core::sources::dav::DavSpec;
+use twake_core::sources::dav::{DavSpec, FolderSpec};
 use twake_core::sources::http::HttpAuth;
 use twake_core::sources::imap::{Auth, ImapSpec, Security};
 use twake_core::sources::jmap::JmapSpec;
@@ -27,8 +28,9 @@ pub enum SourcesCommand {
     Add {
         /// A name for the source (lowercase letters, digits, '-', '_', '.').
         name: String,
-        /// The connector: matrix, imap, jmap, webdav or caldav.
-        #[arg(long, value_parser = ["matrix", "imap", "jmap", "webdav", "caldav"])]
+        /// The connector: matrix, imap, jmap, webdav, caldav or folder (a
+        /// local or mounted folder, watched under `serve`).
+        #[arg(long, value_parser = ["matrix", "imap", "jmap", "webdav", "caldav", "folder"])]
         kind: String,
         /// Matrix: the homeserver's URL, e.g. https://matrix.example.org.
         #[arg(long, required_if_eq("kind", "matrix"))]
@@ -42,7 +44,10 @@ pub enum SourcesCommand {
         /// account's calendar home, or the server's (discovered).
         #[arg(long, required_if_eq_any([("kind", "jmap"), ("kind", "webdav"), ("kind", "caldav")]))]
         url: Option<String>,
-        /// WebDAV, CalDAV: who may read what comes from it, as principals
+        /// Folder: the folder to follow.
+        #[arg(long, required_if_eq("kind", "folder"))]
+        path: Option<String>,
+        /// WebDAV, CalDAV, folder: who may read what comes from it, as principals
         /// (alice@example.org, group:finance, share:direction), comma
         /// separated or repeated; --owner is one of them.
         #[arg(long, value_delimiter = ',')]
@@ -67,8 +72,8 @@ pub enum SourcesCommand {
         /// notice.
         #[arg(long, default_value_t = 25)]
         max_mail_mb: u32,
-        /// WebDAV, CalDAV: files larger than this many MB are skipped with
-        /// a notice.
+        /// WebDAV, CalDAV, folder: files larger than this many MB are
+        /// skipped with a notice.
         #[arg(long, default_value_t = 50)]
         max_file_mb: u32,
         /// The account TwakeAI reads with: a Matrix ID (@twake:example.org,
@@ -184,6 +189,7 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
             homeserver,
             server,
             url,
+            path,
             readers,
             security,
             insecure,
@@ -225,8 +231,8 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
                     ws.add_source(&name, &tenant, SourceSpec::Jmap(spec), Credentials::Password(secret)).await?,
                 );
             }
-            if kind == "webdav" || kind == "caldav" {
-                let mut readers = readers;
+            let mut readers = readers;
+            if matches!(kind.as_str(), "webdav" | "caldav" | "folder") {
                 readers.extend(owner.clone());
                 readers.retain(|r| !r.trim().is_empty());
                 readers.dedup();
@@ -234,6 +240,14 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
                     Principal::parse(r)
                         .with_context(|| format!("invalid reader {r:?}: give an address or group:NAME"))?;
                 }
+            }
+            if kind == "folder" {
+                // Nothing to log in to: no secret is asked for.
+                let spec = FolderSpec { path: path.unwrap_or_default(), readers, max_file_mb };
+                let credentials = Credentials::Password(Secret::new(""));
+                return added(ws.add_source(&name, &tenant, SourceSpec::Folder(spec), credentials).await?);
+            }
+            if kind == "webdav" || kind == "caldav" {
                 let Some(username) = user.or(owner) else {
                     bail!("give the login name with --user (or --owner, whose address is the login)")
                 };

@@ -9,7 +9,9 @@
 //! calendar not listed again (ctag), an edited and a deleted event, a new
 //! and a deleted calendar, and `.ics` files through `ingest`. Wrong
 //! passwords, clear text without `--insecure`, a server that is not
-//! WebDAV. Needs the real embedding model (`TWAKE_AI_TEST_MODELS=1`) and
+//! WebDAV. And a local folder: hidden entries skipped, a Maildir read as
+//! mail, watched under `serve` (a new, an edited and a deleted file).
+//! Needs the real embedding model (`TWAKE_AI_TEST_MODELS=1`) and
 //! the servers (`TWAKE_AI_TEST_DAV`, the python of their virtualenv:
 //! `scripts/dav-env.sh`), as `make test` provides.
 
@@ -390,4 +392,81 @@ fn caldav_calendars_sync_events_with_their_attendees_and_ics_files_ingest() {
     let top = &v["results"][0];
     assert!(top["path"].as_str().unwrap().ends_with("seminaire.ics"), "{top}");
     assert!(top["snippet"].as_str().unwrap().contains("2027-01-14 09:00–10:30 (Europe/Paris)"), "{top}");
+}
+
+#[test]
+fn local_folder_is_watched_under_serve() {
+    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
+        eprintln!("skipped: needs TWAKE_AI_TEST_MODELS=1 (make test sets it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("partage");
+    let d = &tmp.path().join("data");
+    write(&dir.join("notes.md"), "# Réunion\n\nLe local FD-101 est réservé pour le comité.\n");
+    write(&dir.join("Projets/lyon.txt"), "Le chantier FD-102 de Lyon reprend lundi.");
+    write(&dir.join(".cache/brouillon.txt"), "FD-103 ne doit pas être indexé.");
+    // A Maildir inside the folder: its messages are mails.
+    write(
+        &dir.join("Courrier/cur/1700000000.M1.host:2,S"),
+        "From: Bob <bob@valmont.fr>\nTo: Alice <alice@valmont.fr>\nSubject: Devis FD-104\nMessage-ID: <fd104@valmont.fr>\n\nLe devis FD-104 est joint.\n",
+    );
+    write(&dir.join("Courrier/new/.keep"), "");
+
+    let out =
+        twake(d, &["sources", "add", "partage", "--kind", "folder", "--path", "/no/such/folder", "--owner", ALICE]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open the folder /no/such/folder"), "{out:?}");
+    let path = dir.to_str().unwrap();
+    ok(twake(d, &["sources", "add", "partage", "--kind", "folder", "--path", path, "--owner", ALICE]));
+    let s = ok(twake(d, &["sources", "sync", "partage"]));
+    assert_eq!(count(&s, "stored"), 3, "{s}");
+    assert_eq!(found(d, ALICE, "local réservé FD-101")[0], "folder://partage/notes.md");
+    assert!(found(d, ALICE, "FD-103 brouillon").iter().all(|p| !p.contains(".cache")), "hidden entries are skipped");
+    let v: Value = serde_json::from_str(&ok(twake(d, &["search", "--as", BOB, "--json", "devis FD-104"]))).unwrap();
+    assert_eq!(v["results"][0]["title"], "Devis FD-104", "a Maildir's messages are mails, read by their sender");
+    assert!(found(d, BOB, "chantier Lyon FD-102").iter().all(|p| !p.ends_with("lyon.txt")), "Bob is no reader");
+
+    // Under `serve` the folder is watched: a new file is searchable, an
+    // edited one is read again and a deleted one leaves, long before the
+    // next periodic sync (an hour here).
+    let key = ok(twake(d, &["keys", "create", "--user", ALICE])).trim().to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = common::Kill(
+        twake_cmd(d, &["serve", "--listen", &listen, "--sync-every", "3600"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(listen.rsplit(':').next().unwrap().parse().unwrap(), &mut server.0);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = reqwest::Client::new();
+    let search = |query: &str| {
+        rt.block_on(async {
+            http.post(format!("http://{listen}/api/v1/search"))
+                .bearer_auth(&key)
+                .json(&serde_json::json!({"query": query, "k": 20}))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    };
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(120), "{what} never seen by serve");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    write(&dir.join("Projets/nantes.txt"), "Le chantier FD-105 de Nantes est livré.");
+    until("a new file", &|| search("chantier Nantes FD-105").contains("folder://partage/Projets/nantes.txt"));
+    write(&dir.join("notes.md"), "# Réunion\n\nLe local FD-111 remplace le FD-101 pour le comité.\n");
+    until("an edit", &|| search("local comité FD-111").contains("FD-111"));
+    std::fs::remove_file(dir.join("Projets/lyon.txt")).unwrap();
+    until("a deletion", &|| !search("chantier Lyon FD-102").contains("folder://partage/Projets/lyon.txt"));
+    drop(server);
+    assert_eq!(status(d, "partage")["items"], 3);
 }

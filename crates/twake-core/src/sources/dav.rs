@@ -1,6 +1,7 @@
-//! WebDAV folders and CalDAV calendars (RFC 4918, RFC 4791).
+//! WebDAV folders and CalDAV calendars (RFC 4918, RFC 4791), and local
+//! folders.
 //!
-//! One connector for both: a collection is listed with `PROPFIND Depth: 1`
+//! One connector for the three: a collection is listed with `PROPFIND Depth: 1`
 //! (WebDAV: every sub-folder, walked; CalDAV: the calendars found at the
 //! URL, under it, or through the account's `calendar-home-set`), each
 //! resource's ETag is compared with the one indexed, and only new or
@@ -8,14 +9,20 @@
 //! as `ingest` (CalDAV resources as iCalendar). A calendar whose `getctag`
 //! did not change is not listed again. A resource no longer listed is
 //! forgotten (deleted or moved; a moved file is found at its new path).
+//! A local folder is walked like `ingest` walks it (hidden entries skipped,
+//! Maildirs recognised), its files' modification time and size standing
+//! for the ETag; under `serve` it is watched (polled every few seconds,
+//! which also works on network mounts where inotify does not).
 //!
-//! Items: `webdav://NAME/PATH` and `caldav://NAME/CALENDAR/RESOURCE`, the
-//! path relative to the source's URL, decoded. Readers: the principals of
+//! Items: `webdav://NAME/PATH`, `caldav://NAME/CALENDAR/RESOURCE` and
+//! `folder://NAME/PATH`, the path relative to the source's URL (decoded)
+//! or folder. Readers: the principals of
 //! the source's `readers` (a share's rights, from config), plus, for
 //! calendar events, their organizer and attendees under `[access]
 //! mail_participants`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
@@ -78,20 +85,40 @@ impl DavSpec {
     }
 }
 
-/// Which of the two protocols a source speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dav {
-    WebDav,
-    CalDav,
+/// A local folder source's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FolderSpec {
+    /// The folder, absolute.
+    pub path: String,
+    /// Who may read what comes from it.
+    pub readers: Vec<String>,
+    /// Files larger than this are skipped with a notice.
+    #[serde(default = "default_max_file_mb")]
+    pub max_file_mb: u32,
 }
 
-impl Dav {
+/// Which kind of tree a source follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tree {
+    WebDav,
+    CalDav,
+    Folder,
+}
+
+impl Tree {
     fn kind(self) -> &'static str {
         match self {
-            Dav::WebDav => "webdav",
-            Dav::CalDav => "caldav",
+            Tree::WebDav => "webdav",
+            Tree::CalDav => "caldav",
+            Tree::Folder => "folder",
         }
     }
+}
+
+/// Where the resources are read from.
+enum Remote {
+    Http(Client),
+    Local(PathBuf),
 }
 
 /// What one `PROPFIND` says of one href.
@@ -282,12 +309,14 @@ impl Client {
     }
 }
 
-/// A resource as listed: where it is and its version.
+/// A resource as listed: where it is, its version, and its format when
+/// the place says it (a calendar, a Maildir).
 #[derive(Debug, Clone)]
 struct Resource {
     href: String,
     etag: String,
     length: Option<u64>,
+    format: Option<twake_extract::Format>,
 }
 
 /// The cursor: the version of every resource indexed or skipped, and each
@@ -319,20 +348,21 @@ impl State {
 
 /// Checks the account once: the URL answers PROPFIND with the credentials
 /// (for CalDAV: and has a calendar).
-pub(crate) async fn connect(dav: Dav, spec: &DavSpec, credentials: Credentials) -> Result<(DavSpec, Secret)> {
+pub(crate) async fn connect(dav: Tree, spec: &DavSpec, credentials: Credentials) -> Result<(DavSpec, Secret)> {
     let secret = match credentials {
         Credentials::Password(s) | Credentials::Token(s) => s,
     };
     spec.readers()?;
     let client = Client::new(spec, secret.clone())?;
     match dav {
-        Dav::WebDav => {
+        Tree::WebDav => {
             let here = client.propfind(&client.base, "0").await?;
             if !here.iter().any(|e| e.collection) {
                 return Err(CoreError::Other(format!("{} is a file, not a folder: give the folder's URL", spec.url)));
             }
         }
-        Dav::CalDav => {
+        Tree::Folder => return Err(CoreError::Other("a local folder is not reached over HTTP".into())),
+        Tree::CalDav => {
             if calendars(&client).await?.is_empty() {
                 return Err(CoreError::Other(format!(
                     "no calendar at {} for {:?}: give a calendar's URL or the account's calendar home",
@@ -385,7 +415,7 @@ fn decode(s: &str) -> String {
 pub(crate) async fn sync(
     ws: &Workspace,
     row: &SourceRow,
-    dav: Dav,
+    dav: Tree,
     spec: &DavSpec,
     progress: &mut (dyn FnMut(SyncEvent<'_>) + Send),
 ) -> Result<SyncReport> {
@@ -395,9 +425,9 @@ pub(crate) async fn sync(
         ws,
         row,
         dav,
-        client,
+        remote: Remote::Http(client),
         readers,
-        max_bytes: u64::from(spec.max_file_mb) * 1024 * 1024,
+        max_bytes: u64::from(spec.max_file_mb) << 20,
         state: serde_json::from_str(&row.state).unwrap_or_default(),
         report: SyncReport::default(),
     };
@@ -405,11 +435,102 @@ pub(crate) async fn sync(
     Ok(run.report)
 }
 
+fn folder_readers(spec: &FolderSpec) -> Result<Vec<Principal>> {
+    if spec.readers.is_empty() {
+        return Err(CoreError::Other("a folder source needs its readers: give --owner USER or --readers …".into()));
+    }
+    spec.readers
+        .iter()
+        .map(|r| Principal::parse(r).map_err(|e| CoreError::Other(format!("invalid reader {r:?} ({e})"))))
+        .collect()
+}
+
+/// Checks a local folder once and makes its path absolute.
+pub(crate) fn connect_folder(spec: &FolderSpec) -> Result<FolderSpec> {
+    folder_readers(spec)?;
+    let path = std::fs::canonicalize(&spec.path)
+        .map_err(|e| CoreError::Other(format!("cannot open the folder {} ({e}): check the path", spec.path)))?;
+    if !path.is_dir() {
+        return Err(CoreError::Other(format!("{} is a file, not a folder: give the folder", spec.path)));
+    }
+    std::fs::read_dir(&path)
+        .map_err(|e| CoreError::Other(format!("cannot list the folder {} ({e}): check its rights", path.display())))?;
+    Ok(FolderSpec { path: path.display().to_string(), ..spec.clone() })
+}
+
+pub(crate) async fn sync_folder(
+    ws: &Workspace,
+    row: &SourceRow,
+    spec: &FolderSpec,
+    progress: &mut (dyn FnMut(SyncEvent<'_>) + Send),
+) -> Result<SyncReport> {
+    let mut run = Run {
+        ws,
+        row,
+        dav: Tree::Folder,
+        remote: Remote::Local(PathBuf::from(&spec.path)),
+        readers: folder_readers(spec)?,
+        max_bytes: u64::from(spec.max_file_mb) << 20,
+        state: serde_json::from_str(&row.state).unwrap_or_default(),
+        report: SyncReport::default(),
+    };
+    run.once_local(progress).await?;
+    Ok(run.report)
+}
+
+/// The files of a folder as resources: hrefs relative to it with a leading
+/// `/`, modification time and size as the version; the walk's errors.
+fn list_folder(root: &Path) -> Result<(Vec<Resource>, Vec<String>)> {
+    if !root.is_dir() {
+        return Err(CoreError::Other(format!(
+            "the folder {} is not there: mount it again, or remove the source",
+            root.display()
+        )));
+    }
+    let (inputs, errors) = crate::ingest::walk(&[root.to_path_buf()]);
+    let mut out = Vec::new();
+    for input in inputs {
+        let Ok(rel) = input.path.strip_prefix(root) else { continue };
+        let Ok(meta) = std::fs::metadata(&input.path) else { continue };
+        let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        let etag = format!("{}-{}", mtime.map_or(0, |d| d.as_nanos()), meta.len());
+        let href =
+            format!("/{}", rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+        out.push(Resource { href, etag, length: Some(meta.len()), format: input.forced });
+    }
+    Ok((out, errors.into_iter().map(|(p, e)| format!("{p}: {e}")).collect()))
+}
+
+/// Polls a folder every few seconds until what it holds differs from what
+/// the last sync saw (`true`) or `timeout` passes (`false`).
+pub(crate) async fn wait_for_folder_change(spec: &FolderSpec, saved: &str, timeout: Duration) -> Result<bool> {
+    let known: State = serde_json::from_str(saved).unwrap_or_default();
+    let root = PathBuf::from(&spec.path);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let r = root.clone();
+        let (now, _) = tokio::task::spawn_blocking(move || list_folder(&r))
+            .await
+            .map_err(|e| CoreError::Other(format!("watching {}: {e}", spec.path)))??;
+        let now: BTreeMap<String, String> = now.into_iter().map(|r| (r.href, r.etag)).collect();
+        if now != known.etags {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(FOLDER_POLL).await;
+    }
+}
+
+/// How often a watched folder is looked at.
+const FOLDER_POLL: Duration = Duration::from_secs(3);
+
 struct Run<'a> {
     ws: &'a Workspace,
     row: &'a SourceRow,
-    dav: Dav,
-    client: Client,
+    dav: Tree,
+    remote: Remote,
     readers: Vec<Principal>,
     max_bytes: u64,
     state: State,
@@ -417,13 +538,87 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    fn client(&self) -> Result<&Client> {
+        match &self.remote {
+            Remote::Http(c) => Ok(c),
+            Remote::Local(_) => Err(CoreError::Other("a local folder has no HTTP client".into())),
+        }
+    }
+
+    /// A local folder: listed whole, then what changed is read.
+    async fn once_local(&mut self, progress: &mut (dyn FnMut(SyncEvent<'_>) + Send)) -> Result<()> {
+        let Remote::Local(root) = &self.remote else { return Err(CoreError::Other("not a local folder".into())) };
+        let root = root.clone();
+        let shown = root.display().to_string();
+        let (resources, errors) = tokio::task::spawn_blocking(move || list_folder(&root))
+            .await
+            .map_err(|e| CoreError::Other(format!("listing {shown}: {e}")))??;
+        for e in errors {
+            self.notice(e, progress);
+        }
+        progress(SyncEvent::Places { total: 1 });
+        let mut seen = BTreeSet::new();
+        let changed = self.changed(resources, &mut seen);
+        self.read_all(changed, "/", progress).await?;
+        self.forget_unseen(&seen).await?;
+        self.report.places = 1;
+        progress(SyncEvent::PlaceDone { name: "/", done: 1, total: 1, items: self.report.stored });
+        self.save().await
+    }
+
+    /// The resources whose version is not the one indexed (or skipped); the
+    /// others are counted unchanged. Every one is marked seen.
+    fn changed(&mut self, resources: Vec<Resource>, seen: &mut BTreeSet<String>) -> Vec<Resource> {
+        let mut changed = Vec::new();
+        for r in resources {
+            seen.insert(r.href.clone());
+            if self.state.etags.get(&r.href) != Some(&r.etag) {
+                changed.push(r);
+            } else if !self.state.skipped.contains(&r.href) {
+                self.report.unchanged += 1;
+            }
+        }
+        changed
+    }
+
+    /// Reads and stores resources, the cursor saved every `BATCH`.
+    async fn read_all(
+        &mut self,
+        changed: Vec<Resource>,
+        place: &str,
+        progress: &mut (dyn FnMut(SyncEvent<'_>) + Send),
+    ) -> Result<()> {
+        let total = changed.len();
+        for (i, r) in changed.into_iter().enumerate() {
+            self.fetch(&r, progress).await?;
+            progress(SyncEvent::Items { place, done: i + 1, total });
+            if (i + 1) % BATCH == 0 {
+                self.save().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What is no longer listed was deleted or moved.
+    async fn forget_unseen(&mut self, seen: &BTreeSet<String>) -> Result<()> {
+        let gone: Vec<String> = self.state.etags.keys().filter(|h| !seen.contains(*h)).cloned().collect();
+        for href in gone {
+            if self.ws.forget_locked(&self.path_of(&href)).await? {
+                self.report.removed += 1;
+            }
+            self.state.etags.remove(&href);
+            self.state.skipped.remove(&href);
+        }
+        Ok(())
+    }
+
     async fn once(&mut self, progress: &mut (dyn FnMut(SyncEvent<'_>) + Send)) -> Result<()> {
         // Places: the folders (walked) or the calendars to read.
         let places: Vec<Entry> = match self.dav {
-            Dav::WebDav => {
-                vec![Entry { href: self.client.base.path().to_string(), collection: true, ..Default::default() }]
+            Tree::WebDav | Tree::Folder => {
+                vec![Entry { href: self.client()?.base.path().to_string(), collection: true, ..Default::default() }]
             }
-            Dav::CalDav => calendars(&self.client).await?,
+            Tree::CalDav => calendars(self.client()?).await?,
         };
         progress(SyncEvent::Places { total: places.len() });
         let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -431,7 +626,7 @@ impl Run<'_> {
         let mut visited = BTreeSet::new();
         let mut done = 0;
         while let Some(place) = queue.pop() {
-            let url = self.client.resolve(&place.href)?;
+            let url = self.client()?.resolve(&place.href)?;
             if !visited.insert(url.path().to_string()) {
                 continue;
             }
@@ -455,15 +650,15 @@ impl Run<'_> {
                 });
                 continue;
             }
-            let list = self.client.propfind(&url, "1").await?;
+            let list = self.client()?.propfind(&url, "1").await?;
             let mut resources = Vec::new();
             for e in list {
-                let Ok(u) = self.client.resolve(&e.href) else { continue };
+                let Ok(u) = self.client()?.resolve(&e.href) else { continue };
                 if u.path() == url.path() {
                     continue;
                 }
                 if e.collection {
-                    if self.dav == Dav::WebDav {
+                    if self.dav == Tree::WebDav {
                         queue.push(Entry { href: u.path().to_string(), ..e });
                         progress(SyncEvent::Places { total: done + queue.len() + 1 });
                     }
@@ -471,25 +666,11 @@ impl Run<'_> {
                 }
                 // A server without ETags: the length stands for the version.
                 let etag = e.etag.clone().unwrap_or_else(|| format!("len:{}", e.length.unwrap_or(0)));
-                resources.push(Resource { href: u.path().to_string(), etag, length: e.length });
+                let format = (self.dav == Tree::CalDav).then_some(twake_extract::Format::Ics);
+                resources.push(Resource { href: u.path().to_string(), etag, length: e.length, format });
             }
-            let mut changed = Vec::new();
-            for r in resources {
-                seen.insert(r.href.clone());
-                if self.state.etags.get(&r.href) != Some(&r.etag) {
-                    changed.push(r);
-                } else if !self.state.skipped.contains(&r.href) {
-                    self.report.unchanged += 1;
-                }
-            }
-            let total = changed.len();
-            for (i, r) in changed.into_iter().enumerate() {
-                self.fetch(&r, progress).await?;
-                progress(SyncEvent::Items { place: &name, done: i + 1, total });
-                if (i + 1) % BATCH == 0 {
-                    self.save().await?;
-                }
-            }
+            let changed = self.changed(resources, &mut seen);
+            self.read_all(changed, &name, progress).await?;
             if let Some(ctag) = place.ctag {
                 self.state.ctags.insert(url.path().to_string(), ctag);
             }
@@ -498,29 +679,38 @@ impl Run<'_> {
             self.report.places = done;
             progress(SyncEvent::PlaceDone { name: &name, done, total: done + queue.len(), items: self.report.stored });
         }
-        // What is no longer listed was deleted or moved.
-        let gone: Vec<String> = self.state.etags.keys().filter(|h| !seen.contains(*h)).cloned().collect();
-        for href in gone {
-            if self.ws.forget_locked(&self.path_of(&href)).await? {
-                self.report.removed += 1;
-            }
-            self.state.etags.remove(&href);
-            self.state.skipped.remove(&href);
-        }
+        self.forget_unseen(&seen).await?;
         self.state.ctags.retain(|c, _| visited.contains(c));
         self.save().await
+    }
+
+    /// Where hrefs start: the source's URL path, or `/` for a folder
+    /// (whose hrefs are paths relative to it with a leading `/`).
+    fn base_path(&self) -> &str {
+        match &self.remote {
+            Remote::Http(c) => c.base.path(),
+            Remote::Local(_) => "/",
+        }
+    }
+
+    /// A relative href as a readable path (URLs are percent-decoded).
+    fn readable(&self, rel: &str) -> String {
+        match &self.remote {
+            Remote::Http(_) => decode(rel),
+            Remote::Local(_) => rel.to_string(),
+        }
     }
 
     /// The source's item path of a resource: relative to the source's URL
     /// (a calendar home found elsewhere keeps its whole path).
     fn path_of(&self, href: &str) -> String {
-        let rel = href.strip_prefix(self.client.base.path()).unwrap_or(href.trim_start_matches('/'));
-        format!("{}://{}/{}", self.dav.kind(), self.row.name, decode(rel))
+        let rel = href.strip_prefix(self.base_path()).unwrap_or(href.trim_start_matches('/'));
+        format!("{}://{}/{}", self.dav.kind(), self.row.name, self.readable(rel))
     }
 
     fn relative(&self, href: &str) -> String {
-        let rel = href.strip_prefix(self.client.base.path()).unwrap_or(href);
-        let rel = decode(rel.trim_end_matches('/'));
+        let rel = href.strip_prefix(self.base_path()).unwrap_or(href);
+        let rel = self.readable(rel.trim_end_matches('/'));
         if rel.is_empty() { "/".into() } else { rel }
     }
 
@@ -541,10 +731,7 @@ impl Run<'_> {
             self.state.done(r, false);
             return Ok(());
         }
-        let format = match self.dav {
-            Dav::CalDav => Some(twake_extract::Format::Ics),
-            Dav::WebDav => twake_extract::Format::detect(&shown, b""),
-        };
+        let format = r.format.or_else(|| twake_extract::Format::detect(&shown, b""));
         // A name with an extension TwakeAI does not read (an image, an
         // archive…) is not downloaded; one without is sniffed.
         let file_name = shown.rsplit('/').next().unwrap_or(&shown);
@@ -552,9 +739,25 @@ impl Run<'_> {
             self.state.done(r, false);
             return Ok(());
         }
-        let url = self.client.resolve(&r.href)?;
-        let resp = self.client.send(Method::GET, &url, None).await?;
-        let bytes = resp.bytes().await.map_err(|e| CoreError::Other(format!("GET {}: {}", url.path(), cause(e))))?;
+        let read = match &self.remote {
+            Remote::Http(client) => {
+                let url = client.resolve(&r.href)?;
+                let resp = client.send(Method::GET, &url, None).await?;
+                let bytes = resp.bytes().await;
+                Ok(bytes.map_err(|e| CoreError::Other(format!("GET {}: {}", url.path(), cause(e))))?.to_vec())
+            }
+            Remote::Local(root) => tokio::fs::read(root.join(r.href.trim_start_matches('/'))).await,
+        };
+        let bytes = match read {
+            Ok(b) => b,
+            // Gone since the listing: the next sync forgets it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                self.notice(format!("{shown} cannot be read ({e}): skipped"), progress);
+                self.state.done(r, false);
+                return Ok(());
+            }
+        };
         let format = format.or_else(|| twake_extract::Format::detect(&shown, &bytes[..bytes.len().min(4096)]));
         let Some(format) = format else {
             // Not something TwakeAI reads (an image, an archive…).
@@ -568,7 +771,7 @@ impl Run<'_> {
             return Ok(());
         }
         let name = shown.clone();
-        let data = bytes.to_vec();
+        let data = bytes.clone();
         let extracted = tokio::task::spawn_blocking(move || twake_extract::extract(format, &name, &data))
             .await
             .map_err(|e| CoreError::Other(format!("reading {shown}: {e}")))?;

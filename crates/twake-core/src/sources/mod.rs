@@ -1,12 +1,13 @@
 //! Connected sources: accounts TwakeAI keeps in sync with, instead of files
-//! given to `ingest`: Matrix, IMAP, JMAP, WebDAV and CalDAV, the closed set
-//! [`SourceSpec`].
+//! given to `ingest`: Matrix, IMAP, JMAP, WebDAV, CalDAV and local folders,
+//! the closed set [`SourceSpec`].
 //!
 //! Boundary: `Workspace::{add_source, sources, remove_source, sync_source}`.
 //! A source is a row of the store (settings, secret, the connector's cursor,
 //! health); each item it brings is stored like a file under a path of its
 //! own (`matrix://NAME/ROOM/EVENT`, `imap://NAME/FOLDER/UIDVALIDITY/UID`,
-//! `jmap://NAME/EMAILID`, `webdav://NAME/PATH`, `caldav://NAME/CALENDAR/RESOURCE`), in its own transaction, through the
+//! `jmap://NAME/EMAILID`, `webdav://NAME/PATH`, `caldav://NAME/CALENDAR/RESOURCE`,
+//! `folder://NAME/PATH`), in its own transaction, through the
 //! same chunking, embedding, labelling and grants as ingested files.
 //!
 //! Invariants: the cursor is saved only after the items it covers are
@@ -65,6 +66,7 @@ pub enum SourceSpec {
     Jmap(jmap::JmapSpec),
     Webdav(dav::DavSpec),
     Caldav(dav::DavSpec),
+    Folder(dav::FolderSpec),
 }
 
 impl SourceSpec {
@@ -75,6 +77,7 @@ impl SourceSpec {
             SourceSpec::Jmap(_) => "jmap",
             SourceSpec::Webdav(_) => "webdav",
             SourceSpec::Caldav(_) => "caldav",
+            SourceSpec::Folder(_) => "folder",
         }
     }
 
@@ -85,6 +88,7 @@ impl SourceSpec {
             SourceSpec::Imap(m) => format!("{} for {}", m.location(), m.owner),
             SourceSpec::Jmap(m) => format!("{} for {}", m.location(), m.owner),
             SourceSpec::Webdav(d) | SourceSpec::Caldav(d) => format!("{} for {}", d.location(), d.readers.join(", ")),
+            SourceSpec::Folder(f) => format!("{} for {}", f.path, f.readers.join(", ")),
         }
     }
 }
@@ -195,7 +199,8 @@ impl SyncProgress {
 
 /// Whether a stored path is an item of a connected source (not a file).
 pub fn is_source_item(path: &str) -> bool {
-    path.split_once("://").is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap" | "jmap" | "webdav" | "caldav"))
+    path.split_once("://")
+        .is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap" | "jmap" | "webdav" | "caldav" | "folder"))
 }
 
 /// The path prefix of every item of a source.
@@ -277,13 +282,14 @@ impl Workspace {
                 (SourceSpec::Jmap(m), secret)
             }
             SourceSpec::Webdav(d) => {
-                let (d, secret) = dav::connect(dav::Dav::WebDav, &d, credentials).await?;
+                let (d, secret) = dav::connect(dav::Tree::WebDav, &d, credentials).await?;
                 (SourceSpec::Webdav(d), secret)
             }
             SourceSpec::Caldav(d) => {
-                let (d, secret) = dav::connect(dav::Dav::CalDav, &d, credentials).await?;
+                let (d, secret) = dav::connect(dav::Tree::CalDav, &d, credentials).await?;
                 (SourceSpec::Caldav(d), secret)
             }
+            SourceSpec::Folder(f) => (SourceSpec::Folder(dav::connect_folder(&f)?), Secret::new("")),
         };
         let row = SourceRow {
             name: name.to_string(),
@@ -356,8 +362,9 @@ impl Workspace {
             SourceSpec::Matrix(m) => matrix::sync(self, &row, m, &mut progress).await,
             SourceSpec::Imap(m) => imap::sync(self, &row, m, &mut progress).await,
             SourceSpec::Jmap(m) => jmap::sync(self, &row, m, &mut progress).await,
-            SourceSpec::Webdav(d) => dav::sync(self, &row, dav::Dav::WebDav, d, &mut progress).await,
-            SourceSpec::Caldav(d) => dav::sync(self, &row, dav::Dav::CalDav, d, &mut progress).await,
+            SourceSpec::Webdav(d) => dav::sync(self, &row, dav::Tree::WebDav, d, &mut progress).await,
+            SourceSpec::Caldav(d) => dav::sync(self, &row, dav::Tree::CalDav, d, &mut progress).await,
+            SourceSpec::Folder(f) => dav::sync_folder(self, &row, f, &mut progress).await,
         };
         track(None);
         // What was stored before a failure stays; the lexical index is
@@ -380,7 +387,7 @@ impl Workspace {
             let Ok(spec) = serde_json::from_str::<SourceSpec>(&row.config) else { continue };
             let at = match &spec {
                 SourceSpec::Matrix(m) => matrix::last_read(m, &row.state, user, room).map(|ms| ms.div_euclid(1000)),
-                SourceSpec::Imap(_) | SourceSpec::Jmap(_) | SourceSpec::Webdav(_) | SourceSpec::Caldav(_) => None,
+                _ => None,
             };
             best = best.max(at);
         }
@@ -391,15 +398,17 @@ impl Workspace {
 /// Syncs every source, then waits `every`, forever (`twake-ai serve` runs
 /// it in the background). A failing source is logged and recorded in its
 /// health; the others go on. Each IMAP source is also watched with IDLE,
-/// each JMAP source through its event source ([`watch`]), so that new mail
-/// does not wait for the next round.
+/// each JMAP source through its event source, each local folder by polling
+/// ([`watch`]), so that what changes does not wait for the next round.
 pub async fn keep_in_sync(ws: std::sync::Arc<Workspace>, every: std::time::Duration) {
     let mut watchers: std::collections::BTreeMap<String, tokio::task::JoinHandle<()>> = Default::default();
     loop {
         match ws.sources().await {
             Ok(list) => {
                 for s in &list {
-                    if matches!(s.kind, "imap" | "jmap") && watchers.get(&s.name).is_none_or(|w| w.is_finished()) {
+                    if matches!(s.kind, "imap" | "jmap" | "folder")
+                        && watchers.get(&s.name).is_none_or(|w| w.is_finished())
+                    {
                         watchers.insert(s.name.clone(), tokio::spawn(watch(ws.clone(), s.name.clone())));
                     }
                 }
@@ -416,8 +425,8 @@ pub async fn keep_in_sync(ws: std::sync::Arc<Workspace>, every: std::time::Durat
 }
 
 /// Follows a source whose server announces changes (an IMAP INBOX with
-/// IDLE, a JMAP account's event source) and syncs it as soon as one is
-/// announced; ends when the source is removed. A server without push, or
+/// IDLE, a JMAP account's event source) or that can be looked at cheaply (a
+/// local folder) and syncs it as soon as something changed; ends when the source is removed. A server without push, or
 /// unreachable, is tried again later (30 s doubling up to 30 min); the
 /// periodic sync goes on meanwhile.
 pub(crate) async fn watch(ws: std::sync::Arc<Workspace>, name: String) {
@@ -438,6 +447,7 @@ pub(crate) async fn watch(ws: std::sync::Arc<Workspace>, name: String) {
         let changed = match serde_json::from_str::<SourceSpec>(&row.config) {
             Ok(SourceSpec::Imap(spec)) => imap::wait_for_change(&spec, &secret, &row.state, wait).await,
             Ok(SourceSpec::Jmap(spec)) => jmap::wait_for_change(&spec, &secret, &row.state, wait).await,
+            Ok(SourceSpec::Folder(spec)) => dav::wait_for_folder_change(&spec, &row.state, wait).await,
             _ => return,
         };
         match changed {
