@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use twake_core::Config;
-use twake_core::bench::{BenchOptions, ImapBench, Row, run as run_bench, to_markdown};
+use twake_core::bench::{BenchOptions, ImapBench, MatrixBench, Row, run as run_bench, to_markdown};
 use twake_core::sources::Secret;
 use twake_core::sources::imap::{Auth, ImapSpec, Security};
 
@@ -64,10 +64,36 @@ pub struct BenchArgs {
     /// New messages timed from delivery to search, each way.
     #[arg(long, default_value_t = 5)]
     lag_runs: usize,
+    /// The sources benchmark: a Matrix homeserver with accounts @twake and
+    /// @poster it may post to (`make bench-sources` starts a Synapse).
+    #[arg(long)]
+    matrix_homeserver: Option<String>,
+    /// The environment variable holding both accounts' password.
+    #[arg(long, default_value = "MATRIX_PASSWORD")]
+    matrix_secret_env: String,
+    /// Matrix messages posted then backfilled.
+    #[arg(long, default_value_t = 200)]
+    matrix_messages: usize,
 }
 
-/// The sources rows, when an IMAP server is given.
+/// The sources rows of the servers given (IMAP, Matrix).
 async fn sources_rows(args: &BenchArgs, config: &Config, log: &mut dyn FnMut(&str)) -> Result<Vec<Row>> {
+    let mut rows = imap_rows(args, config, log).await?;
+    if let Some(homeserver) = &args.matrix_homeserver {
+        let password = std::env::var(&args.matrix_secret_env)
+            .with_context(|| format!("the environment variable {} is not set", args.matrix_secret_env))?;
+        let bench = MatrixBench {
+            homeserver: homeserver.clone(),
+            password: Secret::new(password),
+            messages: args.matrix_messages,
+            lag_runs: args.lag_runs,
+        };
+        rows.extend(twake_core::bench::sources_matrix(config, &bench, log).await?);
+    }
+    Ok(rows)
+}
+
+async fn imap_rows(args: &BenchArgs, config: &Config, log: &mut dyn FnMut(&str)) -> Result<Vec<Row>> {
     let Some(server) = &args.imap_server else { return Ok(vec![]) };
     let (host, port) = server.rsplit_once(':').with_context(|| format!("--imap-server {server:?}: give HOST:PORT"))?;
     let security = if args.imap_insecure { Security::Plain } else { Security::Tls };
@@ -125,8 +151,10 @@ pub async fn run(args: BenchArgs, config: Config) -> Result<()> {
         if args.only != ["sources"] {
             bail!("--only takes `sources` for now (the other groups run together)");
         }
-        if args.imap_server.is_none() {
-            bail!("the sources benchmark needs --imap-server (`make bench-sources` starts a Dovecot for it)");
+        if args.imap_server.is_none() && args.matrix_homeserver.is_none() {
+            bail!(
+                "the sources benchmark needs --imap-server or --matrix-homeserver (`make bench-sources` starts a Dovecot and a Synapse)"
+            );
         }
         let rows = sources_rows(&args, &config, &mut log).await?;
         let md = match &args.output {

@@ -697,3 +697,183 @@ pub async fn sources(config: &Config, b: &ImapBench, log: &mut dyn FnMut(&str)) 
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(rows)
 }
+
+/// A Matrix homeserver the sources benchmark may post to: two accounts
+/// with the same password, `@twake` (the source's) and `@poster`.
+#[derive(Debug, Clone)]
+pub struct MatrixBench {
+    pub homeserver: String,
+    pub password: crate::sources::Secret,
+    /// Messages posted, then backfilled.
+    pub messages: usize,
+    /// New messages whose delay to search is measured.
+    pub lag_runs: usize,
+}
+
+/// A bare Matrix client for the benchmark's poster (not the connector's).
+struct Poster {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    txn: u64,
+}
+
+impl Poster {
+    async fn login(base: &str, user: &str, password: &str) -> Result<Poster> {
+        let http = reqwest::Client::new();
+        let body = serde_json::json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password});
+        let r = Poster { http, base: base.trim_end_matches('/').to_string(), token: String::new(), txn: 0 };
+        let v = r.call(reqwest::Method::POST, "/login", body).await?;
+        let token = v["access_token"].as_str().unwrap_or_default().to_string();
+        Ok(Poster { token, ..r })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+        let mut req = self.http.request(method, format!("{}/_matrix/client/v3{path}", self.base)).json(&body);
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
+        let fail = |e: String| crate::CoreError::Other(format!("Matrix {path}: {e}"));
+        let resp = req.send().await.map_err(|e| fail(e.to_string()))?;
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().await.map_err(|e| fail(e.to_string()))?;
+        if !status.is_success() {
+            return Err(fail(format!("{status} {v}")));
+        }
+        Ok(v)
+    }
+
+    async fn say(&mut self, room: &str, text: &str) -> Result<()> {
+        self.txn += 1;
+        let path = format!("/rooms/{}/send/m.room.message/b{}-{}", enc_path(room), std::process::id(), self.txn);
+        self.call(reqwest::Method::PUT, &path, serde_json::json!({"msgtype": "m.text", "body": text})).await?;
+        Ok(())
+    }
+
+    /// Reads the room's whole history with `/messages`, as the connector's
+    /// backfill does, without storing anything: the messages read.
+    async fn read_history(&self, room: &str) -> Result<usize> {
+        let mut from: Option<String> = None;
+        let mut n = 0;
+        loop {
+            let mut path = format!("/rooms/{}/messages?dir=b&limit=100", enc_path(room));
+            if let Some(f) = &from {
+                path.push_str(&format!("&from={}", enc_path(f)));
+            }
+            let v = self.call(reqwest::Method::GET, &path, serde_json::Value::Null).await?;
+            let chunk = v["chunk"].as_array().cloned().unwrap_or_default();
+            n += chunk.iter().filter(|e| e["type"] == "m.room.message").count();
+            match v["end"].as_str() {
+                Some(end) if !chunk.is_empty() => from = Some(end.to_string()),
+                _ => return Ok(n),
+            }
+        }
+    }
+}
+
+fn enc_path(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The Matrix rows of the sources benchmark: backfill through the
+/// connector (embedding and store) against reading the same history with
+/// `/messages` alone, and the delay from a new message to its first search
+/// hit with an incremental sync started at once.
+pub async fn sources_matrix(config: &Config, b: &MatrixBench, log: &mut dyn FnMut(&str)) -> Result<Vec<Row>> {
+    use crate::sources::{Credentials, SourceSpec, matrix::MatrixSpec};
+    let err = |e: std::io::Error| crate::CoreError::Other(e.to_string());
+    let tmp = std::env::temp_dir().join(format!("twake-bench-matrix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(err)?;
+    let mut poster = Poster::login(&b.homeserver, "poster", b.password.expose()).await?;
+    let twake = Poster::login(&b.homeserver, "twake", b.password.expose()).await?;
+    let room = poster
+        .call(
+            reqwest::Method::POST,
+            "/createRoom",
+            serde_json::json!({"name": "Bench", "preset": "private_chat", "invite": ["@twake:localhost"]}),
+        )
+        .await?["room_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    twake.call(reqwest::Method::POST, &format!("/join/{}", enc_path(&room)), serde_json::json!({})).await?;
+    log(&format!("sources: posting {} Matrix messages", b.messages));
+    let mut rng = Rng(11);
+    for i in 0..b.messages {
+        poster.say(&room, &format!("Point {i} : {}.", sentence(&mut rng, 30))).await?;
+    }
+
+    log("sources: Matrix history read with /messages alone");
+    let t = Instant::now();
+    let read = twake.read_history(&room).await?;
+    let read_rate = read as f64 / t.elapsed().as_secs_f64();
+
+    log("sources: Matrix backfill through the connector");
+    let ws = Workspace::open(&tmp.join("matrix"), config.clone()).await?;
+    let tenant = twake_types::Tenant::default_tenant();
+    let spec = MatrixSpec {
+        homeserver: b.homeserver.clone(),
+        user_id: "@twake:localhost".into(),
+        user_domain: Some("valmont.fr".into()),
+        users: Default::default(),
+    };
+    ws.add_source("bench", &tenant, SourceSpec::Matrix(spec), Credentials::Password(b.password.clone())).await?;
+    let t = Instant::now();
+    let report = ws.sync_source("bench", &mut |_| {}).await?;
+    let sync_rate = report.stored as f64 / t.elapsed().as_secs_f64();
+    let mut rows = vec![Row {
+        group: "sources",
+        what: format!(
+            "Matrix backfill of {} messages (Synapse on loopback) through the connector (embedding, store) vs reading the same history with /messages alone",
+            report.stored
+        ),
+        ours: format!("{sync_rate:.1} messages/s"),
+        baseline: format!("{read_rate:.0} messages/s"),
+        ratio: format!("{:.3}", sync_rate / read_rate),
+    }];
+
+    log("sources: new Matrix message with a sync started at once");
+    let reader = Principal::parse("poster@valmont.fr").map_err(|e| crate::CoreError::Other(e.to_string()))?;
+    let pass = ws.pass_for(&reader).await?;
+    let mut lags = Vec::new();
+    for i in 0..b.lag_runs {
+        let code = format!("MXCODE{i}N{}", std::process::id());
+        poster.say(&room, &format!("Le code {code} est nouveau.")).await?;
+        let started = Instant::now();
+        ws.sync_source("bench", &mut |_| {}).await?;
+        loop {
+            let hits = ws.search(&code, &pass, 5).await?;
+            if hits.iter().any(|h| h.chunk.text.contains(&code)) {
+                break;
+            }
+            if started.elapsed().as_secs() > 120 {
+                return Err(crate::CoreError::Other(format!("{code} was not searchable after 120 s")));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        lags.push(started.elapsed().as_secs_f64());
+    }
+    let (p50, max) = (pct(&mut lags.clone(), 0.5), pct(&mut lags, 1.0));
+    rows.push(Row {
+        group: "sources",
+        what: format!(
+            "new Matrix message to its first search hit ({} runs), an incremental /sync started at once (Matrix has no push to a client: under `serve` add the wait for the next round, half of --sync-every on average)",
+            b.lag_runs
+        ),
+        ours: format!("p50 {p50:.2} s, max {max:.2} s"),
+        baseline: "—".into(),
+        ratio: "—".into(),
+    });
+    drop(ws);
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(rows)
+}
