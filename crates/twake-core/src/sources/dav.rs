@@ -27,11 +27,10 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use twake_index::{FileRecord, SourceRow};
+use twake_index::SourceRow;
 use twake_types::Principal;
 
-use super::http::{HttpAuth, cause, certificate_refused, client as http_client, is_certificate};
+use super::http::{self, HttpAuth, Login, cause, client as http_client};
 use super::{Credentials, Secret, SyncEvent, SyncReport};
 use crate::{CoreError, Result, Workspace};
 
@@ -216,76 +215,32 @@ const PROPS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:prop><d:resourcetype/><d:getetag/><d:getcontentlength/><cs:getctag/><d:current-user-principal/><c:calendar-home-set/></d:prop>
 </d:propfind>"#;
 
-/// Attempts per request before the sync fails (backoff 0.5 s, 1 s, 2 s, 4 s).
-const ATTEMPTS: u32 = 5;
-
 /// Resources downloaded between two saves of the cursor.
 const BATCH: usize = 20;
 
 struct Client {
     http: reqwest::Client,
     base: Url,
-    username: String,
-    secret: Secret,
-    auth: HttpAuth,
+    login: Login,
 }
 
 impl Client {
     fn new(spec: &DavSpec, secret: Secret) -> Result<Self> {
         let url = if spec.url.ends_with('/') { spec.url.clone() } else { format!("{}/", spec.url) };
         let (base, http) = http_client(&url, spec.insecure, spec.ca_file.as_deref())?;
-        Ok(Client { http, base, username: spec.username.clone(), secret, auth: spec.auth })
+        Ok(Client { http, base, login: Login { username: spec.username.clone(), secret, auth: spec.auth } })
     }
 
-    /// One request, retried on connection failures, 429 and 5xx answers;
-    /// a refused login or a missing collection stops at once.
+    /// One request (a `PROPFIND` with `depth`), retried as `http::send` does.
     async fn send(&self, method: Method, url: &Url, depth: Option<&str>) -> Result<reqwest::Response> {
-        let what = format!("{method} {}", url.path());
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(500 << (attempt - 1))).await;
+        http::send(&self.login, &method, url, || {
+            let req = self.http.request(method.clone(), url.clone());
+            match depth {
+                Some(d) => req.header("Depth", d).header("Content-Type", "application/xml; charset=utf-8").body(PROPS),
+                None => req,
             }
-            let mut req = self.http.request(method.clone(), url.clone());
-            req = match self.auth {
-                HttpAuth::Basic => req.basic_auth(&self.username, Some(self.secret.expose())),
-                HttpAuth::Bearer => req.bearer_auth(self.secret.expose()),
-            };
-            if let Some(d) = depth {
-                req = req.header("Depth", d).header("Content-Type", "application/xml; charset=utf-8").body(PROPS);
-            }
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) if is_certificate(&e) => return Err(certificate_refused(e)),
-                Err(e) => {
-                    last = format!("cannot reach {} ({})", self.base.host_str().unwrap_or("the server"), cause(e));
-                    continue;
-                }
-            };
-            let status = resp.status();
-            if status.is_success() {
-                return Ok(resp);
-            }
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                last = format!("{what}: server answered {status}");
-                continue;
-            }
-            return Err(CoreError::Other(match status {
-                StatusCode::UNAUTHORIZED => {
-                    format!(
-                        "the server refused the login of {:?} ({status}): check the user and the password",
-                        self.username
-                    )
-                }
-                StatusCode::FORBIDDEN => format!("{what}: the account may not read this ({status})"),
-                StatusCode::NOT_FOUND => format!("{what}: nothing there ({status}): check the URL"),
-                StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED => {
-                    format!("{what}: the server does not speak WebDAV there ({status}): check the URL")
-                }
-                _ => format!("{what}: server answered {status}"),
-            }));
-        }
-        Err(CoreError::Other(format!("{last} (after {ATTEMPTS} attempts with backoff)")))
+        })
+        .await
     }
 
     async fn propfind(&self, url: &Url, depth: &str) -> Result<Vec<Entry>> {
@@ -792,30 +747,16 @@ impl Run<'_> {
                 return Ok(());
             }
         };
-        let mut h = Sha256::new();
-        h.update(&bytes);
-        for p in &self.readers {
-            h.update([0]);
-            h.update(p.as_str().as_bytes());
-        }
-        let hash = hex::encode(h.finalize());
-        let before = self.ws.store.file(&path).await?;
-        if before.as_ref().is_some_and(|f| f.content_hash == hash) {
-            self.report.unchanged += 1;
-        } else {
-            let record = FileRecord {
-                path,
-                content_hash: hash,
-                readers: self.readers.clone(),
-                format: self.dav.kind().into(),
-                tenant: self.row.tenant.clone(),
-                sensitivity: None,
-            };
-            self.ws.store_documents(&record, documents).await.map_err(CoreError::Other)?;
-            if before.is_some() {
+        let tenant = self.row.tenant.clone();
+        match super::store_item(self.ws, path, &bytes, self.readers.clone(), self.dav.kind(), &tenant, documents)
+            .await?
+        {
+            super::Stored::Unchanged => self.report.unchanged += 1,
+            super::Stored::Replaced => {
+                self.report.stored += 1;
                 self.report.edited += 1;
             }
-            self.report.stored += 1;
+            super::Stored::New => self.report.stored += 1,
         }
         self.state.done(r, true);
         Ok(())

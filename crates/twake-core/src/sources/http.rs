@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use reqwest::Url;
+use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
+use super::Secret;
 use crate::{CoreError, Result};
 
 /// How the secret is sent: HTTP Basic (a password) or a Bearer token.
@@ -78,4 +79,72 @@ pub(crate) fn certificate_refused(e: reqwest::Error) -> CoreError {
         "the server's TLS certificate was refused ({}): if it is signed by your organisation's own authority, give that authority with --ca-file",
         cause(e)
     ))
+}
+
+/// Who an HTTP source logs in as.
+#[derive(Clone)]
+pub(crate) struct Login {
+    pub(crate) username: String,
+    pub(crate) secret: Secret,
+    pub(crate) auth: HttpAuth,
+}
+
+impl Login {
+    pub(crate) fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.auth {
+            HttpAuth::Basic => req.basic_auth(&self.username, Some(self.secret.expose())),
+            HttpAuth::Bearer => req.bearer_auth(self.secret.expose()),
+        }
+    }
+}
+
+/// Attempts per request before a sync fails (backoff 0.5 s, 1 s, 2 s, 4 s).
+pub(crate) const ATTEMPTS: u32 = 5;
+
+/// One request (`build` makes it anew for each attempt, `login` is
+/// added), retried on connection failures, 429 and 5xx answers; a refused
+/// login or certificate, a missing resource or a refused method stop at
+/// once with what to check.
+pub(crate) async fn send(
+    login: &Login,
+    method: &Method,
+    url: &Url,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response> {
+    let what = format!("{method} {}", url.path());
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500 << (attempt - 1))).await;
+        }
+        let resp = match login.apply(build()).send().await {
+            Ok(r) => r,
+            Err(e) if is_certificate(&e) => return Err(certificate_refused(e)),
+            Err(e) => {
+                last = format!("cannot reach {} ({})", url.host_str().unwrap_or("the server"), cause(e));
+                continue;
+            }
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            last = format!("{what}: server answered {status}");
+            continue;
+        }
+        return Err(CoreError::Other(match status {
+            StatusCode::UNAUTHORIZED => format!(
+                "the server refused the login of {:?} ({status}): check the user and the password",
+                login.username
+            ),
+            StatusCode::FORBIDDEN => format!("{what}: the account may not read this ({status})"),
+            StatusCode::NOT_FOUND => format!("{what}: nothing there ({status}): check the URL"),
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED => {
+                format!("{what}: the server does not take {method} there ({status}): check the URL")
+            }
+            _ => format!("{what}: server answered {status}"),
+        }));
+    }
+    Err(CoreError::Other(format!("{last} (after {ATTEMPTS} attempts with backoff)")))
 }

@@ -19,11 +19,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use twake_index::{FileRecord, SourceRow};
+use twake_index::SourceRow;
 use twake_types::Principal;
 
-use super::http::{HttpAuth, cause, certificate_refused, client as http_client, is_certificate};
+use super::http::{self, HttpAuth, Login, cause, certificate_refused, client as http_client, is_certificate};
 use super::{Secret, SyncEvent, SyncReport};
 use crate::{CoreError, Result, Workspace};
 
@@ -61,18 +60,13 @@ impl JmapSpec {
     }
 }
 
-/// Attempts per request before the sync fails (backoff 0.5 s, 1 s, 2 s, 4 s).
-const ATTEMPTS: u32 = 5;
-
 /// Messages asked for per `Email/get`, and downloaded between two saves.
 const BATCH: usize = 50;
 
 /// A connected session: where to send method calls and download blobs.
 struct Session {
     http: reqwest::Client,
-    username: String,
-    secret: Secret,
-    auth: HttpAuth,
+    login: Login,
     api: Url,
     download: String,
     event_source: Option<String>,
@@ -85,9 +79,7 @@ impl Session {
         let (given, http) = http_client(&spec.url, spec.insecure, spec.ca_file.as_deref())?;
         let mut s = Session {
             http,
-            username: spec.username.clone(),
-            secret: secret.clone(),
-            auth: spec.auth,
+            login: Login { username: spec.username.clone(), secret: secret.clone(), auth: spec.auth },
             api: given.clone(),
             download: String::new(),
             event_source: None,
@@ -100,12 +92,7 @@ impl Session {
         tries.extend(given.join("/.well-known/jmap").ok());
         let mut last = String::new();
         for url in tries {
-            let mut req = s.http.get(url.clone());
-            req = match s.auth {
-                HttpAuth::Basic => req.basic_auth(&s.username, Some(s.secret.expose())),
-                HttpAuth::Bearer => req.bearer_auth(s.secret.expose()),
-            };
-            let resp = match req.send().await {
+            let resp = match s.login.apply(s.http.get(url.clone())).send().await {
                 Ok(r) => r,
                 Err(e) if is_certificate(&e) => return Err(certificate_refused(e)),
                 Err(e) => {
@@ -161,50 +148,16 @@ impl Session {
         )))
     }
 
-    /// One request, retried on connection failures, 429 and 5xx answers;
-    /// a refused login stops at once.
+    /// One request with an optional JSON body, retried as `http::send` does.
     async fn send(&self, method: Method, url: &Url, body: Option<&Value>) -> Result<reqwest::Response> {
-        let what = format!("{method} {}", url.path());
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(500 << (attempt - 1))).await;
+        http::send(&self.login, &method, url, || {
+            let req = self.http.request(method.clone(), url.clone());
+            match body {
+                Some(b) => req.json(b),
+                None => req,
             }
-            let mut req = self.http.request(method.clone(), url.clone());
-            req = match self.auth {
-                HttpAuth::Basic => req.basic_auth(&self.username, Some(self.secret.expose())),
-                HttpAuth::Bearer => req.bearer_auth(self.secret.expose()),
-            };
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) if is_certificate(&e) => return Err(certificate_refused(e)),
-                Err(e) => {
-                    last = format!("cannot reach {} ({})", url.host_str().unwrap_or("the server"), cause(e));
-                    continue;
-                }
-            };
-            let status = resp.status();
-            if status.is_success() {
-                return Ok(resp);
-            }
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                last = format!("{what}: server answered {status}");
-                continue;
-            }
-            return Err(CoreError::Other(match status {
-                StatusCode::UNAUTHORIZED => {
-                    format!(
-                        "the server refused the login of {:?} ({status}): check the user and the password",
-                        self.username
-                    )
-                }
-                _ => format!("{what}: server answered {status}"),
-            }));
-        }
-        Err(CoreError::Other(format!("{last} (after {ATTEMPTS} attempts with backoff)")))
+        })
+        .await
     }
 
     /// One method call; a method error is `Err(type)` inside `Ok`.
@@ -465,21 +418,13 @@ impl Run<'_> {
                     continue;
                 }
             };
-            let mut h = Sha256::new();
-            h.update(&raw);
-            h.update([0]);
-            h.update(self.owner.as_str().as_bytes());
-            let record = FileRecord {
-                path,
-                content_hash: hex::encode(h.finalize()),
-                readers: vec![self.owner.clone()],
-                format: "jmap".into(),
-                tenant: self.row.tenant.clone(),
-                sensitivity: None,
-            };
-            self.ws.store_documents(&record, documents).await.map_err(CoreError::Other)?;
+            let tenant = self.row.tenant.clone();
+            match super::store_item(self.ws, path, &raw, vec![self.owner.clone()], "jmap", &tenant, documents).await? {
+                // Stored by a sync cut before its cursor was saved.
+                super::Stored::Unchanged => self.report.unchanged += 1,
+                super::Stored::New | super::Stored::Replaced => self.report.stored += 1,
+            }
             self.state.indexed.insert(id.to_string());
-            self.report.stored += 1;
         }
         Ok(())
     }
@@ -503,12 +448,8 @@ pub(crate) async fn wait_for_change(spec: &JmapSpec, secret: &Secret, saved: &st
     };
     let url = template.replace("{types}", "Email").replace("{closeafter}", "no").replace("{ping}", "60");
     let url = s.base.join(&url).map_err(|e| CoreError::Other(format!("invalid eventSourceUrl {url:?} ({e})")))?;
-    let mut req = s.http.get(url).header("Accept", "text/event-stream").timeout(timeout + Duration::from_secs(5));
-    req = match s.auth {
-        HttpAuth::Basic => req.basic_auth(&s.username, Some(s.secret.expose())),
-        HttpAuth::Bearer => req.bearer_auth(s.secret.expose()),
-    };
-    let resp = req.send().await.map_err(|e| CoreError::Other(format!("event source: {}", cause(e))))?;
+    let req = s.http.get(url).header("Accept", "text/event-stream").timeout(timeout + Duration::from_secs(5));
+    let resp = s.login.apply(req).send().await.map_err(|e| CoreError::Other(format!("event source: {}", cause(e))))?;
     if resp.status() != StatusCode::OK {
         // Cyrus 3.6 advertises an event source and answers 204 No Content.
         return Err(CoreError::Other(format!("the event source answered {}, not a stream", resp.status())));

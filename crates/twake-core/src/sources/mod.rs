@@ -197,6 +197,52 @@ impl SyncProgress {
     }
 }
 
+/// What storing an item did.
+pub(crate) enum Stored {
+    New,
+    /// Another version replaced the one stored.
+    Replaced,
+    /// The same bytes for the same readers were stored already.
+    Unchanged,
+}
+
+/// Stores one item of a source under `path`: its documents (read from
+/// `bytes`), readable by `readers`, through the same chunking, embedding,
+/// labels and grants as ingested files; nothing is done when the same bytes
+/// for the same readers are stored there already.
+pub(crate) async fn store_item(
+    ws: &Workspace,
+    path: String,
+    bytes: &[u8],
+    readers: Vec<twake_types::Principal>,
+    format: &str,
+    tenant: &Tenant,
+    documents: Vec<twake_types::Document>,
+) -> Result<Stored> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(bytes);
+    for p in &readers {
+        h.update([0]);
+        h.update(p.as_str().as_bytes());
+    }
+    let hash = hex::encode(h.finalize());
+    let before = ws.store.file(&path).await?;
+    if before.as_ref().is_some_and(|f| f.content_hash == hash) {
+        return Ok(Stored::Unchanged);
+    }
+    let record = twake_index::FileRecord {
+        path,
+        content_hash: hash,
+        readers,
+        format: format.into(),
+        tenant: tenant.clone(),
+        sensitivity: None,
+    };
+    ws.store_documents(&record, documents).await.map_err(CoreError::Other)?;
+    Ok(if before.is_some() { Stored::Replaced } else { Stored::New })
+}
+
 /// Whether a stored path is an item of a connected source (not a file).
 pub fn is_source_item(path: &str) -> bool {
     path.split_once("://")
