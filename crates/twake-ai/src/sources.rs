@@ -161,7 +161,7 @@ fn print_status(list: &[SourceInfo], json: bool) -> Result<()> {
     }
     if list.is_empty() {
         println!(
-            "no sources: add one with `twake-ai sources add NAME --kind matrix|imap|jmap|webdav|caldav …` (see `twake-ai sources add --help`)"
+            "no sources: add one with `twake-ai sources add NAME --kind matrix|imap|jmap|webdav|caldav|folder …` (see `twake-ai sources add --help`)"
         );
     }
     for s in list {
@@ -235,6 +235,7 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
             if matches!(kind.as_str(), "webdav" | "caldav" | "folder") {
                 readers.extend(owner.clone());
                 readers.retain(|r| !r.trim().is_empty());
+                readers.sort();
                 readers.dedup();
                 for r in &readers {
                     Principal::parse(r)
