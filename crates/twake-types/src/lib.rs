@@ -7,6 +7,7 @@
 //! [`AccessPass`] is the only key that opens an index read.
 
 mod access;
+pub mod civil;
 mod sensitivity;
 
 pub use access::{AccessPass, Directory, Principal, PrincipalError, PrincipalKind, Tenant};
