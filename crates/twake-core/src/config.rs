@@ -52,6 +52,20 @@ pub struct AuthConfig {
     pub oidc_user_claim: String,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub oidc_leeway_seconds: u64,
+    /// The web UI's client at the issuer (authorization code + PKCE); its
+    /// ID tokens must name it as their audience. Unset: the web UI offers
+    /// API-key sign-in only.
+    pub oidc_client_id: Option<String>,
+    /// For a confidential client; a public client (PKCE alone) has none.
+    pub oidc_client_secret: Option<String>,
+    /// Where the issuer sends the browser back (`…/ui/oidc/callback`);
+    /// unset: built from the request's `Host`.
+    pub oidc_redirect_url: Option<String>,
+    /// Who may open the administration pages and routes: users, or
+    /// `group:NAME` (any member, nested groups included). A list, or one
+    /// comma-separated string (`TWAKE_AI__AUTH__ADMINS=a@x.fr,group:it`).
+    #[serde(deserialize_with = "list_or_commas")]
+    pub admins: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -61,6 +75,10 @@ impl Default for AuthConfig {
             oidc_audience: "twake-ai".into(),
             oidc_user_claim: "email".into(),
             oidc_leeway_seconds: 30,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_redirect_url: None,
+            admins: vec![],
         }
     }
 }
@@ -212,6 +230,21 @@ impl Config {
     }
 }
 
+/// A list of strings, or one string of comma-separated items (as an
+/// environment variable gives it).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Items {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match Items::deserialize(d)? {
+        Items::List(v) => v,
+        Items::Commas(s) => s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect(),
+    })
+}
+
 fn parse_env_value(v: &str) -> toml::Value {
     if let Ok(i) = v.parse::<i64>() {
         return toml::Value::Integer(i);
@@ -239,11 +272,13 @@ mod tests {
         let env = vec![
             ("TWAKE_AI__MODELS__THREADS".to_string(), "2".to_string()),
             ("TWAKE_AI__RETRIEVAL__FUSION".into(), "rrf".into()),
+            ("TWAKE_AI__AUTH__ADMINS".into(), "a@x.fr, group:it".into()),
         ];
         let c = Config::load(Some(&f), env.into_iter()).unwrap();
         assert_eq!(c.models.threads, 2);
         assert_eq!(c.models.chat, "/m/x.gguf");
         assert_eq!(c.retrieval.fusion, FusionMethod::Rrf);
+        assert_eq!(c.auth.admins, ["a@x.fr", "group:it"]);
         std::fs::write(&f, "[models]\nthreds = 3\n").unwrap();
         let e = Config::load(Some(&f), std::iter::empty()).unwrap_err().to_string();
         assert!(e.contains("threds"), "{e}");

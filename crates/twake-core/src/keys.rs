@@ -14,7 +14,8 @@ use crate::{CoreError, Result, Workspace};
 
 const PREFIX: &str = "twk_";
 
-pub(crate) fn random_bytes(n: usize) -> Result<Vec<u8>> {
+/// `n` bytes from the system's random source.
+pub fn random_bytes(n: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))

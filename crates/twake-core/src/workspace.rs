@@ -222,6 +222,35 @@ impl Workspace {
     pub async fn counts(&self) -> Result<(i64, i64, i64)> {
         Ok(self.store.counts().await?)
     }
+
+    /// A document as a reader opens it from a citation: its text, its
+    /// passages with their locators, and for a chat message the messages
+    /// around it in its room — all as the pass allows; `None` when the pass
+    /// may not read the document (or there is none).
+    pub async fn open_document(&self, doc_id: i64, pass: &AccessPass) -> Result<Option<OpenedDocument>> {
+        let Some(doc) = self.store.readable_document(doc_id, pass).await? else { return Ok(None) };
+        let chunks = self.store.doc_chunks(doc_id, pass).await?;
+        let context = if doc.kind == twake_types::SourceKind::Chat {
+            // A connected room's items are `matrix://SOURCE/ROOM/EVENT`;
+            // an ingested export is one file.
+            let prefix = match doc.path.rsplit_once('/') {
+                Some((room, _)) if doc.path.contains("://") => format!("{room}/"),
+                _ => doc.path.clone(),
+            };
+            self.store.neighbours(&doc, &prefix, 5, pass).await?
+        } else {
+            vec![]
+        };
+        Ok(Some(OpenedDocument { doc, chunks, context }))
+    }
+}
+
+/// What [`Workspace::open_document`] shows.
+pub struct OpenedDocument {
+    pub doc: twake_index::DocView,
+    pub chunks: Vec<twake_index::ChunkView>,
+    /// Chat messages around a chat message, oldest first.
+    pub context: Vec<twake_index::DocView>,
 }
 
 /// What the derived indexes store about a stored chunk's access.

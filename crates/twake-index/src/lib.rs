@@ -271,6 +271,18 @@ impl Store {
         }
     }
 
+    pub async fn readable_document(&self, doc_id: i64, pass: &AccessPass) -> Result<Option<DocView>> {
+        match self {
+            Store::Sqlite(s) => s.readable_document(doc_id, pass).await,
+        }
+    }
+
+    pub async fn neighbours(&self, doc: &DocView, prefix: &str, n: i64, pass: &AccessPass) -> Result<Vec<DocView>> {
+        match self {
+            Store::Sqlite(s) => s.neighbours(doc, prefix, n, pass).await,
+        }
+    }
+
     pub async fn doc_chunks(&self, doc_id: i64, pass: &AccessPass) -> Result<Vec<ChunkView>> {
         match self {
             Store::Sqlite(s) => s.doc_chunks(doc_id, pass).await,

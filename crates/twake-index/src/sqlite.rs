@@ -757,6 +757,51 @@ impl SqliteStore {
         Ok(rows.iter().map(doc_view).collect())
     }
 
+    /// One document the pass may read, with its full text; `None` when it
+    /// does not exist or the pass may not read it.
+    pub async fn readable_document(&self, doc_id: i64, pass: &AccessPass) -> Result<Option<DocView>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body, d.recipients FROM documents d WHERE d.id = ",
+        );
+        qb.push_bind(doc_id);
+        push_access_filter(&mut qb, pass, "d.id");
+        let row = qb.build().fetch_optional(&self.pool).await.map_err(self.err())?;
+        Ok(row.as_ref().map(doc_view))
+    }
+
+    /// The documents the pass may read whose path starts with `prefix` (a
+    /// chat room's items) next to `doc` by date: up to `n` before it and
+    /// `n` after it, oldest first, `doc` itself excluded.
+    pub async fn neighbours(&self, doc: &DocView, prefix: &str, n: i64, pass: &AccessPass) -> Result<Vec<DocView>> {
+        let date = doc.date.clone().unwrap_or_default();
+        let mut out = Vec::new();
+        for (cmp, order) in [("<", "DESC"), (">", "ASC")] {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT d.id, d.path, d.kind, d.title, d.message_id, d.thread_id, d.author, d.date, d.body, d.recipients FROM documents d WHERE substr(d.path, 1, ",
+            );
+            qb.push_bind(prefix.chars().count() as i64);
+            qb.push(") = ");
+            qb.push_bind(prefix.to_string());
+            qb.push(format!(" AND (coalesce(d.date, '') {cmp} "));
+            qb.push_bind(date.clone());
+            qb.push(" OR (coalesce(d.date, '') = ");
+            qb.push_bind(date.clone());
+            qb.push(format!(" AND d.id {cmp} "));
+            qb.push_bind(doc.doc_id);
+            qb.push("))");
+            push_access_filter(&mut qb, pass, "d.id");
+            qb.push(format!(" ORDER BY d.date {order}, d.id {order} LIMIT "));
+            qb.push_bind(n);
+            let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
+            let mut side: Vec<DocView> = rows.iter().map(doc_view).collect();
+            if order == "DESC" {
+                side.reverse();
+            }
+            out.extend(side);
+        }
+        Ok(out)
+    }
+
     /// A document's chunks that the pass may read, in order.
     pub async fn doc_chunks(&self, doc_id: i64, pass: &AccessPass) -> Result<Vec<ChunkView>> {
         let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM chunks WHERE doc_id = ? ORDER BY ordinal")

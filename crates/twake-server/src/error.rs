@@ -41,6 +41,29 @@ impl ApiError {
         }
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            kind: "invalid_request_error",
+            code: Some("forbidden"),
+            param: None,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 404 for a thing the caller cannot see, whether or not it exists.
+    pub fn not_found(code: &'static str, param: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: Some(code),
+            param: Some(param.into()),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
     pub fn model_not_found(model: &str) -> Self {
         ApiError {
             status: StatusCode::NOT_FOUND,

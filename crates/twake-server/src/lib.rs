@@ -10,12 +10,14 @@
 //! models run on their own threads behind bounded queues, and a full queue
 //! answers 503 at once.
 
+pub mod admin;
 pub mod error;
 pub mod limits;
 pub mod metrics;
 pub mod native;
 pub mod oidc;
 mod openai;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,6 +82,14 @@ impl User {
         Ok(state.workspace.quota_check(&who).await?)
     }
 
+    /// Whether `auth.admins` names the user or one of the containers they
+    /// act as (groups, nested ones included).
+    pub fn is_admin(&self, state: &AppState) -> bool {
+        let admins = &state.workspace.config.auth.admins;
+        admins.iter().any(|a| a == self.0.as_str())
+            || self.1.principals().is_some_and(|ps| ps.iter().any(|p| admins.iter().any(|a| a == p.as_str())))
+    }
+
     /// What `charge` needs, owned (for generation tasks).
     pub fn payer(&self) -> Payer {
         Payer { pass: self.1.clone(), key: self.2 }
@@ -116,27 +126,43 @@ impl FromRequestParts<AppState> for User {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) else {
-            return Err(ApiError::unauthorized(
-                "You didn't provide an API key. Send `Authorization: Bearer <key>`; `twake-ai keys create --user EMAIL` makes one.",
-            ));
-        };
-        let (user, key) = match &state.oidc {
+        let bearer = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+        let (user, key) = match bearer {
             // A JWT has three dot-separated parts; API keys have none.
-            Some(oidc) if token.split('.').count() == 3 => (oidc.verify(token).await?, None),
-            _ => {
-                let (user, id, limit) = state
-                    .workspace
-                    .authenticate_key(token)
-                    .await?
-                    .ok_or_else(|| ApiError::unauthorized("Incorrect or revoked API key provided."))?;
-                (user, Some((id, limit)))
-            }
+            Some(token) => match &state.oidc {
+                Some(oidc) if token.split('.').count() == 3 => (oidc.verify(token).await?, None),
+                _ => by_key(state, token).await?,
+            },
+            // Else the web UI's session cookie.
+            None => match ui::session(parts)? {
+                Some(ui::Session::Key(token)) => by_key(state, token).await?,
+                Some(ui::Session::IdToken(token)) => match &state.oidc {
+                    Some(oidc) => (oidc.verify_session(token).await?, None),
+                    None => {
+                        return Err(ApiError::unauthorized("Sign-in with the identity provider is not configured."));
+                    }
+                },
+                None => {
+                    return Err(ApiError::unauthorized(
+                        "You didn't provide an API key. Send `Authorization: Bearer <key>`; `twake-ai keys create --user EMAIL` makes one.",
+                    ));
+                }
+            },
         };
         state.limits.check_rate(user.as_str())?;
         let pass = state.workspace.pass_for(&user).await?;
         Ok(User(user, pass, key))
     }
+}
+
+/// The owner of an API key, the key's id and daily limit; 401 if unknown.
+pub(crate) async fn by_key(state: &AppState, token: &str) -> Result<(Principal, Option<(i64, Option<u64>)>), ApiError> {
+    let (user, id, limit) = state
+        .workspace
+        .authenticate_key(token)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Incorrect or revoked API key provided."))?;
+    Ok((user, Some((id, limit))))
 }
 
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -193,11 +219,28 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rewrite", post(native::rewrite))
         .route("/api/v1/triage", post(native::triage))
         .route("/api/v1/me", get(native::me))
+        .route("/api/v1/documents/{id}", get(native::document))
+        .route("/api/v1/admin/users", get(admin::users))
+        .route("/api/v1/admin/keys", get(admin::keys).post(admin::create_key))
+        .route("/api/v1/admin/keys/{id}", axum::routing::delete(admin::revoke_key))
+        .route("/api/v1/admin/models", get(admin::models))
+        .route("/api/v1/admin/access", get(admin::access_report))
+        .route("/api/v1/admin/audit", get(admin::audit))
+        .route("/api/v1/admin/usage", get(admin::usage))
         .route("/api/v1/usage", get(native::usage))
         .route("/api/v1/sources", get(native::sources))
         .route("/api/v1/files", get(native::files).post(native::upload).delete(native::delete_file))
         .route("/api/v1/jobs/{id}", get(native::job))
         .route("/api/v1/openapi.json", get(native::openapi))
+        .route("/", get(ui::index))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
+        .route("/ui/icon.svg", get(ui::icon))
+        .route("/ui/config", get(ui::config))
+        .route("/ui/session", post(ui::sign_in))
+        .route("/ui/logout", post(ui::sign_out))
+        .route("/ui/oidc/login", get(ui::oidc_login))
+        .route("/ui/oidc/callback", get(ui::oidc_callback))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

@@ -41,6 +41,9 @@ fn default_k() -> usize {
 pub struct SearchResult {
     rank: usize,
     score: f32,
+    /// The document and passage (`GET /api/v1/documents/{doc_id}`).
+    doc_id: i64,
+    chunk_id: i64,
     /// The file as it was ingested.
     path: String,
     /// Set for mail.
@@ -79,6 +82,10 @@ pub struct FileQuery {
 pub struct Citation {
     /// The number used as `[n]` in the answer.
     n: usize,
+    /// The cited document and passage: `GET /api/v1/documents/{doc_id}`
+    /// opens it, the passage is its chunk `chunk_id`.
+    doc_id: i64,
+    chunk_id: i64,
     path: String,
     message_id: Option<String>,
     title: String,
@@ -100,6 +107,46 @@ pub struct AskResponse {
 #[derive(Serialize, ToSchema)]
 pub struct MeResponse {
     user: String,
+    /// May open the administration routes (`auth.admins`).
+    admin: bool,
+}
+
+/// A document as its reader opens it from a citation.
+#[derive(Serialize, ToSchema)]
+pub struct DocumentResponse {
+    doc_id: i64,
+    path: String,
+    /// `mail`, `document`, `transcript`, `chat` or `event`.
+    kind: String,
+    title: String,
+    message_id: Option<String>,
+    author: Option<String>,
+    date: Option<String>,
+    /// A mail's To and Cc.
+    recipients: Vec<String>,
+    /// The whole text as read from the source.
+    body: String,
+    /// The indexed passages in order, each with its locator (page, section,
+    /// cue); citations name one by `chunk_id`.
+    passages: Vec<Passage>,
+    /// For a chat message: the messages around it in its room.
+    context: Vec<ContextMessage>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Passage {
+    chunk_id: i64,
+    locator: String,
+    text: String,
+    sensitivity: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContextMessage {
+    doc_id: i64,
+    author: Option<String>,
+    date: Option<String>,
+    text: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -199,6 +246,8 @@ fn hit(h: &SearchHit) -> SearchResult {
     SearchResult {
         rank: h.rank,
         score: h.score,
+        doc_id: h.chunk.doc_id,
+        chunk_id: h.chunk.chunk_id,
         path: h.chunk.path.clone(),
         message_id: h.chunk.message_id.clone(),
         title: h.chunk.title.clone(),
@@ -213,6 +262,8 @@ fn citations(a: &Answer) -> Vec<Citation> {
         .iter()
         .map(|c| Citation {
             n: c.n,
+            doc_id: c.chunk.doc_id,
+            chunk_id: c.chunk.chunk_id,
             path: c.chunk.path.clone(),
             message_id: c.chunk.message_id.clone(),
             title: c.chunk.title.clone(),
@@ -544,8 +595,49 @@ pub async fn rewrite(State(state): State<AppState>, user: User, body: Bytes) -> 
 
 /// The authenticated user.
 #[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])), responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
-pub async fn me(user: User) -> Response {
-    json_ok(MeResponse { user: user.0.as_str().to_string() })
+pub async fn me(State(state): State<AppState>, user: User) -> Response {
+    json_ok(MeResponse { user: user.0.as_str().to_string(), admin: user.is_admin(&state) })
+}
+
+/// A document the caller may read, with its passages (a citation's
+/// `doc_id`); any other id is "not found", whether or not it exists.
+#[utoipa::path(get, path = "/api/v1/documents/{id}", security(("bearer" = [])), params(("id" = i64, Path, description = "document id")),
+    responses((status = 200, body = DocumentResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn document(State(state): State<AppState>, user: User, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let Some(o) = state.workspace.open_document(id, &user.pass()).await? else {
+        return Err(ApiError::not_found(
+            "document_not_found",
+            "id",
+            format!("No document {id} among what you can read."),
+        ));
+    };
+    let d = o.doc;
+    Ok(json_ok(DocumentResponse {
+        doc_id: d.doc_id,
+        path: d.path,
+        kind: d.kind.as_str().to_string(),
+        title: d.title,
+        message_id: d.message_id,
+        author: d.author,
+        date: d.date,
+        recipients: d.recipients.unwrap_or_default(),
+        body: d.body,
+        passages: o
+            .chunks
+            .into_iter()
+            .map(|c| Passage {
+                chunk_id: c.chunk_id,
+                locator: c.locator.display(),
+                text: c.text,
+                sensitivity: c.sensitivity.as_str(),
+            })
+            .collect(),
+        context: o
+            .context
+            .into_iter()
+            .map(|m| ContextMessage { doc_id: m.doc_id, author: m.author, date: m.date, text: m.body })
+            .collect(),
+    }))
 }
 
 /// The caller's budgets (user, budgeted groups, the key used) and what is
@@ -782,14 +874,7 @@ pub async fn delete_file(
     let own =
         path.parent() == Some(dir.as_path()) && path.file_name().and_then(|n| n.to_str()).and_then(safe_name).is_some();
     if !own || !state.workspace.forget_file(&q.path).await? {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            kind: "invalid_request_error",
-            code: Some("file_not_found"),
-            param: Some("path".into()),
-            message: "No such file among your uploads.".into(),
-            retry_after: None,
-        });
+        return Err(ApiError::not_found("file_not_found", "path", "No such file among your uploads."));
     }
     let _ = std::fs::remove_file(path);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -802,14 +887,7 @@ pub async fn job(State(state): State<AppState>, user: User, Path(id): Path<u64>)
     let jobs = state.jobs.jobs.lock().unwrap_or_else(|e| e.into_inner());
     match jobs.get(&id) {
         Some(j) if j.owner == user.0.as_str() => Ok(json_ok(j.clone())),
-        _ => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            kind: "invalid_request_error",
-            code: Some("job_not_found"),
-            param: Some("id".into()),
-            message: format!("No job {id}."),
-            retry_after: None,
-        }),
+        _ => Err(ApiError::not_found("job_not_found", "id", format!("No job {id}."))),
     }
 }
 
@@ -829,7 +907,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, minutes, summarize_thread, summarize_room, brief, draft_reply, rewrite, triage, me, usage, sources, files, upload, delete_file, job),
+    paths(search, ask, minutes, summarize_thread, summarize_room, brief, draft_reply, rewrite, triage, me, document, usage, sources, files, upload, delete_file, job,
+        crate::admin::users, crate::admin::keys, crate::admin::models, crate::admin::access_report, crate::admin::audit, crate::admin::usage),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

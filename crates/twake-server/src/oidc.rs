@@ -3,6 +3,11 @@
 //! user taken from a configured claim (`email` by default) or `sub`.
 //! An unknown key id triggers one JWKS refresh (key rotation), at most every
 //! 30 seconds, so a flood of bad tokens cannot hammer the issuer.
+//!
+//! With `auth.oidc_client_id`, the web UI signs people in with the
+//! authorization code flow and PKCE (RFC 7636): [`Oidc::authorize_url`],
+//! then [`Oidc::exchange`] of the code for an ID token, whose audience is
+//! the client and whose `nonce` must be the one sent.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -20,6 +25,19 @@ use crate::ApiError;
 struct Discovery {
     issuer: String,
     jwks_uri: String,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    end_session_endpoint: Option<String>,
+}
+
+/// The web UI's client at the issuer.
+pub struct WebClient {
+    pub client_id: String,
+    secret: Option<String>,
+    pub redirect_url: Option<String>,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    pub end_session_endpoint: Option<String>,
 }
 
 struct Keys {
@@ -37,6 +55,8 @@ pub struct Oidc {
     jwks_uri: String,
     http: reqwest::Client,
     keys: RwLock<Keys>,
+    /// Set when `auth.oidc_client_id` is.
+    pub web: Option<WebClient>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +67,8 @@ pub enum OidcError {
     IssuerMismatch { configured: String, found: String },
     #[error("cannot read the JWKS at {uri}: {reason}")]
     Jwks { uri: String, reason: String },
+    #[error("the discovery document of {issuer} has no {what}: the web UI's sign-in needs the authorization code flow")]
+    NoCodeFlow { issuer: String, what: &'static str },
 }
 
 impl Oidc {
@@ -66,7 +88,24 @@ impl Oidc {
             return Err(OidcError::IssuerMismatch { configured: issuer, found: d.issuer });
         }
         let keys = fetch_keys(&http, &d.jwks_uri).await?;
+        let web = match &cfg.oidc_client_id {
+            None => None,
+            Some(id) => {
+                let need = |v: &Option<String>, what| {
+                    v.clone().ok_or_else(|| OidcError::NoCodeFlow { issuer: issuer.clone(), what })
+                };
+                Some(WebClient {
+                    client_id: id.clone(),
+                    secret: cfg.oidc_client_secret.clone(),
+                    redirect_url: cfg.oidc_redirect_url.clone(),
+                    authorization_endpoint: need(&d.authorization_endpoint, "authorization_endpoint")?,
+                    token_endpoint: need(&d.token_endpoint, "token_endpoint")?,
+                    end_session_endpoint: d.end_session_endpoint.clone(),
+                })
+            }
+        };
         Ok(Some(Oidc {
+            web,
             issuer: d.issuer,
             audience: cfg.oidc_audience.clone(),
             user_claim: cfg.oidc_user_claim.clone(),
@@ -77,8 +116,35 @@ impl Oidc {
         }))
     }
 
-    /// The user a token names, or 401 with the reason.
+    /// The user a bearer token (audience `auth.oidc_audience`) names, or
+    /// 401 with the reason.
     pub async fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        let claims = self.claims(token, &self.audience).await?;
+        self.user_of(&claims)
+    }
+
+    /// The user a web UI session's ID token (audience: the web client)
+    /// names, or 401.
+    pub async fn verify_session(&self, token: &str) -> Result<Principal, ApiError> {
+        let Some(web) = &self.web else {
+            return Err(ApiError::unauthorized("Sign-in with the identity provider is not configured."));
+        };
+        let claims = self.claims(token, &web.client_id).await?;
+        self.user_of(&claims)
+    }
+
+    fn user_of(&self, claims: &serde_json::Value) -> Result<Principal, ApiError> {
+        let bad = |why: String| ApiError::unauthorized(format!("Invalid bearer token: {why}."));
+        let user = claims
+            .get(&self.user_claim)
+            .or_else(|| claims.get("sub"))
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad(format!("no `{}` or `sub` claim", self.user_claim)))?;
+        Principal::parse(user).map_err(|e| bad(e.to_string()))
+    }
+
+    /// The claims of a token signed by the issuer for `audience`.
+    async fn claims(&self, token: &str, audience: &str) -> Result<serde_json::Value, ApiError> {
         let bad = |why: String| ApiError::unauthorized(format!("Invalid bearer token: {why}."));
         let header = decode_header(token).map_err(|e| bad(e.to_string()))?;
         if !matches!(
@@ -97,7 +163,7 @@ impl Oidc {
         }
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway;
@@ -128,15 +194,7 @@ impl Oidc {
                 }
             };
             match outcome {
-                Some(result) => {
-                    let claims = result?;
-                    let user = claims
-                        .get(&self.user_claim)
-                        .or_else(|| claims.get("sub"))
-                        .and_then(|v| v.as_str())
-                        .ok_or_else(|| bad(format!("no `{}` or `sub` claim", self.user_claim)))?;
-                    return Principal::parse(user).map_err(|e| bad(e.to_string()));
-                }
+                Some(result) => return result,
                 None if !refreshed => {
                     refreshed = true;
                     self.refresh().await;
@@ -144,6 +202,68 @@ impl Oidc {
                 None => return Err(bad("signed by an unknown key".into())),
             }
         }
+    }
+
+    /// Where to send the browser to sign in: the authorization endpoint
+    /// with the PKCE challenge (S256 of `verifier`), `state` and `nonce`.
+    pub fn authorize_url(&self, redirect: &str, state: &str, verifier: &str, nonce: &str) -> Option<String> {
+        let web = self.web.as_ref()?;
+        use base64::Engine;
+        use sha2::Digest;
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
+        let mut url = reqwest::Url::parse(&web.authorization_endpoint).ok()?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &web.client_id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("scope", "openid email profile")
+            .append_pair("state", state)
+            .append_pair("nonce", nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        Some(url.into())
+    }
+
+    /// Trades an authorization code for the ID token, checks it (issuer,
+    /// audience, expiry, signature, `nonce`) and returns it with its user.
+    pub async fn exchange(
+        &self,
+        code: &str,
+        redirect: &str,
+        verifier: &str,
+        nonce: &str,
+    ) -> Result<(String, Principal), ApiError> {
+        let Some(web) = &self.web else {
+            return Err(ApiError::unauthorized("Sign-in with the identity provider is not configured."));
+        };
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ];
+        form.push(("client_id", &web.client_id));
+        if let Some(secret) = &web.secret {
+            form.push(("client_secret", secret));
+        }
+        let failed = |why: String| ApiError::unauthorized(format!("The identity provider refused the sign-in: {why}"));
+        let resp = self.http.post(&web.token_endpoint).form(&form).send().await.map_err(|e| failed(e.to_string()))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.map_err(|e| failed(e.to_string()))?;
+        if !status.is_success() {
+            let why = body.get("error_description").or_else(|| body.get("error")).and_then(|v| v.as_str());
+            return Err(failed(format!("{status}: {}", why.unwrap_or("no reason given"))));
+        }
+        let id_token = body
+            .get("id_token")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| failed("no ID token in its answer (is `openid` an allowed scope?)".into()))?;
+        let claims = self.claims(id_token, &web.client_id).await?;
+        if claims.get("nonce").and_then(|v| v.as_str()) != Some(nonce) {
+            return Err(failed("the ID token's nonce is not the one sent".into()));
+        }
+        let user = self.user_of(&claims)?;
+        Ok((id_token.to_string(), user))
     }
 
     /// Re-reads the JWKS (key rotation), at most every 30 seconds.

@@ -1,0 +1,210 @@
+//! Administration routes under `/api/v1/admin`, for the users and groups
+//! `auth.admins` names (403 for anyone else): users and groups, API keys,
+//! models and their clearances, a user's access report, the provenance log
+//! with its verification, and usage per day. The web UI's admin pages read
+//! these; they are plain JSON for any other client too.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use twake_core::Principal;
+use twake_core::audit::AuditFilter;
+
+use crate::error::parse_json;
+use crate::native::ErrorBody;
+use crate::{ApiError, AppState, User, json_ok};
+
+/// The caller, if they are an administrator; 403 otherwise.
+fn admin(state: &AppState, user: &User) -> Result<(), ApiError> {
+    if user.is_admin(state) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("{} is not an administrator (auth.admins names who is).", user.0.as_str())))
+    }
+}
+
+/// Users the store knows (readers, authors, key owners) and every
+/// membership edge (groups, rooms, shares, nested).
+#[utoipa::path(get, path = "/api/v1/admin/users", security(("bearer" = [])),
+    responses((status = 200, description = "`{users: [..], memberships: [{tenant, container, member}]}`"), (status = 403, body = ErrorBody)))]
+pub async fn users(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    let users = state.workspace.known_users().await?;
+    let memberships = state.workspace.memberships().await?;
+    Ok(json_ok(json!({
+        "users": users.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "memberships": memberships.iter().map(|m| json!({"tenant": m.tenant, "container": m.container, "member": m.member})).collect::<Vec<_>>(),
+    })))
+}
+
+/// Every API key (never its secret).
+#[utoipa::path(get, path = "/api/v1/admin/keys", security(("bearer" = [])),
+    responses((status = 200, description = "`{keys: [{id, user, label, created_at, revoked}]}`"), (status = 403, body = ErrorBody)))]
+pub async fn keys(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    let keys = state.workspace.keys().await?;
+    Ok(json_ok(json!({
+        "keys": keys.iter().map(|k| json!({"id": k.id, "user": k.principal, "label": k.label, "created_at": k.created_at, "revoked": k.revoked})).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    user: String,
+    #[serde(default)]
+    label: String,
+}
+
+/// Creates an API key for a user; the secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/admin/keys", security(("bearer" = [])),
+    responses((status = 201, description = "`{id, key}`"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_key(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    let req: NewKey = parse_json(&body)?;
+    let owner = Principal::parse(req.user.trim()).map_err(|e| ApiError::invalid(e.to_string(), Some("user")))?;
+    let label = if req.label.trim().is_empty() { "web" } else { req.label.trim() };
+    let (id, key) = state.workspace.create_key(&owner, label).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"id": id, "key": key}))).into_response())
+}
+
+/// Revokes an API key at once (its sessions end with it).
+#[utoipa::path(delete, path = "/api/v1/admin/keys/{id}", security(("bearer" = [])), params(("id" = i64, Path, description = "key id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_key(State(state): State<AppState>, user: User, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    if state.workspace.revoke_key(id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found("key_not_found", "id", format!("No active key {id}.")))
+    }
+}
+
+/// The models answers may go to, in preference order, with the highest
+/// level each may read (as is, and pseudonymised).
+#[utoipa::path(get, path = "/api/v1/admin/models", security(("bearer" = [])),
+    responses((status = 200, description = "`{chat, embedding, models: [{name, where, jurisdiction, clearance, pseudonymised_clearance}]}`"), (status = 403, body = ErrorBody)))]
+pub async fn models(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    let cfg = &state.workspace.config;
+    let candidates = cfg.gateway.candidates().map_err(ApiError::internal)?;
+    let models: Vec<_> = candidates
+        .iter()
+        .map(|c| {
+            let remote = cfg.gateway.models.iter().find(|m| m.name == c.name);
+            json!({
+                "name": c.name,
+                "where": remote.map(|m| m.url.as_str()).unwrap_or("embedded (this server)"),
+                "jurisdiction": remote.map(|m| m.jurisdiction.as_str()).unwrap_or("local"),
+                "clearance": c.clearance.as_str(),
+                "pseudonymised_clearance": c.pseudonymised.map(|s| s.as_str()),
+            })
+        })
+        .collect();
+    Ok(json_ok(json!({
+        "chat": state.workspace.chat_model_name(),
+        "embedding": state.workspace.embedder().name(),
+        "models": models,
+    })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ReportQuery {
+    /// The user whose reach to report.
+    user: String,
+}
+
+/// What a user can read, grouped by source, kind and level, and through
+/// which membership.
+#[utoipa::path(get, path = "/api/v1/admin/access", security(("bearer" = [])), params(ReportQuery),
+    responses((status = 200, description = "`{user, tenant, documents, member_of, sources: [..]}`"), (status = 403, body = ErrorBody)))]
+pub async fn access_report(
+    State(state): State<AppState>,
+    user: User,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    let who = Principal::parse(q.user.trim()).map_err(|e| ApiError::invalid(e.to_string(), Some("user")))?;
+    let r = state.workspace.access_report(&who).await?;
+    Ok(json_ok(json!({
+        "user": r.user.as_str(),
+        "tenant": r.tenant.as_str(),
+        "documents": r.documents,
+        "member_of": r.member_of.values().map(|chain| chain.iter().map(|p| p.as_str()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "sources": r.groups.iter().map(|g| json!({
+            "source": g.source, "kind": g.kind, "sensitivity": g.sensitivity.as_str(),
+            "files": g.files, "documents": g.documents, "granted_by": g.granted_by,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Only this user's records.
+    user: Option<String>,
+    /// How many of the latest records (default 50, at most 500).
+    limit: Option<usize>,
+}
+
+/// The latest provenance records and the verification of the whole log
+/// (chain, signatures, head).
+#[utoipa::path(get, path = "/api/v1/admin/audit", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, description = "`{verified, records_checked, problems: [{seq, what}], records: [..]}`"), (status = 403, body = ErrorBody)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    user: User,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    let check = state.workspace.audit_verify(None).await?;
+    let filter = AuditFilter { user: q.user.filter(|u| !u.trim().is_empty()), ..AuditFilter::default() };
+    let mut records = state.workspace.audit_show(&filter).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let skip = records.len().saturating_sub(limit);
+    let records: Vec<_> = records.drain(skip..).rev().collect();
+    Ok(json_ok(json!({
+        "verified": check.problems.is_empty(),
+        "records_checked": check.records,
+        "problems": check.problems.iter().map(|p| json!({"seq": p.seq, "what": p.what})).collect::<Vec<_>>(),
+        "records": records,
+    })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct UsageQuery {
+    /// How many days back, today included (default 14, at most 90).
+    days: Option<i64>,
+}
+
+/// Tokens, cost and requests per UTC day and principal, and the quotas.
+#[utoipa::path(get, path = "/api/v1/admin/usage", security(("bearer" = [])), params(UsageQuery),
+    responses((status = 200, description = "`{days: [{day, principals: {NAME: {tokens, cost, requests}}}], quotas}`"), (status = 403, body = ErrorBody)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    user: User,
+    Query(q): Query<UsageQuery>,
+) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    let n = q.days.unwrap_or(14).clamp(1, 90);
+    let today = state.workspace.now().div_euclid(86_400);
+    let mut days = Vec::new();
+    for day in (today - n + 1)..=today {
+        let rows = state.workspace.usage_report(day, day).await?;
+        let (y, m, d) = twake_types::civil::civil_from_days(day);
+        let principals: serde_json::Map<String, serde_json::Value> = rows
+            .into_iter()
+            .map(|(p, u)| (p, json!({"tokens": u.tokens, "cost": u.cost, "requests": u.requests})))
+            .collect();
+        days.push(json!({"day": format!("{y:04}-{m:02}-{d:02}"), "principals": principals}));
+    }
+    let q = &state.workspace.config.quotas;
+    let quotas = json!({
+        "tokens_per_day": q.tokens_per_day,
+        "cost_per_month": q.cost_per_month,
+        "groups": q.groups.iter().map(|g| json!({"group": g.group, "tokens_per_day": g.tokens_per_day, "cost_per_month": g.cost_per_month})).collect::<Vec<_>>(),
+    });
+    Ok(json_ok(json!({ "days": days, "quotas": quotas })))
+}
