@@ -5,7 +5,8 @@
 # drive the server with the official `openai` client; Node.js and npm for
 # the real OIDC provider (`oidc-provider`) of the OIDC tests. With --test,
 # also what the connector tests start on loopback: Dovecot (IMAP), Cyrus
-# (JMAP, CalDAV) and openssl (their certificates). Idempotent: does nothing when everything is
+# (JMAP, CalDAV) and openssl (their certificates), and Chromium for the web
+# UI's end-to-end test. Idempotent: does nothing when everything is
 # there.
 set -euo pipefail
 
@@ -31,6 +32,8 @@ if [[ "${1:-}" == --test ]]; then
     # imap-server); the tests deliver to Cyrus over LMTP and act over JMAP.
     [[ -x /usr/lib/cyrus/bin/httpd ]] || missing+=(cyrus-caldav)
     command -v saslpasswd2 >/dev/null 2>&1 || missing+=(sasl2-bin)
+    # Headless Chromium for the web UI test (driven by playwright-core).
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 fi
 
 if ((${#missing[@]})); then

@@ -3,9 +3,15 @@
 // with resource indicators, which yields RFC 9068 JWT access tokens signed
 // with the provider's keys (served at /jwks). The `email` claim names the
 // client, which stands for the user in these tests.
+//
+// With a second argument, the web UI's callback URL, it also has the
+// public client `twake-ai-web` (authorization code + PKCE) and the
+// package's development login pages: any login and password sign in as
+// that login (an email address), then a consent page.
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2]);
+const webRedirect = process.argv[3];
 const issuer = `http://127.0.0.1:${port}`;
 const client = (id) => ({
   client_id: id,
@@ -16,10 +22,21 @@ const client = (id) => ({
   token_endpoint_auth_method: 'client_secret_post',
 });
 
+const web = {
+  client_id: 'twake-ai-web',
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  redirect_uris: webRedirect ? [webRedirect] : [],
+};
+
 const provider = new Provider(issuer, {
-  clients: [client('alice@valmont.fr'), client('expired@valmont.fr')],
+  clients: [client('alice@valmont.fr'), client('expired@valmont.fr'), ...(webRedirect ? [web] : [])],
+  findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id, email: id }) }),
+  claims: { openid: ['sub'], email: ['email'] },
+  conformIdTokenClaims: false,
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: Boolean(webRedirect) },
     clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,

@@ -1,0 +1,224 @@
+// End-to-end test of the web UI in headless Chromium (Debian's
+// /usr/bin/chromium driven by playwright-core), against a `twake-ai serve`
+// the Rust test (crates/twake-ai/tests/web_ui.rs) started on the sample
+// workspace. Exits non-zero with the failed step on the first failure.
+// Environment: BASE (server URL), KEY_ALICE (an admin), KEY_BOB (not an
+// admin; reads his private review), UPLOAD (a file to upload), SHOTS (where
+// to save screenshots), OIDC (optional: the provider URL; then Carol signs
+// in through it).
+import { chromium } from 'playwright-core';
+
+const { BASE, KEY_ALICE, KEY_BOB, UPLOAD, SHOTS, OIDC } = process.env;
+const ANSWER_TIMEOUT = 300_000;
+let step = 'start';
+const outside = [];
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+async function signIn(page, key) {
+  await page.goto(BASE);
+  await page.fill('#key', key);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#user-name:not(:empty)');
+}
+
+async function signOut(page) {
+  await page.click('#sign-out');
+  await page.waitForSelector('#key');
+}
+
+// Fetches an API route from inside the page (with its session cookie).
+function fetchIn(page, path, init) {
+  return page.evaluate(async ([p, i]) => {
+    const r = await fetch(p, i);
+    return { status: r.status, body: await r.text() };
+  }, [path, init || {}]);
+}
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+let page;
+try {
+  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 860 } });
+  page = await context.newPage();
+  const base = new URL(BASE);
+  const allowed = new Set([base.host]);
+  if (OIDC) allowed.add(new URL(OIDC).host);
+  // Requests made by TwakeAI's pages (not the identity provider's own pages).
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    let from = '';
+    try { from = r.frame().url(); } catch { from = ''; }
+    if (from.startsWith(BASE) && ['http:', 'https:'].includes(u.protocol) && !allowed.has(u.host)) outside.push(r.url());
+  });
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error' && page.url().startsWith(BASE)) consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  step = 'a wrong key is refused with a message';
+  await page.goto(BASE);
+  await page.fill('#key', 'twk_not-a-key');
+  await page.click('button[type=submit]');
+  const err = await page.waitForSelector('[role=alert]');
+  check((await err.textContent()).includes('Incorrect'), 'the wrong-key message');
+  await page.screenshot({ path: `${SHOTS}/sign-in.png` });
+
+  step = 'Bob signs in with his API key';
+  await signIn(page, KEY_BOB);
+  check((await page.textContent('#user-name')) === 'bob.leroy@valmont.fr', 'the user name shown');
+  check(await page.isHidden('#nav-admin'), 'no admin link for a non-admin');
+
+  step = 'Bob asks a question and the answer streams with citations';
+  await page.fill('#question', 'Quand a lieu la bascule du datacenter de Lyon ?');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.msg.assistant .answer a.cite, .msg.assistant [role=alert]', { timeout: ANSWER_TIMEOUT });
+  const failed = await page.$('.msg.assistant [role=alert]');
+  check(!failed, `an answer, not an error: ${failed && (await failed.textContent())}`);
+  const answer = await page.textContent('.msg.assistant .answer');
+  check(/\[\d+\]/.test(answer), `the answer cites a source: ${answer}`);
+  check(await page.isVisible('.answer-tools .model'), 'the model is shown');
+  await page.screenshot({ path: `${SHOTS}/ask.png` });
+
+  step = 'opening a citation shows the source beside the answer, passage highlighted';
+  await page.click('.msg.assistant .answer a.cite');
+  await page.waitForSelector('#source:not([hidden]) .passage.hit');
+  const hit = (await page.textContent('#source .passage.hit .text')).trim();
+  check(hit.length > 20, 'the highlighted passage has text');
+  check((await page.textContent('#source-title')).trim().length > 0, 'the source has a title');
+  await page.screenshot({ path: `${SHOTS}/source.png` });
+  await page.keyboard.press('Escape');
+  check(await page.isHidden('#source'), 'Escape closes the source');
+
+  step = 'the conversation is kept in the history';
+  await page.reload();
+  await page.waitForSelector('.history button');
+
+  step = 'Bob cannot open the admin pages';
+  await page.goto(`${BASE}/#/admin`);
+  await page.waitForSelector('#forbidden');
+  check((await fetchIn(page, '/api/v1/admin/users')).status === 403, 'the admin API refuses Bob');
+  check((await fetchIn(page, '/api/v1/admin/audit')).status === 403, 'the audit log refuses Bob');
+
+  step = 'a cookie session cannot change anything without the UI header';
+  const csrf = await fetchIn(page, '/api/v1/search', { method: 'POST', body: JSON.stringify({ query: 'Lyon' }) });
+  check(csrf.status === 403, `a cross-site style POST is refused (got ${csrf.status})`);
+
+  step = 'Bob reads his private review';
+  const mine = await fetchIn(page, '/api/v1/search', {
+    method: 'POST', headers: { 'X-Twake-UI': '1', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ query: 'entretien annuel augmentation salaire Bob', k: 10 }),
+  });
+  const privateHit = JSON.parse(mine.body).results.find((r) => r.path.includes('private-bob'));
+  check(privateHit, `Bob finds his private review: ${mine.body}`);
+
+  step = 'Bob uploads a file and sees it indexed';
+  await page.goto(`${BASE}/#/sources`);
+  await page.waitForSelector('#files table, #files p');
+  await page.setInputFiles('#file-input', UPLOAD);
+  await page.waitForSelector('#job [data-state]', { timeout: 120_000 });
+  check((await page.getAttribute('#job [data-state]', 'data-state')) === 'done', 'the upload job is done');
+  const name = UPLOAD.split('/').pop();
+  await page.waitForSelector(`#files td >> text=${name}`);
+  const found = await fetchIn(page, '/api/v1/search', {
+    method: 'POST', headers: { 'X-Twake-UI': '1', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ query: 'Zanzibar procurement codeword', k: 3 }),
+  });
+  check(JSON.parse(found.body).results.some((r) => r.path.endsWith(name)), `the upload is searchable: ${found.body}`);
+  await page.fill('#filter', 'zzz-nothing-matches');
+  await page.waitForSelector('#files p');
+  await page.fill('#filter', '');
+  await page.screenshot({ path: `${SHOTS}/sources.png`, fullPage: true });
+
+  step = 'Bob translates a sentence (a tool)';
+  await page.goto(`${BASE}/#/tools`);
+  await page.click('#tab-translate');
+  await page.fill('#f-text', 'La réunion du 12 mars 2027 avec Claire Dubois est confirmée.');
+  await page.selectOption('#f-to', 'en');
+  await page.click('#run');
+  await page.waitForSelector('#rewritten, #tool-result [role=alert]', { timeout: ANSWER_TIMEOUT });
+  const translated = await page.textContent('#tool-result');
+  check(translated.includes('Claire Dubois') && translated.includes('2027'), `names and dates kept: ${translated}`);
+  await page.screenshot({ path: `${SHOTS}/tools.png` });
+
+  step = 'the interface switches to French';
+  await page.click('#lang');
+  check((await page.textContent('#nav a[href="#/ask"]')) === 'Demander', 'French navigation');
+  check((await page.getAttribute('html', 'lang')) === 'fr', 'the page language');
+  await page.click('#lang');
+  await signOut(page);
+
+  step = 'Alice (admin) opens the admin pages';
+  await signIn(page, KEY_ALICE);
+  check(await page.isVisible('#nav-admin'), 'the admin link for an admin');
+  await page.click('#nav-admin');
+  await page.waitForSelector('#audit-status');
+  check((await page.textContent('#audit-status')).includes('verified'), 'the provenance log verifies');
+  check((await page.textContent('#admin-keys')).includes('bob.leroy@valmont.fr'), 'the keys table');
+  await page.fill('#report-user', 'bob.leroy@valmont.fr');
+  await page.click('#admin-access button[type=submit]');
+  await page.waitForSelector('#admin-access table');
+  await page.screenshot({ path: `${SHOTS}/admin.png`, fullPage: true });
+
+  step = "Alice never sees Bob's private sources";
+  const files = JSON.parse((await fetchIn(page, '/api/v1/files')).body).files;
+  check(!files.some((f) => f.path.includes('private-bob')), "Bob's review is not in Alice's documents");
+  check(!files.some((f) => f.path.endsWith(name)), "Bob's upload is not in Alice's documents");
+  check(files.some((f) => f.path.includes('shared')), 'Alice sees the shared documents');
+  const doc = await fetchIn(page, `/api/v1/documents/${privateHit.doc_id}`);
+  check(doc.status === 404, `Alice cannot open Bob's review by its id (got ${doc.status})`);
+  await page.goto(`${BASE}/#/sources`);
+  await page.waitForSelector('#files table');
+  check(!(await page.textContent('#files')).includes('entretien-annuel'), "Bob's review is not listed for Alice");
+  await signOut(page);
+
+  step = 'the pages fit a phone';
+  const phone = await browser.newContext({ locale: 'fr-FR', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const small = await phone.newPage();
+  await small.goto(BASE);
+  await small.fill('#key', KEY_BOB);
+  await small.click('button[type=submit]');
+  await small.waitForSelector('#question');
+  check((await small.textContent('#nav a[href="#/ask"]')) === 'Demander', 'French from the browser language');
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `no sideways scrolling on a phone (overflow ${overflow}px)`);
+  await small.screenshot({ path: `${SHOTS}/phone.png` });
+  await phone.close();
+
+  if (OIDC) {
+    step = 'Carol signs in through the identity provider (authorization code + PKCE)';
+    await page.goto(BASE);
+    await page.click('#oidc');
+    await page.waitForSelector('input[name=login]');
+    await page.fill('input[name=login]', 'carol.petit@valmont.fr');
+    await page.fill('input[name=password]', 'any');
+    await page.click('button[type=submit]');
+    // The provider's consent page, then back to TwakeAI.
+    await page.waitForSelector('button[autofocus], #user-name:not(:empty)');
+    if (!page.url().startsWith(BASE)) await page.click('button[autofocus]');
+    await page.waitForSelector('#user-name:not(:empty)');
+    check((await page.textContent('#user-name')) === 'carol.petit@valmont.fr', 'the OIDC user');
+    check((await fetchIn(page, '/api/v1/files')).status === 200, 'the API answers the OIDC session');
+    await page.click('#sign-out');
+    // TwakeAI's cookie is gone at once; the provider then asks to end its own session.
+    await page.waitForURL((u) => !u.href.startsWith(BASE));
+    await page.goto(BASE);
+    await page.waitForSelector('#key');
+    check((await fetchIn(page, '/api/v1/me')).status === 401, 'signed out of TwakeAI');
+  }
+
+  step = 'no request left for another host, no script error';
+  check(outside.length === 0, `requests to other hosts: ${outside.join(', ')}`);
+  check(consoleErrors.filter((e) => !/status of (401|403|404)/.test(e)).length === 0, `script errors: ${consoleErrors.join(' | ')}`);
+  console.log('ok: every step passed');
+} catch (e) {
+  console.error(`FAILED at step "${step}": ${e.message}`);
+  if (page) {
+    // What the browser showed when it failed.
+    console.error(`page: ${page.url()}\n${(await page.textContent('body').catch(() => '')).slice(0, 2000)}`);
+    await page.screenshot({ path: `${SHOTS}/failure.png` }).catch(() => {});
+  }
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
