@@ -39,6 +39,7 @@ function fetchIn(page, path, init) {
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
 let page;
+const consoleErrors = [];
 try {
   const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 860 } });
   page = await context.newPage();
@@ -52,7 +53,6 @@ try {
     try { from = r.frame().url(); } catch { from = ''; }
     if (from.startsWith(BASE) && ['http:', 'https:'].includes(u.protocol) && !allowed.has(u.host)) outside.push(r.url());
   });
-  const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error' && page.url().startsWith(BASE)) consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
 
@@ -90,9 +90,15 @@ try {
   await page.keyboard.press('Escape');
   check(await page.isHidden('#source'), 'Escape closes the source');
 
-  step = 'the conversation is kept in the history';
+  step = 'the conversation is kept by the server and opens again';
   await page.reload();
-  await page.waitForSelector('.history button');
+  await page.waitForSelector('#history .open');
+  check((await page.$$('#thread .turn')).length === 0, 'a reload starts a new conversation');
+  await page.click('#history .open');
+  await page.waitForSelector('#thread .answer a.cite');
+  check((await page.textContent('#thread .answer')) === answer, 'the stored answer comes back as it was');
+  const bobConversations = JSON.parse((await fetchIn(page, '/api/v1/conversations')).body).conversations;
+  check(bobConversations.length === 1, `one conversation for Bob: ${JSON.stringify(bobConversations)}`);
 
   step = 'Bob cannot open the admin pages';
   await page.goto(`${BASE}/#/admin`);
@@ -167,6 +173,19 @@ try {
   check(files.some((f) => f.path.includes('shared')), 'Alice sees the shared documents');
   const doc = await fetchIn(page, `/api/v1/documents/${privateHit.doc_id}`);
   check(doc.status === 404, `Alice cannot open Bob's review by its id (got ${doc.status})`);
+  const other = await fetchIn(page, `/api/v1/conversations/${bobConversations[0].id}`);
+  check(other.status === 404, `Alice cannot open Bob's conversation (got ${other.status})`);
+  // A stored answer citing a passage Alice cannot read is never shown back.
+  const json = { 'X-Twake-UI': '1', 'Content-Type': 'application/json' };
+  const made = await fetchIn(page, '/api/v1/conversations', { method: 'POST', headers: json, body: JSON.stringify({ turns: [
+    { question: 'Salaire de Bob ?', answer: 'Copied from Bob [1].', citations: [{ n: 1, doc_id: privateHit.doc_id, chunk_id: privateHit.chunk_id }] }] }) });
+  check(made.status === 201, `a conversation is stored (got ${made.status} ${made.body})`);
+  const back = JSON.parse((await fetchIn(page, `/api/v1/conversations/${JSON.parse(made.body).id}`)).body);
+  check(back.turns[0].withheld === true && back.turns[0].answer === null, `the answer is withheld: ${JSON.stringify(back)}`);
+  await page.goto(`${BASE}/#/ask`);
+  await page.click('#history .open');
+  await page.waitForSelector('#thread .withheld');
+  check(!(await page.textContent('#thread')).includes('Copied from Bob'), 'the withheld answer is not on the page');
   await page.goto(`${BASE}/#/sources`);
   await page.waitForSelector('#files table');
   check(!(await page.textContent('#files')).includes('entretien-annuel'), "Bob's review is not listed for Alice");
@@ -215,6 +234,7 @@ try {
   console.error(`FAILED at step "${step}": ${e.message}`);
   if (page) {
     // What the browser showed when it failed.
+    console.error(`script errors: ${consoleErrors.join(' | ')}`);
     console.error(`page: ${page.url()}\n${(await page.textContent('body').catch(() => '')).slice(0, 2000)}`);
     await page.screenshot({ path: `${SHOTS}/failure.png` }).catch(() => {});
   }

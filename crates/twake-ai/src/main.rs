@@ -526,7 +526,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 let results: Vec<_> = hits
                     .iter()
                     .map(|h| {
-                        json!({"rank": h.rank, "score": h.score, "path": h.chunk.path, "message_id": h.chunk.message_id,
+                        json!({"rank": h.rank, "score": h.score, "doc_id": h.chunk.doc_id, "chunk_id": h.chunk.chunk_id,
+                               "path": h.chunk.path, "message_id": h.chunk.message_id,
                                "title": h.chunk.title, "locator": h.chunk.locator.display(), "snippet": h.snippet,
                                "sensitivity": h.chunk.sensitivity.as_str()})
                     })
@@ -581,7 +582,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .citations
                     .iter()
                     .map(|c| {
-                        json!({"n": c.n, "path": c.chunk.path, "message_id": c.chunk.message_id, "title": c.chunk.title,
+                        json!({"n": c.n, "doc_id": c.chunk.doc_id, "chunk_id": c.chunk.chunk_id, "path": c.chunk.path,
+                               "message_id": c.chunk.message_id, "title": c.chunk.title,
                                "locator": c.chunk.locator.display(), "snippet": c.snippet,
                                "sensitivity": c.chunk.sensitivity.as_str()})
                     })
@@ -589,7 +591,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &json!({"answer": answer.text, "citations": citations, "model": answer.model, "audit_id": answer.audit_id})
+                        &json!({"answer": answer.text, "citations": citations, "model": answer.model,
+                                "decision": answer.route.decision, "audit_id": answer.audit_id})
                     )?
                 );
             } else {

@@ -17,8 +17,8 @@ mod vectors;
 
 pub use lexical::{LexicalIndex, TantivyIndex};
 pub use sqlite::{
-    ApiKeyRecord, AuditRow, ChunkView, DocAccess, DocLabels, DocView, FileRecord, FileView, Grant, Membership,
-    NewChunk, NewDocument, SourceHealth, SourceRow, SqliteStore, StoredVector, Usage,
+    ApiKeyRecord, AuditRow, ChunkView, ConversationRow, DocAccess, DocLabels, DocView, FileRecord, FileView, Grant,
+    Membership, NewChunk, NewDocument, SourceHealth, SourceRow, SqliteStore, StoredVector, Usage,
 };
 pub use vectors::{ChunkAccess, FlatIndex, VectorIndex, quantize};
 
@@ -268,6 +268,37 @@ impl Store {
     pub async fn thread_documents(&self, message_id: &str, pass: &AccessPass) -> Result<Vec<DocView>> {
         match self {
             Store::Sqlite(s) => s.thread_documents(message_id, pass).await,
+        }
+    }
+
+    pub async fn conversation_save(
+        &self,
+        user: &str,
+        id: Option<i64>,
+        title: &str,
+        turns: &str,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        match self {
+            Store::Sqlite(s) => s.conversation_save(user, id, title, turns, now).await,
+        }
+    }
+
+    pub async fn conversations(&self, user: &str, limit: i64) -> Result<Vec<ConversationRow>> {
+        match self {
+            Store::Sqlite(s) => s.conversations(user, limit).await,
+        }
+    }
+
+    pub async fn conversation(&self, user: &str, id: i64) -> Result<Option<ConversationRow>> {
+        match self {
+            Store::Sqlite(s) => s.conversation(user, id).await,
+        }
+    }
+
+    pub async fn conversation_delete(&self, user: &str, id: i64) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.conversation_delete(user, id).await,
         }
     }
 

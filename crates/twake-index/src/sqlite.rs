@@ -103,6 +103,14 @@ CREATE TABLE IF NOT EXISTS sources (
     last_error TEXT,
     errors INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY,
+    user TEXT NOT NULL,
+    title TEXT NOT NULL,
+    turns TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversations_by_user ON conversations (user, updated_at);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '4');
 "#;
 
@@ -153,6 +161,16 @@ pub struct SqliteStore {
 
 /// A connected source (a Matrix account, later IMAP, JMAP, WebDAV and
 /// CalDAV): its configuration and secret as given, the connector's cursor
+/// A conversation of the web UI, owned by one user (`turns`: JSON owned by
+/// the engine). The `conversations` table is additive like `sources`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationRow {
+    pub id: i64,
+    pub title: String,
+    pub turns: String,
+    pub updated_at: i64,
+}
+
 /// (`state`, JSON owned by the connector) and its health. The `sources`
 /// table is additive: stores of schema 4 gain it at open.
 #[derive(Clone, PartialEq)]
@@ -454,6 +472,84 @@ impl SqliteStore {
         };
         q.bind(name).execute(&self.pool).await.map_err(self.err())?;
         Ok(())
+    }
+
+    /// Creates (`id` None) or replaces a conversation of `user`; `None`
+    /// when `id` names no conversation of theirs.
+    pub async fn conversation_save(
+        &self,
+        user: &str,
+        id: Option<i64>,
+        title: &str,
+        turns: &str,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        match id {
+            None => {
+                let done =
+                    sqlx::query("INSERT INTO conversations (user, title, turns, updated_at) VALUES (?, ?, ?, ?)")
+                        .bind(user)
+                        .bind(title)
+                        .bind(turns)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(self.err())?;
+                Ok(Some(done.last_insert_rowid()))
+            }
+            Some(id) => {
+                let done = sqlx::query(
+                    "UPDATE conversations SET title = ?, turns = ?, updated_at = ? WHERE id = ? AND user = ?",
+                )
+                .bind(title)
+                .bind(turns)
+                .bind(now)
+                .bind(id)
+                .bind(user)
+                .execute(&self.pool)
+                .await
+                .map_err(self.err())?;
+                Ok((done.rows_affected() == 1).then_some(id))
+            }
+        }
+    }
+
+    /// A user's conversations, latest first, without their turns.
+    pub async fn conversations(&self, user: &str, limit: i64) -> Result<Vec<ConversationRow>> {
+        let rows = sqlx::query(
+            "SELECT id, title, updated_at FROM conversations WHERE user = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
+        )
+        .bind(user)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| ConversationRow { id: r.get(0), title: r.get(1), turns: String::new(), updated_at: r.get(2) })
+            .collect())
+    }
+
+    /// One conversation of `user`.
+    pub async fn conversation(&self, user: &str, id: i64) -> Result<Option<ConversationRow>> {
+        let row = sqlx::query("SELECT id, title, turns, updated_at FROM conversations WHERE id = ? AND user = ?")
+            .bind(id)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(row.map(|r| ConversationRow { id: r.get(0), title: r.get(1), turns: r.get(2), updated_at: r.get(3) }))
+    }
+
+    /// Deletes a conversation of `user`; false when there was none.
+    pub async fn conversation_delete(&self, user: &str, id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM conversations WHERE id = ? AND user = ?")
+            .bind(id)
+            .bind(user)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The ingested files whose path starts with `prefix` (a source's items).

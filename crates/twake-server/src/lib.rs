@@ -220,6 +220,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/triage", post(native::triage))
         .route("/api/v1/me", get(native::me))
         .route("/api/v1/documents/{id}", get(native::document))
+        .route("/api/v1/conversations", get(native::conversations).post(native::create_conversation))
+        .route(
+            "/api/v1/conversations/{id}",
+            get(native::conversation).put(native::save_conversation).delete(native::delete_conversation),
+        )
         .route("/api/v1/admin/users", get(admin::users))
         .route("/api/v1/admin/keys", get(admin::keys).post(admin::create_key))
         .route("/api/v1/admin/keys/{id}", axum::routing::delete(admin::revoke_key))

@@ -100,8 +100,18 @@ pub struct AskResponse {
     answer: String,
     citations: Vec<Citation>,
     model: String,
+    /// The policy's decision in words: the passages' level and the model
+    /// it allowed (or why none was called).
+    decision: String,
     /// The answer's record in the signed provenance log (`twake-ai audit show`).
     audit_id: Option<i64>,
+}
+
+impl AskResponse {
+    fn of(a: Answer) -> Self {
+        let citations = citations(&a);
+        AskResponse { answer: a.text, citations, model: a.model, decision: a.route.decision, audit_id: a.audit_id }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -313,7 +323,7 @@ pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Resu
         state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
     }
     user.payer().charge(&state, a.stats.as_ref(), a.route.price_per_million).await;
-    Ok(json_ok(AskResponse { answer: a.text.clone(), citations: citations(&a), model: a.model, audit_id: a.audit_id }))
+    Ok(json_ok(AskResponse::of(a)))
 }
 
 fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits::Slot) -> Response {
@@ -332,12 +342,7 @@ fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits
                     state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
                 }
                 user.payer().charge(&state, a.stats.as_ref(), a.route.price_per_million).await;
-                let done = AskResponse {
-                    answer: a.text.clone(),
-                    citations: citations(&a),
-                    model: a.model,
-                    audit_id: a.audit_id,
-                };
+                let done = AskResponse::of(a);
                 Event::default().event("done").data(serde_json::to_string(&done).unwrap_or_default())
             }
             Err(e) => Event::default().event("error").data(ApiError::from(e).body().to_string()),
@@ -640,6 +645,92 @@ pub async fn document(State(state): State<AppState>, user: User, Path(id): Path<
     }))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationBody {
+    /// Every turn of the conversation, oldest first: `{"question", "answer",
+    /// "citations": [{"n", "doc_id", "chunk_id"}], "model", "decision",
+    /// "audit_id"}` (at most 100 turns).
+    #[schema(value_type = Vec<Object>)]
+    turns: Vec<twake_core::conversations::Turn>,
+}
+
+fn conversation_body(body: &Bytes) -> Result<ConversationBody, ApiError> {
+    let req: ConversationBody = parse_json(body)?;
+    twake_core::conversations::validate(&req.turns).map_err(|e| ApiError::invalid(e, Some("turns")))?;
+    Ok(req)
+}
+
+fn no_conversation(id: i64) -> ApiError {
+    ApiError::not_found("conversation_not_found", "id", format!("No conversation {id} of yours."))
+}
+
+/// The caller's conversations, latest first (titles only).
+#[utoipa::path(get, path = "/api/v1/conversations", security(("bearer" = [])),
+    responses((status = 200, description = "`{conversations: [{id, title, updated_at}]}`"), (status = 401, body = ErrorBody)))]
+pub async fn conversations(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    let list = state.workspace.conversations(&user.0).await?;
+    Ok(json_ok(serde_json::json!({ "conversations": list })))
+}
+
+/// Stores a new conversation of the caller.
+#[utoipa::path(post, path = "/api/v1/conversations", request_body = ConversationBody, security(("bearer" = [])),
+    responses((status = 201, description = "`{id}`"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn create_conversation(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let req = conversation_body(&body)?;
+    let id = state.workspace.save_conversation(&user.0, None, &req.turns).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id })).into_response()).into_response())
+}
+
+/// Replaces the turns of a conversation of the caller.
+#[utoipa::path(put, path = "/api/v1/conversations/{id}", request_body = ConversationBody, security(("bearer" = [])),
+    params(("id" = i64, Path, description = "conversation id")),
+    responses((status = 200, description = "`{id}`"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn save_conversation(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req = conversation_body(&body)?;
+    match state.workspace.save_conversation(&user.0, Some(id), &req.turns).await? {
+        Some(id) => Ok(json_ok(serde_json::json!({ "id": id }))),
+        None => Err(no_conversation(id)),
+    }
+}
+
+/// A conversation of the caller. Each answer is shown only while the
+/// caller may still read every passage it cited (else `withheld`), with
+/// its citations read again from the store.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "conversation id")),
+    responses((status = 200, description = "`{id, title, updated_at, turns: [{question, answer, withheld, citations, model, decision, audit_id}]}`"), (status = 404, body = ErrorBody)))]
+pub async fn conversation(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    match state.workspace.open_conversation(id, &user.pass()).await? {
+        Some(c) => Ok(json_ok(c)),
+        None => Err(no_conversation(id)),
+    }
+}
+
+/// Deletes a conversation of the caller.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "conversation id")), responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_conversation(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    if state.workspace.delete_conversation(&user.0, id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(no_conversation(id))
+    }
+}
+
 /// The caller's budgets (user, budgeted groups, the key used) and what is
 /// used of them today and this month.
 #[utoipa::path(get, path = "/api/v1/usage", security(("bearer" = [])), responses((status = 200, body = UsageResponse), (status = 401, body = ErrorBody)))]
@@ -907,7 +998,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, minutes, summarize_thread, summarize_room, brief, draft_reply, rewrite, triage, me, document, usage, sources, files, upload, delete_file, job,
+    paths(search, ask, minutes, summarize_thread, summarize_room, brief, draft_reply, rewrite, triage, me, document,
+        conversations, create_conversation, conversation, save_conversation, delete_conversation, usage, sources, files, upload, delete_file, job,
         crate::admin::users, crate::admin::keys, crate::admin::models, crate::admin::access_report, crate::admin::audit, crate::admin::usage),
     modifiers(&BearerAuth)
 )]

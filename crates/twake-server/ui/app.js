@@ -11,9 +11,10 @@ const I18N = {
     'signin.key.help': 'An administrator makes one with `twake-ai keys create --user EMAIL`.', 'signin.go': 'Sign in',
     'signin.oidc': 'Sign in with your organisation', 'signin.or': 'or', 'ask.title': 'Ask your workspace',
     'ask.placeholder': 'Ask a question about your mail, rooms, files and meetings…', 'ask.send': 'Ask',
-    'ask.new': 'New conversation', 'ask.history': 'Conversations', 'ask.thinking': 'Searching and writing…',
+    'ask.new': 'New conversation', 'ask.history': 'Conversations', 'ask.delete': 'Delete the conversation',
+    'ask.withheld': 'This answer cited a source you can no longer open: it is not shown again.', 'ask.thinking': 'Searching and writing…',
     'ask.copy': 'Copy', 'ask.copied': 'Copied', 'ask.regenerate': 'Regenerate', 'ask.sources': 'Sources',
-    'ask.model': 'Answered by {model}', 'ask.audit': 'provenance record #{id}', 'ask.none': 'No source was cited.',
+    'ask.model': 'Answered by {model}', 'ask.policy': 'Policy', 'ask.audit': 'provenance record #{id}', 'ask.none': 'No source was cited.',
     'source.from': 'From', 'source.to': 'To', 'source.date': 'Date', 'source.subject': 'Subject', 'source.path': 'Source',
     'source.context': 'In the room', 'source.passages': 'Passages', 'tools.thread': 'Thread summary', 'tools.room': 'Room catch-up',
     'tools.minutes': 'Meeting minutes', 'tools.draft': 'Reply draft', 'tools.translate': 'Translate or rewrite',
@@ -49,9 +50,10 @@ const I18N = {
     'signin.key.help': 'Un administrateur en crée une avec `twake-ai keys create --user EMAIL`.', 'signin.go': 'Se connecter',
     'signin.oidc': 'Se connecter avec votre organisation', 'signin.or': 'ou', 'ask.title': 'Interroger votre espace',
     'ask.placeholder': 'Posez une question sur vos mails, salons, fichiers et réunions…', 'ask.send': 'Demander',
-    'ask.new': 'Nouvelle conversation', 'ask.history': 'Conversations', 'ask.thinking': 'Recherche et rédaction…',
+    'ask.new': 'Nouvelle conversation', 'ask.history': 'Conversations', 'ask.delete': 'Supprimer la conversation',
+    'ask.withheld': 'Cette réponse citait une source que vous ne pouvez plus ouvrir : elle n’est plus affichée.', 'ask.thinking': 'Recherche et rédaction…',
     'ask.copy': 'Copier', 'ask.copied': 'Copié', 'ask.regenerate': 'Régénérer', 'ask.sources': 'Sources',
-    'ask.model': 'Réponse de {model}', 'ask.audit': 'trace de provenance n° {id}', 'ask.none': 'Aucune source citée.',
+    'ask.model': 'Réponse de {model}', 'ask.policy': 'Politique', 'ask.audit': 'trace de provenance n° {id}', 'ask.none': 'Aucune source citée.',
     'source.from': 'De', 'source.to': 'À', 'source.date': 'Date', 'source.subject': 'Objet', 'source.path': 'Source',
     'source.context': 'Dans le salon', 'source.passages': 'Passages', 'tools.thread': 'Résumé de fil', 'tools.room': 'Rattrapage de salon',
     'tools.minutes': 'Compte rendu de réunion', 'tools.draft': 'Brouillon de réponse', 'tools.translate': 'Traduire ou reformuler',
@@ -187,12 +189,6 @@ function signInView(main) {
 
 // ---------- ask ----------
 
-function historyKey() { return `twake.history.${me.user}`; }
-function loadHistory() {
-  try { return JSON.parse(localStorage.getItem(historyKey())) || []; } catch { return []; }
-}
-function saveHistory(list) { localStorage.setItem(historyKey(), JSON.stringify(list.slice(0, 30))); }
-
 let conversation = null;
 
 // The answer's text with each [n] a link that opens citation n.
@@ -220,6 +216,7 @@ function turnNode(turn, index) {
     h('div', { class: 'msg user' }, h('div', { class: 'bubble', text: turn.q })));
   const a = h('div', { class: 'msg assistant' });
   if (turn.error) a.append(errorBox({ message: turn.error }));
+  else if (turn.withheld) a.append(h('p', { class: 'muted withheld', text: t('ask.withheld') }));
   else if (turn.pending) a.append(h('div', { class: 'bubble answer', 'aria-busy': 'true' }, turn.partial || t('ask.thinking')));
   else {
     a.append(answerNode(turn.answer, turn.citations));
@@ -230,7 +227,8 @@ function turnNode(turn, index) {
           c.locator ? ` — ${c.locator}` : '', ' ', h('span', { class: 'badge', text: c.sensitivity }))))));
     }
     a.append(h('div', { class: 'answer-tools muted' },
-      h('span', { class: 'model', text: t('ask.model', { model: turn.model }) + (turn.audit_id ? ` · ${t('ask.audit', { id: turn.audit_id })}` : '') }),
+      h('span', { class: 'model', title: turn.decision || '', text: t('ask.model', { model: turn.model }) + (turn.audit_id ? ` · ${t('ask.audit', { id: turn.audit_id })}` : '') }),
+      turn.decision ? h('details', { class: 'decision' }, h('summary', { text: t('ask.policy') }), h('span', { text: turn.decision })) : null,
       h('button', { type: 'button', class: 'quiet', onclick: async () => { await navigator.clipboard.writeText(turn.answer).catch(() => {}); toast(t('ask.copied')); }, text: t('ask.copy') }),
       h('button', { type: 'button', class: 'quiet regenerate', onclick: () => ask(turn.q, index), text: t('ask.regenerate') })));
   }
@@ -239,22 +237,59 @@ function turnNode(turn, index) {
 }
 
 function askView(main) {
-  if (!conversation) conversation = { id: Date.now(), turns: [] };
-  const list = loadHistory();
+  if (!conversation) conversation = { id: null, turns: [] };
   const thread = h('div', { id: 'thread', 'aria-live': 'polite' }, conversation.turns.map(turnNode));
   const q = h('textarea', { id: 'question', rows: 3, placeholder: t('ask.placeholder'), 'aria-label': t('ask.placeholder'),
     onkeydown: (ev) => { if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); } } });
   const form = h('form', { onsubmit: (ev) => { ev.preventDefault(); if (q.value.trim()) { ask(q.value.trim()); q.value = ''; } } },
     q, h('div', { class: 'row' }, h('button', { type: 'submit', id: 'ask', text: t('ask.send') }),
       h('button', { type: 'button', class: 'quiet', onclick: () => { conversation = null; render(); }, text: t('ask.new') })));
-  main.append(h('h1', { text: t('ask.title') }));
-  if (list.length) {
-    main.append(h('nav', { class: 'history', 'aria-label': t('ask.history') }, list.map((c) => h('button', {
-      type: 'button', class: 'quiet', 'aria-current': conversation.id === c.id ? 'true' : null,
-      onclick: () => { conversation = c; render(); }, text: (c.turns[0] && c.turns[0].q.slice(0, 40)) || '…' }))));
-  }
-  main.append(thread, form);
+  const history = h('nav', { class: 'history', id: 'history', 'aria-label': t('ask.history') });
+  main.append(h('h1', { text: t('ask.title') }), history, thread, form);
   q.focus();
+  refreshHistory();
+}
+
+// The caller's conversations, kept by the server.
+function refreshHistory() {
+  const history = $('#history');
+  if (!history) return;
+  api('/api/v1/conversations').then(({ conversations }) => {
+    history.replaceChildren(...conversations.slice(0, 20).map((c) => h('span', { class: 'conv' },
+      h('button', { type: 'button', class: 'quiet open', 'aria-current': conversation && conversation.id === c.id ? 'true' : null,
+        title: fmtTime(c.updated_at), onclick: () => openConversation(c.id), text: c.title || '…' }),
+      h('button', { type: 'button', class: 'quiet delete', 'aria-label': `${t('ask.delete')}: ${c.title}`, title: t('ask.delete'),
+        onclick: async () => {
+          try { await api(`/api/v1/conversations/${c.id}`, { method: 'DELETE' }); } catch (e) { toast(e.message); return; }
+          if (conversation && conversation.id === c.id) conversation = null;
+          render();
+        }, text: '✕' }))));
+  }).catch((e) => history.replaceChildren(errorBox(e)));
+}
+
+async function openConversation(id) {
+  try {
+    const c = await api(`/api/v1/conversations/${id}`);
+    conversation = { id: c.id, turns: c.turns.map((x) => ({ q: x.question, answer: x.answer || '', withheld: x.withheld,
+      citations: x.citations, model: x.model, decision: x.decision, audit_id: x.audit_id })) };
+    render();
+  } catch (e) { toast(e.message); }
+}
+
+// Saves the conversation on the server (answers that failed are not kept;
+// a withheld answer stays withheld).
+async function saveConversation(conv) {
+  const turns = conv.turns.filter((x) => !x.pending && !x.error).map((x) => ({
+    question: x.q, answer: x.withheld ? '' : x.answer,
+    citations: x.withheld ? [] : (x.citations || []).map((c) => ({ n: c.n, doc_id: c.doc_id, chunk_id: c.chunk_id })),
+    model: x.model || '', decision: x.decision || '', audit_id: x.audit_id ?? null,
+  }));
+  if (!turns.length) return;
+  try {
+    if (conv.id) await api(`/api/v1/conversations/${conv.id}`, { method: 'PUT', json: { turns } });
+    else conv.id = (await api('/api/v1/conversations', { method: 'POST', json: { turns } })).id;
+    refreshHistory();
+  } catch (e) { toast(e.message); }
 }
 
 function redrawThread() {
@@ -262,16 +297,11 @@ function redrawThread() {
   if (thread) thread.replaceChildren(...conversation.turns.map(turnNode));
 }
 
-function remember() {
-  const list = loadHistory().filter((c) => c.id !== conversation.id);
-  list.unshift({ id: conversation.id, turns: conversation.turns.filter((x) => !x.pending) });
-  saveHistory(list);
-}
-
 // Streams an answer (server-sent events over a POST) into the thread.
 async function ask(question, replace) {
+  const conv = conversation;
   const turn = { q: question, pending: true, partial: '' };
-  if (replace !== undefined) conversation.turns[replace] = turn; else conversation.turns.push(turn);
+  if (replace !== undefined) conv.turns[replace] = turn; else conv.turns.push(turn);
   redrawThread();
   try {
     const r = await fetch('/api/v1/ask', {
@@ -304,7 +334,7 @@ async function ask(question, replace) {
         if (!data) continue;
         const d = JSON.parse(data);
         if (event === 'text') { turn.partial += d.text; redrawThread(); }
-        else if (event === 'done') Object.assign(turn, { pending: false, answer: d.answer, citations: d.citations, model: d.model, audit_id: d.audit_id });
+        else if (event === 'done') Object.assign(turn, { pending: false, answer: d.answer, citations: d.citations, model: d.model, decision: d.decision, audit_id: d.audit_id });
         else if (event === 'error') Object.assign(turn, { pending: false, error: (d.error && d.error.message) || 'error' });
       }
     }
@@ -313,7 +343,7 @@ async function ask(question, replace) {
     Object.assign(turn, { pending: false, error: e.message });
   }
   redrawThread();
-  remember();
+  await saveConversation(conv);
 }
 
 // ---------- source panel ----------
