@@ -1,6 +1,7 @@
 # TwakeAI — two commands on a fresh machine:
 #   make demo   installs what is missing, builds, pulls the models, ingests
-#               the sample workspace and answers a few questions
+#               the sample workspace, answers a few questions and serves
+#               the web UI and the API
 #   make test   the whole test suite (lints, unit, integration, end to end)
 SHELL := /bin/bash
 .DEFAULT_GOAL := demo
@@ -30,9 +31,9 @@ ingest-demo: models
 	$(BIN) --data-dir $(DATA) ingest --readers $(ALICE),$(BOB) examples/workspace/shared
 	$(BIN) --data-dir $(DATA) ingest --readers $(BOB) --sensitivity confidential examples/workspace/private-bob
 
-# The demo answers a few questions on the command line, then serves the
-# OpenAI-compatible and native APIs on 127.0.0.1:8080 with a key for Alice
-# (Ctrl-C stops it). The web UI comes with its own issue.
+# The demo answers a few questions on the command line, then serves the web
+# UI and the OpenAI-compatible and native APIs on 127.0.0.1:8080 with a key
+# for Alice, the demo's administrator (Ctrl-C stops it).
 LISTEN ?= 127.0.0.1:8080
 demo: ingest-demo
 	$(BIN) --data-dir $(DATA) search --as $(ALICE) "date de bascule Lyon"
@@ -46,10 +47,11 @@ demo: ingest-demo
 	$(BIN) --data-dir $(DATA) access report --as $(ALICE)
 	@KEY=$$($(BIN) --data-dir $(DATA) keys create --user $(ALICE) --label demo 2>/dev/null) && \
 	echo && echo "API key for $(ALICE): $$KEY" && \
+	echo "Web UI: open http://$(LISTEN)/ and sign in with that key." && \
 	echo "Try:  curl -s http://$(LISTEN)/v1/chat/completions -H \"Authorization: Bearer $$KEY\" \\" && \
 	echo "        -d '{\"model\":\"twake-ai\",\"messages\":[{\"role\":\"user\",\"content\":\"Quand a lieu la bascule ?\"}]}'" && \
 	echo "or point any OpenAI SDK at http://$(LISTEN)/v1 with that key." && echo
-	$(BIN) --data-dir $(DATA) serve --listen $(LISTEN)
+	TWAKE_AI__AUTH__ADMINS=$(ALICE) $(BIN) --data-dir $(DATA) serve --listen $(LISTEN)
 
 lint: deps
 	cargo fmt --all --check

@@ -6,6 +6,7 @@
 // admin; reads his private review), UPLOAD (a file to upload), SHOTS (where
 // to save screenshots), OIDC (optional: the provider URL; then Carol signs
 // in through it).
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const { BASE, KEY_ALICE, KEY_BOB, UPLOAD, SHOTS, OIDC } = process.env;
@@ -131,6 +132,16 @@ try {
     body: JSON.stringify({ query: 'Zanzibar procurement codeword', k: 3 }),
   });
   check(JSON.parse(found.body).results.some((r) => r.path.endsWith(name)), `the upload is searchable: ${found.body}`);
+  step = 'Bob drops a file on the drop zone';
+  const dropped = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['# Note\n\nLe code Quetzal désigne la salle de crise du site de Vénissieux.\n'], 'note-quetzal.md', { type: 'text/markdown' }));
+    return dt;
+  });
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: dropped });
+  await page.waitForSelector('#files td >> text=note-quetzal.md', { timeout: 120_000 });
+  check((await page.getAttribute('#job [data-state]', 'data-state')) === 'done', 'the dropped file is indexed');
+
   await page.fill('#filter', 'zzz-nothing-matches');
   await page.waitForSelector('#files p');
   await page.fill('#filter', '');
@@ -145,7 +156,27 @@ try {
   await page.waitForSelector('#rewritten, #tool-result [role=alert]', { timeout: ANSWER_TIMEOUT });
   const translated = await page.textContent('#tool-result');
   check(translated.includes('Claire Dubois') && translated.includes('2027'), `names and dates kept: ${translated}`);
-  await page.screenshot({ path: `${SHOTS}/tools.png` });
+
+  step = 'meeting minutes: an action-item table, exported as CSV and ICS';
+  await page.click('#tab-minutes');
+  await page.waitForSelector('#f-path option', { state: 'attached' });
+  const transcript = await page.$eval('#f-path', (s) => [...s.options].map((o) => o.value).find((v) => v.includes('comite-pilotage')));
+  check(transcript, 'the steering committee transcript is offered');
+  await page.selectOption('#f-path', transcript);
+  await page.click('#run');
+  await page.waitForSelector('#actions, #tool-result [role=alert]', { timeout: ANSWER_TIMEOUT });
+  const minutesError = await page.$('#tool-result [role=alert]');
+  check(!minutesError, `minutes, not an error: ${minutesError && (await minutesError.textContent())}`);
+  const items = await page.$$eval('#actions tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  check(items.length >= 1 && items.every((r) => r[1].length > 0 && /cue \d+/.test(r[3])), `action items with tasks and cues: ${JSON.stringify(items)}`);
+  await page.screenshot({ path: `${SHOTS}/tools.png`, fullPage: true });
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+  const csvText = readFileSync(await csv.path(), 'utf8');
+  check(csv.suggestedFilename() === 'action-items.csv', 'the CSV file name');
+  check(csvText.startsWith('owner,task,due,cue,time') && csvText.trim().split('\r\n').length === items.length + 1, `one CSV line per item: ${csvText}`);
+  const [ics] = await Promise.all([page.waitForEvent('download'), page.click('#export-ics')]);
+  const icsText = readFileSync(await ics.path(), 'utf8');
+  check((icsText.match(/BEGIN:VTODO/g) || []).length === items.length && icsText.startsWith('BEGIN:VCALENDAR'), `one VTODO per item: ${icsText}`);
 
   step = 'the interface switches to French';
   await page.click('#lang');

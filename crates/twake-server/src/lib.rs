@@ -195,7 +195,9 @@ async fn not_found() -> ApiError {
         kind: "invalid_request_error",
         code: Some("not_found"),
         param: None,
-        message: "No such route. The OpenAI-compatible API is under /v1, the native API under /api/v1.".into(),
+        message:
+            "No such route. The OpenAI-compatible API is under /v1, the native API under /api/v1, the web UI at /."
+                .into(),
         retry_after: None,
     }
 }

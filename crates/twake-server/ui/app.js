@@ -438,8 +438,8 @@ function renderResult(kind, r) {
       h('tbody', {}, items.map((a) => h('tr', {}, h('td', { text: a.owner || '' }), h('td', { text: a.task }),
         h('td', { text: a.due || a.due_text || '' }), h('td', { text: a.source ? `cue ${a.source.cue}, ${a.source.time}` : '' })))))));
     out.push(h('div', { class: 'row' },
-      h('button', { type: 'button', class: 'quiet', onclick: () => download('action-items.csv', 'text/csv', toCsv(items)), text: t('r.csv') }),
-      h('button', { type: 'button', class: 'quiet', onclick: () => download('action-items.ics', 'text/calendar', toIcs(items, r.title)), text: t('r.ics') })));
+      h('button', { type: 'button', class: 'quiet', id: 'export-csv', onclick: () => download('action-items.csv', 'text/csv', toCsv(items)), text: t('r.csv') }),
+      h('button', { type: 'button', class: 'quiet', id: 'export-ics', onclick: () => download('action-items.ics', 'text/calendar', toIcs(items, r.title)), text: t('r.ics') })));
   }
   if (kind === 'thread') {
     out.push(list('r.asked', r.asked, (a) => `${a.who}: ${a.what}${citeLabel(a.message)}`));
