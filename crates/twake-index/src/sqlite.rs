@@ -1434,6 +1434,61 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
     }
 
     #[tokio::test]
+    async fn a_chat_messages_neighbours_are_the_readable_ones_of_its_room() {
+        let dir = std::env::temp_dir().join(format!("twake-neighbours-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir.join("twake.db")).await.unwrap();
+        let bob = Principal::parse("bob@x.fr").unwrap();
+        let carol = Principal::parse("carol@x.fr").unwrap();
+        // Room A: e1..e5 a minute apart, e3 for Carol only; room B: one message.
+        let messages =
+            [("a", 1, &bob), ("a", 2, &bob), ("a", 3, &carol), ("a", 4, &bob), ("a", 5, &bob), ("b", 2, &bob)];
+        for (room, minute, reader) in messages {
+            let path = format!("matrix://chat/!{room}/e{minute}");
+            let mut doc = Document::new(SourceKind::Chat, "Room", format!("message {room}{minute}"));
+            doc.date = Some(format!("2026-11-30T10:0{minute}:00Z"));
+            let chunk = NewChunk {
+                ordinal: 0,
+                locator: Locator::Message,
+                text: doc.body.clone(),
+                scale: 1.0,
+                embedding: vec![0; 4],
+                sensitivity: Sensitivity::Internal,
+            };
+            let file = FileRecord {
+                path: path.clone(),
+                content_hash: path.clone(),
+                readers: vec![reader.clone()],
+                format: "chat".into(),
+                tenant: Tenant::default_tenant(),
+                sensitivity: None,
+            };
+            let new = NewDocument {
+                doc,
+                chunks: vec![chunk],
+                grants: vec![Grant { principal: reader.clone(), reason: "readers".into() }],
+                sensitivity: Sensitivity::Internal,
+                sensitivity_reasons: vec![],
+            };
+            store.replace_file(&file, &[new]).await.unwrap();
+        }
+        let pass = AccessPass::for_user(&Directory::default(), bob.clone());
+        let docs = store.readable_file_documents("matrix://chat/!a/e4", &pass).await.unwrap();
+        let around = store.neighbours(&docs[0], "matrix://chat/!a/", 2, &pass).await.unwrap();
+        let bodies: Vec<&str> = around.iter().map(|d| d.body.as_str()).collect();
+        // Carol's e3 is skipped (e1, e2 before), room B never appears.
+        assert_eq!(bodies, ["message a1", "message a2", "message a5"]);
+        assert!(store.readable_document(docs[0].doc_id, &pass).await.unwrap().is_some());
+        let carols = store
+            .readable_file_documents("matrix://chat/!a/e3", &AccessPass::for_user(&Directory::default(), carol))
+            .await
+            .unwrap();
+        assert!(store.readable_document(carols[0].doc_id, &pass).await.unwrap().is_none(), "Bob opens Carol's message");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
     async fn a_version_2_store_keeps_each_files_own_default_level() {
         let dir = std::env::temp_dir().join(format!("twake-migrate-v2-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

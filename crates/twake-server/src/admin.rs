@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use twake_core::Principal;
 use twake_core::audit::AuditFilter;
+use twake_core::{Principal, Tenant};
 
 use crate::error::parse_json;
 use crate::native::ErrorBody;
@@ -38,6 +38,71 @@ pub async fn users(State(state): State<AppState>, user: User) -> Result<Response
         "users": users.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "memberships": memberships.iter().map(|m| json!({"tenant": m.tenant, "container": m.container, "member": m.member})).collect::<Vec<_>>(),
     })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipQuery {
+    /// `group:NAME`, `room:ID`, `share:NAME` or a list address.
+    container: String,
+    /// A user or another container (nesting is allowed).
+    member: String,
+    /// The tenant (default: the administrator's own).
+    tenant: Option<String>,
+}
+
+fn membership_parts(
+    state_tenant: Option<&Tenant>,
+    q: &MembershipQuery,
+) -> Result<(Tenant, Principal, Principal), ApiError> {
+    let container =
+        Principal::parse(q.container.trim()).map_err(|e| ApiError::invalid(e.to_string(), Some("container")))?;
+    let member = Principal::parse(q.member.trim()).map_err(|e| ApiError::invalid(e.to_string(), Some("member")))?;
+    let tenant = match &q.tenant {
+        Some(t) => Tenant::parse(t.trim()).map_err(|e| ApiError::invalid(e.to_string(), Some("tenant")))?,
+        None => state_tenant.cloned().unwrap_or_else(Tenant::default_tenant),
+    };
+    Ok((tenant, container, member))
+}
+
+/// Adds a member to a group, room or share; effective on the member's
+/// next request.
+#[utoipa::path(post, path = "/api/v1/admin/memberships", security(("bearer" = [])), params(MembershipQuery),
+    responses((status = 201, description = "added"), (status = 200, description = "already a member"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    user: User,
+    Query(q): Query<MembershipQuery>,
+) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    let (tenant, container, member) = membership_parts(user.pass().tenant(), &q)?;
+    match state.workspace.add_member(&tenant, &container, &member).await {
+        Ok(true) => Ok(StatusCode::CREATED.into_response()),
+        Ok(false) => Ok(StatusCode::OK.into_response()),
+        Err(twake_core::CoreError::Config(why)) => Err(ApiError::invalid(why, Some("container"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes a member from a group, room or share.
+#[utoipa::path(delete, path = "/api/v1/admin/memberships", security(("bearer" = [])), params(MembershipQuery),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    user: User,
+    Query(q): Query<MembershipQuery>,
+) -> Result<Response, ApiError> {
+    admin(&state, &user)?;
+    let (tenant, container, member) = membership_parts(user.pass().tenant(), &q)?;
+    if state.workspace.remove_member(&tenant, &container, &member).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found(
+            "membership_not_found",
+            "member",
+            format!("{member} is not a member of {container} in tenant {tenant}."),
+        ))
+    }
 }
 
 /// Every API key (never its secret).

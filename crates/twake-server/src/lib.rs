@@ -228,6 +228,7 @@ pub fn router(state: AppState) -> Router {
             get(native::conversation).put(native::save_conversation).delete(native::delete_conversation),
         )
         .route("/api/v1/admin/users", get(admin::users))
+        .route("/api/v1/admin/memberships", post(admin::add_member).delete(admin::remove_member))
         .route("/api/v1/admin/keys", get(admin::keys).post(admin::create_key))
         .route("/api/v1/admin/keys/{id}", axum::routing::delete(admin::revoke_key))
         .route("/api/v1/admin/models", get(admin::models))

@@ -1000,7 +1000,7 @@ impl utoipa::Modify for BearerAuth {
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
     paths(search, ask, minutes, summarize_thread, summarize_room, brief, draft_reply, rewrite, triage, me, document,
         conversations, create_conversation, conversation, save_conversation, delete_conversation, usage, sources, files, upload, delete_file, job,
-        crate::admin::users, crate::admin::keys, crate::admin::models, crate::admin::access_report, crate::admin::audit, crate::admin::usage),
+        crate::admin::users, crate::admin::add_member, crate::admin::remove_member, crate::admin::keys, crate::admin::models, crate::admin::access_report, crate::admin::audit, crate::admin::usage),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

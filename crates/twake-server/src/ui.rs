@@ -159,6 +159,9 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
 /// `POST /ui/logout`: forgets the session cookie; answers where to end
 /// the identity provider's session too, if it has such an endpoint.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !headers.contains_key(UI_HEADER) {
+        return ApiError::forbidden("Sign out from the web UI (it sends `X-Twake-UI: 1`).").into_response();
+    }
     let was_oidc = cookie(&headers, SESSION).is_some_and(|v| v.starts_with("oidc:"));
     let end = state
         .oidc

@@ -36,7 +36,7 @@ const I18N = {
     'src.items': 'Items', 'src.lag': 'Last success', 'src.syncing': 'Syncing {place}: {done} of {total}',
     'admin.forbidden': 'The administration pages are for administrators only.', 'admin.users': 'Users and groups', 'admin.keys': 'API keys',
     'admin.models': 'Models and clearances', 'admin.access': 'Access report', 'admin.audit': 'Provenance log', 'admin.usage': 'Usage and quotas',
-    'admin.user': 'User', 'admin.container': 'Group, room or share', 'admin.member': 'Member', 'admin.tenant': 'Tenant', 'admin.label': 'Label',
+    'admin.user': 'User', 'admin.container': 'Group, room or share', 'admin.member': 'Member', 'admin.tenant': 'Tenant', 'admin.label': 'Label', 'admin.add': 'Add the member', 'admin.remove': 'Remove',
     'admin.created': 'Created', 'admin.revoked': 'revoked', 'admin.active': 'active', 'admin.revoke': 'Revoke', 'admin.create': 'Create a key',
     'admin.newkey': 'New key (shown once): {key}', 'admin.report': 'Report', 'admin.verified': 'Chain and signatures verified over {n} records',
     'admin.problems': '{n} problems found', 'admin.when': 'When', 'admin.model': 'Model', 'admin.decision': 'Decision', 'admin.passages': 'Passages',
@@ -75,7 +75,7 @@ const I18N = {
     'src.items': 'Éléments', 'src.lag': 'Dernier succès', 'src.syncing': 'Synchronisation de {place} : {done} sur {total}',
     'admin.forbidden': 'Les pages d’administration sont réservées aux administrateurs.', 'admin.users': 'Utilisateurs et groupes', 'admin.keys': 'Clés d’API',
     'admin.models': 'Modèles et habilitations', 'admin.access': 'Rapport d’accès', 'admin.audit': 'Journal de provenance', 'admin.usage': 'Consommation et quotas',
-    'admin.user': 'Utilisateur', 'admin.container': 'Groupe, salon ou partage', 'admin.member': 'Membre', 'admin.tenant': 'Organisation', 'admin.label': 'Libellé',
+    'admin.user': 'Utilisateur', 'admin.container': 'Groupe, salon ou partage', 'admin.member': 'Membre', 'admin.tenant': 'Organisation', 'admin.label': 'Libellé', 'admin.add': 'Ajouter le membre', 'admin.remove': 'Retirer',
     'admin.created': 'Créée', 'admin.revoked': 'révoquée', 'admin.active': 'active', 'admin.revoke': 'Révoquer', 'admin.create': 'Créer une clé',
     'admin.newkey': 'Nouvelle clé (affichée une seule fois) : {key}', 'admin.report': 'Rapport', 'admin.verified': 'Chaîne et signatures vérifiées sur {n} enregistrements',
     'admin.problems': '{n} problèmes trouvés', 'admin.when': 'Quand', 'admin.model': 'Modèle', 'admin.decision': 'Décision', 'admin.passages': 'Passages',
@@ -653,7 +653,24 @@ async function adminView(main) {
   if (!me.admin) { main.append(h('p', { class: 'error', role: 'alert', id: 'forbidden', text: t('admin.forbidden') })); return; }
   await section(main, 'admin.users', async () => {
     const d = await api('/api/v1/admin/users');
-    return [h('p', { text: d.users.join(', ') }), table(['admin.container', 'admin.member', 'admin.tenant'], d.memberships.map((m) => [m.container, m.member, m.tenant]))];
+    const out = h('div');
+    const membership = (m) => `container=${encodeURIComponent(m.container)}&member=${encodeURIComponent(m.member)}&tenant=${encodeURIComponent(m.tenant)}`;
+    const container = h('input', { id: 'member-container', placeholder: 'group:NAME', required: true });
+    const member = h('input', { id: 'member-member', placeholder: 'name@example.org', required: true });
+    const form = h('form', { class: 'row', onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api(`/api/v1/admin/memberships?container=${encodeURIComponent(container.value)}&member=${encodeURIComponent(member.value)}`, { method: 'POST' });
+        render();
+      } catch (e) { out.replaceChildren(errorBox(e)); }
+    } }, h('div', {}, h('label', { for: 'member-container', text: t('admin.container') }), container),
+    h('div', {}, h('label', { for: 'member-member', text: t('admin.member') }), member),
+    h('button', { type: 'submit', id: 'member-add', text: t('admin.add') }));
+    return [h('p', { text: d.users.join(', ') }),
+      table(['admin.container', 'admin.member', 'admin.tenant', 'admin.remove'], d.memberships.map((m) => [m.container, m.member, m.tenant,
+        h('button', { type: 'button', class: 'quiet', 'aria-label': `${t('admin.remove')}: ${m.member} ∈ ${m.container}`, onclick: async () => {
+          try { await api(`/api/v1/admin/memberships?${membership(m)}`, { method: 'DELETE' }); render(); } catch (e) { toast(e.message); }
+        }, text: t('admin.remove') })])), form, out];
   });
   await section(main, 'admin.keys', async () => {
     const d = await api('/api/v1/admin/keys');
