@@ -34,7 +34,6 @@ struct Discovery {
 pub struct WebClient {
     pub client_id: String,
     secret: Option<String>,
-    pub redirect_url: Option<String>,
     authorization_endpoint: String,
     token_endpoint: String,
     pub end_session_endpoint: Option<String>,
@@ -97,7 +96,6 @@ impl Oidc {
                 Some(WebClient {
                     client_id: id.clone(),
                     secret: cfg.oidc_client_secret.clone(),
-                    redirect_url: cfg.oidc_redirect_url.clone(),
                     authorization_endpoint: need(&d.authorization_endpoint, "authorization_endpoint")?,
                     token_endpoint: need(&d.token_endpoint, "token_endpoint")?,
                     end_session_endpoint: d.end_session_endpoint.clone(),
