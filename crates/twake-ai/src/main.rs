@@ -630,7 +630,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             eprintln!(
-                "twake-ai serving on http://{} (OpenAI-compatible API under /v1, native API under /api/v1)",
+                "twake-ai serving on http://{} (web UI at /, OpenAI-compatible API under /v1, native API under /api/v1)",
                 listener.local_addr()?
             );
             if oidc.is_some() {
