@@ -182,6 +182,11 @@ impl Workspace {
         Ok(self.store.usage_report(from, to).await?)
     }
 
+    /// Usage by day (day number) and principal over days `from..=to`.
+    pub async fn usage_by_day(&self, from: i64, to: i64) -> Result<Vec<(i64, String, twake_index::Usage)>> {
+        Ok(self.store.usage_by_day(from, to).await?)
+    }
+
     /// The current time (the injected clock in tests).
     pub fn now(&self) -> i64 {
         self.clock.now()

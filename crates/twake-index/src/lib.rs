@@ -380,6 +380,12 @@ impl Store {
         }
     }
 
+    pub async fn usage_by_day(&self, from: i64, to: i64) -> Result<Vec<(i64, String, Usage)>> {
+        match self {
+            Store::Sqlite(s) => s.usage_by_day(from, to).await,
+        }
+    }
+
     pub async fn people(&self, tenant: &str) -> Result<(Vec<String>, Vec<String>)> {
         match self {
             Store::Sqlite(s) => s.people(tenant).await,

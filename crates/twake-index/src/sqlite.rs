@@ -1601,6 +1601,15 @@ pub struct Usage {
     pub requests: u64,
 }
 
+/// The summed tokens, cost and requests at columns `at`, `at + 1`, `at + 2`.
+fn usage_of(r: &sqlx::sqlite::SqliteRow, at: usize) -> Usage {
+    Usage {
+        tokens: r.get::<i64, _>(at).max(0) as u64,
+        cost: r.get(at + 1),
+        requests: r.get::<i64, _>(at + 2).max(0) as u64,
+    }
+}
+
 /// Token and cost accounting, per UTC day and charged principal.
 impl SqliteStore {
     /// Adds one request's tokens and cost to each principal's day.
@@ -1634,11 +1643,7 @@ impl SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(self.err())?;
-        Ok(Usage {
-            tokens: r.get::<i64, _>(0).max(0) as u64,
-            cost: r.get(1),
-            requests: r.get::<i64, _>(2).max(0) as u64,
-        })
+        Ok(usage_of(&r, 0))
     }
 
     /// Every principal's usage from day `from` to day `to`, by principal.
@@ -1651,17 +1656,21 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(self.err())?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let u = Usage {
-                    tokens: r.get::<i64, _>(1).max(0) as u64,
-                    cost: r.get(2),
-                    requests: r.get::<i64, _>(3).max(0) as u64,
-                };
-                (r.get(0), u)
-            })
-            .collect())
+        Ok(rows.iter().map(|r| (r.get(0), usage_of(r, 1))).collect())
+    }
+
+    /// Every principal's usage on each day from `from` to `to` that has
+    /// some, in day then principal order (one query, for charts).
+    pub async fn usage_by_day(&self, from: i64, to: i64) -> Result<Vec<(i64, String, Usage)>> {
+        let rows = sqlx::query(
+            "SELECT day, principal, sum(tokens), sum(cost), sum(requests) FROM usage WHERE day BETWEEN ? AND ? GROUP BY day, principal ORDER BY day, principal",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), usage_of(r, 2))).collect())
     }
 }
 

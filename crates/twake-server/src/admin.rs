@@ -255,16 +255,21 @@ pub async fn usage(
     admin(&state, &user)?;
     let n = q.days.unwrap_or(14).clamp(1, 90);
     let today = state.workspace.now().div_euclid(86_400);
-    let mut days = Vec::new();
-    for day in (today - n + 1)..=today {
-        let rows = state.workspace.usage_report(day, day).await?;
-        let (y, m, d) = twake_types::civil::civil_from_days(day);
-        let principals: serde_json::Map<String, serde_json::Value> = rows
-            .into_iter()
-            .map(|(p, u)| (p, json!({"tokens": u.tokens, "cost": u.cost, "requests": u.requests})))
-            .collect();
-        days.push(json!({"day": format!("{y:04}-{m:02}-{d:02}"), "principals": principals}));
+    let from = today - n + 1;
+    let mut by_day: Vec<serde_json::Map<String, serde_json::Value>> = vec![serde_json::Map::new(); n as usize];
+    for (day, p, u) in state.workspace.usage_by_day(from, today).await? {
+        if let Some(principals) = by_day.get_mut((day - from) as usize) {
+            principals.insert(p, json!({"tokens": u.tokens, "cost": u.cost, "requests": u.requests}));
+        }
     }
+    let days: Vec<_> = by_day
+        .into_iter()
+        .enumerate()
+        .map(|(i, principals)| {
+            let (y, m, d) = twake_types::civil::civil_from_days(from + i as i64);
+            json!({"day": format!("{y:04}-{m:02}-{d:02}"), "principals": principals})
+        })
+        .collect();
     let q = &state.workspace.config.quotas;
     let quotas = json!({
         "tokens_per_day": q.tokens_per_day,
