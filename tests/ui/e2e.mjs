@@ -119,6 +119,24 @@ try {
   const privateHit = JSON.parse(mine.body).results.find((r) => r.path.includes('private-bob'));
   check(privateHit, `Bob finds his private review: ${mine.body}`);
 
+  step = 'a chat message opens among the messages around it in its room';
+  const chat = await fetchIn(page, '/api/v1/search', {
+    method: 'POST', headers: { 'X-Twake-UI': '1', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ query: 'étiquetage des câbles de la baie B4', k: 5 }),
+  });
+  const chatHit = JSON.parse(chat.body).results.find((r) => r.title === 'Infra Lyon');
+  check(chatHit, `the exported room is searchable: ${chat.body}`);
+  // The view a chat citation opens (a script-global of app.js).
+  await page.evaluate(([d, c]) => openSource(d, c), [chatHit.doc_id, chatHit.chunk_id]);
+  await page.waitForSelector('#source:not([hidden]) .passage.hit');
+  check((await page.textContent('#source-body h3')).trim() === 'In the room', 'the room context heading');
+  const around = await page.$$eval('#source-body .passage', (ps) => ps.map((p) => [p.classList.contains('hit'), p.textContent]));
+  const at = around.findIndex(([hit]) => hit);
+  check(at > 0 && at < around.length - 1, `messages before and after the cited one: ${JSON.stringify(around)}`);
+  check(around[at][1].includes('baie B4'), `the cited message is the hit: ${around[at][1]}`);
+  check(around.every(([, text]) => !text.includes('mauvais salon')), 'a redacted message is not shown');
+  await page.keyboard.press('Escape');
+
   step = 'Bob uploads a file and sees it indexed';
   await page.goto(`${BASE}/#/sources`);
   await page.waitForSelector('#files table, #files p');

@@ -51,15 +51,15 @@ fn ingest_search_and_ask_json_contracts() {
         twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr,bob@valmont.fr", "examples/workspace/shared"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("11 new, 0 updated, 0 unchanged, 0 failed"), "{stdout}");
+    assert!(stdout.contains("12 new, 0 updated, 0 unchanged, 0 failed"), "{stdout}");
     let out = twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr", "examples/workspace/shared"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("0 new, 0 updated, 0 unchanged, 0 failed, 11 with new readers (not re-embedded)"),
+        stdout.contains("0 new, 0 updated, 0 unchanged, 0 failed, 12 with new readers (not re-embedded)"),
         "readers changed: access updated in place: {stdout}"
     );
     let out = twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr", "examples/workspace/shared"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 0 updated, 11 unchanged"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 0 updated, 12 unchanged"));
 
     // Bad files: reported one by one, exit code 3, good files indexed.
     let out = twake(Path::new(d), &["ingest", "--readers", "alice@valmont.fr", "tests/fixtures/files"]);
@@ -311,6 +311,62 @@ fn summary_of_a_mail_thread_cites_its_messages() {
 }
 
 #[test]
+fn room_catch_up_of_an_exported_room_mentions_first_points_cited() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let out = twake(&d, &["ingest", "--readers", "alice.martin@valmont.fr", "examples/workspace/shared/chat"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Claire, Bob and Marc read it as members of the room; Eve does not.
+    let out = twake(&d, &["search", "--as", "marc.petit@valmont.fr", "--json", "étiquetage baie B4"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"][0]["title"], "Infra Lyon", "{v}");
+    let args = ["summarize", "room", "Infra Lyon", "--since", "2026-11-24", "--format", "json", "--as"];
+    let out = twake(&d, &[&args[..], &["eve@valmont.fr"]].concat());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no chat room you may read"), "{out:?}");
+
+    let out = twake(&d, &[&args[..], &["alice.martin@valmont.fr"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let messages = v["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 13, "the redacted message is not there: {v}");
+    let mentioned: Vec<u64> =
+        v["mentions"].as_array().unwrap().iter().map(|m| m["message"].as_u64().unwrap()).collect();
+    assert_eq!(mentioned, [2, 8, 11], "{v}");
+    // The edited message reads as edited.
+    assert!(v["mentions"][0]["text"].as_str().unwrap().contains("@alice.martin"), "{v}");
+    let points: Vec<&serde_json::Value> =
+        v["topics"].as_array().unwrap().iter().flat_map(|t| t["points"].as_array().unwrap()).collect();
+    assert!(!points.is_empty(), "{v}");
+    for p in points {
+        let n = p["message"].as_u64().unwrap() as usize;
+        assert!((1..=13).contains(&n), "{p}");
+        assert_eq!(p["who"], messages[n - 1]["from"], "who said it is the cited message's author: {p}");
+    }
+    assert!(v["audit_id"].as_i64().is_some(), "{v}");
+    // Nothing new since a day to come: no model called.
+    let out = twake(
+        &d,
+        &[
+            "summarize",
+            "room",
+            "infra lyon",
+            "--since",
+            "2099-01-01",
+            "--format",
+            "json",
+            "--as",
+            "alice.martin@valmont.fr",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["messages"].as_array().map(Vec::len), v["model"].as_str()), (Some(0), Some("")), "{v}");
+}
+
+#[test]
 fn reply_draft_answers_the_thread_and_is_never_sent() {
     if !enabled() {
         return;
@@ -539,6 +595,7 @@ fn daily_brief_gathers_mail_and_meetings_that_concern_the_user() {
             "alice.martin@valmont.fr,bob.leroy@valmont.fr",
             "examples/workspace/shared/mail",
             "examples/workspace/shared/meetings",
+            "examples/workspace/shared/chat",
         ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -559,7 +616,14 @@ fn daily_brief_gathers_mail_and_meetings_that_concern_the_user() {
     assert!(lines.iter().any(|l| l.contains("Alice, tu le rédiges")), "{lines:?}");
     assert!(lines.iter().all(|l| !l.starts_with("Alice Martin:")), "her own words are not mentions: {lines:?}");
     assert!(copil["mentions"][0]["time"].as_str().unwrap().contains('–'));
-    assert_eq!(b["rooms"].as_array().unwrap().len(), 0, "no connected chat here");
+    // The exported room: its 13 readable messages (one redacted), three of
+    // them naming Alice.
+    let rooms = b["rooms"].as_array().unwrap();
+    assert_eq!(rooms.len(), 1, "{b}");
+    assert_eq!((rooms[0]["room"].as_str(), rooms[0]["new_messages"].as_u64()), (Some("Infra Lyon"), Some(13)));
+    let named: Vec<&str> =
+        rooms[0]["mentions"].as_array().unwrap().iter().map(|m| m["from"].as_str().unwrap()).collect();
+    assert_eq!(named, ["Bob Leroy", "Claire Dubois", "Claire Dubois"], "{b}");
     // Nothing since a day to come: nothing read, no model called.
     let out = twake(&d, &["brief", "--as", "alice.martin@valmont.fr", "--since", "2099-01-01", "--json"]);
     let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

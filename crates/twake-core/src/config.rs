@@ -28,6 +28,8 @@ pub struct Config {
 pub struct AccessConfig {
     /// The sender and every recipient (To, Cc, Bcc) of a mail may read it,
     /// besides the file's readers: they hold it in their own mailboxes.
+    /// Likewise a calendar event's organizer and attendees, and an exported
+    /// chat message's sender and the room's members at its time.
     pub mail_participants: bool,
 }
 

@@ -7,6 +7,7 @@
 //! third-party PDF parser is run under `catch_unwind`).
 
 mod calendar;
+pub mod chat;
 pub mod chunk;
 mod docs;
 mod mail;
@@ -34,10 +35,12 @@ pub enum Format {
     WebVtt,
     Srt,
     Ics,
+    /// A Matrix room exported as JSON (Element's "Export chat").
+    MatrixExport,
 }
 
 impl Format {
-    pub const ALL: [Format; 12] = [
+    pub const ALL: [Format; 13] = [
         Format::Eml,
         Format::Mbox,
         Format::Markdown,
@@ -50,6 +53,7 @@ impl Format {
         Format::WebVtt,
         Format::Srt,
         Format::Ics,
+        Format::MatrixExport,
     ];
 
     /// The format whose [`Format::name`] this is.
@@ -71,6 +75,7 @@ impl Format {
             Format::WebVtt => "WebVTT",
             Format::Srt => "SRT",
             Format::Ics => "iCalendar",
+            Format::MatrixExport => "Matrix room export (JSON)",
         }
     }
 
@@ -92,6 +97,8 @@ impl Format {
             "vtt" => Some(Format::WebVtt),
             "srt" => Some(Format::Srt),
             "ics" | "ical" | "ifb" => Some(Format::Ics),
+            // Only a room export among JSON files.
+            "json" => return looks_like_room_export(head).then_some(Format::MatrixExport),
             _ => None,
         };
         if by_ext.is_some() {
@@ -115,6 +122,11 @@ impl Format {
         }
         None
     }
+}
+
+fn looks_like_room_export(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    text.trim_start().starts_with('{') && (text.contains("\"room_name\"") || text.contains("\"messages\""))
 }
 
 fn looks_like_mail_headers(head: &[u8]) -> bool {
@@ -172,6 +184,7 @@ pub fn extract(format: Format, file_name: &str, bytes: &[u8]) -> Result<Extracte
         Format::WebVtt => transcript::webvtt(&stem, &text(format)?).map(single),
         Format::Srt => transcript::srt(&stem, &text(format)?).map(single),
         Format::Ics => calendar::ics(&stem, &text(format)?),
+        Format::MatrixExport => chat::room_export(&stem, bytes),
     }
 }
 
@@ -194,6 +207,8 @@ mod tests {
         assert_eq!(Format::detect("1700000.M1P2.host:2,S", b"From: a@x\nSubject: hi\n\nbody"), Some(Format::Eml));
         assert_eq!(Format::detect("x.bin", b"\x00\x01"), None);
         assert_eq!(Format::detect("noext", b"%PDF-1.4"), Some(Format::Pdf));
+        assert_eq!(Format::detect("room.json", b"{\n  \"room_name\": \"Lyon\""), Some(Format::MatrixExport));
+        assert_eq!(Format::detect("package.json", b"{\"name\": \"x\"}"), None, "other JSON is not read");
     }
 
     #[test]

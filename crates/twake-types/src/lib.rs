@@ -181,6 +181,8 @@ pub enum Role {
     To,
     Cc,
     Bcc,
+    /// A member of a chat room when the message was sent.
+    Member,
 }
 
 impl Role {
@@ -190,6 +192,7 @@ impl Role {
             Role::To => "to",
             Role::Cc => "cc",
             Role::Bcc => "bcc",
+            Role::Member => "member",
         }
     }
 }

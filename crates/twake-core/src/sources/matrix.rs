@@ -21,6 +21,7 @@ use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use twake_extract::chat::{latest_content, message_text, replaces, rfc3339_ms, thread_of};
 use twake_index::{FileRecord, SourceRow};
 use twake_types::{Document, Locator, Principal, Section, SourceKind};
 
@@ -97,32 +98,6 @@ fn room_principal(room_id: &str) -> Option<Principal> {
 
 fn item_path(source: &str, room_id: &str, event_id: &str) -> String {
     format!("{}{room_id}/{event_id}", item_prefix("matrix", source))
-}
-
-/// RFC 3339 (UTC) of a Matrix timestamp in milliseconds.
-fn rfc3339(ms: i64) -> String {
-    crate::dates::rfc3339(ms.div_euclid(1000))
-}
-
-/// The text of a message content; `None` for nothing to index (a redacted
-/// event has an empty content).
-fn message_text(sender_name: &str, content: &Value) -> Option<String> {
-    let body = content.get("body")?.as_str()?.trim();
-    if body.is_empty() {
-        return None;
-    }
-    Some(match content.get("msgtype").and_then(Value::as_str) {
-        Some("m.emote") => format!("* {sender_name} {body}"),
-        Some("m.file" | "m.image" | "m.video" | "m.audio") => format!("[file: {body}]"),
-        _ => body.to_string(),
-    })
-}
-
-/// The latest content of a message: the server's aggregated edit when it
-/// sends one, else the event's own.
-fn latest_content(event: &Value) -> &Value {
-    let edit = &event["unsigned"]["m.relations"]["m.replace"]["content"]["m.new_content"];
-    if edit.is_object() { edit } else { &event["content"] }
 }
 
 /// An HTTP client for one account, with retries and exponential backoff.
@@ -504,9 +479,7 @@ async fn handle(
         // client that sent clear text there did not mean it to be read).
         "m.room.message" | "m.room.encrypted" if r.encrypted => {}
         "m.room.message" => {
-            let relates = &e["content"]["m.relates_to"];
-            if relates["rel_type"].as_str() == Some("m.replace") {
-                let Some(target) = relates["event_id"].as_str() else { return Ok(()) };
+            if let Some(target) = replaces(e) {
                 let path = item_path(source, room_id, target);
                 let Some(record) = ws.store.file(&path).await? else { return Ok(()) };
                 // The original's sender, time and thread; the edit's text.
@@ -543,17 +516,14 @@ fn document(spec: &MatrixSpec, room_id: &str, r: &Room, e: &Value, content: Opti
     let author = spec.principal(sender).map(|p| p.to_string()).unwrap_or_else(|| sender.to_string());
     let text = message_text(&author, content.unwrap_or_else(|| latest_content(e)))?;
     let event_id = e["event_id"].as_str()?;
-    let relates = &e["content"]["m.relates_to"];
-    let thread = (relates["rel_type"].as_str() == Some("m.thread"))
-        .then(|| relates["event_id"].as_str().map(str::to_string))
-        .flatten();
+    let thread = thread_of(e);
     let title = r.name.clone().unwrap_or_else(|| room_id.to_string());
     Some(Document {
         key: event_id.to_string(),
         message_id: Some(event_id.to_string()),
         thread_id: thread,
         author: Some(author),
-        date: e["origin_server_ts"].as_i64().map(rfc3339),
+        date: e["origin_server_ts"].as_i64().map(rfc3339_ms),
         sections: vec![Section { locator: Locator::Message, text: text.clone() }],
         ..Document::new(SourceKind::Chat, title, text)
     })
