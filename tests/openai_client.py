@@ -76,6 +76,28 @@ def test_assistant_runs_a_thread_summary_tool():
     assert r.usage.completion_tokens > 0 and r.usage.total_tokens == tool["result"]["tokens"], r.usage
 
 
+def test_assistant_runs_a_room_catch_up_tool():
+    # The sample workspace's exported room "Infra Lyon" (messages of 24-26
+    # November 2026), named in lower case; no read receipt for an export.
+    r = client.chat.completions.create(
+        model="twake-ai",
+        messages=[{"role": "user", "content": "Résume le salon infra lyon depuis le 2026-11-26"}],
+    )
+    tool = r.model_extra["tool"]
+    assert tool["name"] == "summarize_room", tool
+    assert tool["arguments"] == {"room": "Infra Lyon", "since": "2026-11-26T00:00:00Z"}, tool
+    # Its last three messages, found by the tool; the model summarises them.
+    assert [m["from"] for m in tool["result"]["messages"]] == ["Claire Dubois", "Bob Leroy", "Claire Dubois"], tool
+    assert r.choices[0].message.content.startswith("# Infra Lyon"), r.choices[0].message.content
+    # Without a day: since the last 24 hours, nothing new, no model called.
+    r = client.chat.completions.create(
+        model="twake-ai", messages=[{"role": "user", "content": "Résume le salon Infra Lyon"}]
+    )
+    tool = r.model_extra["tool"]
+    assert tool["name"] == "summarize_room" and tool["result"]["messages"] == [], tool
+    assert tool["result"]["model"] == "" and r.usage.total_tokens == 0, (tool, r.usage)
+
+
 def test_streaming_raw_model_with_usage():
     stream = client.chat.completions.create(
         model=RAW,

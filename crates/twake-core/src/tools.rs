@@ -254,12 +254,16 @@ impl Workspace {
                 Some(message_id) => Some(ToolCall::SummarizeThread { message_id }),
                 // "résume le salon X" without the word "salon" matched first.
                 None => match self.room_named(&folded, pass).await? {
-                    Some(room) => Some(ToolCall::SummarizeRoom { since: self.room_since(&room, pass).await, room }),
+                    Some(room) => {
+                        Some(ToolCall::SummarizeRoom { since: self.room_since(&folded, &room, pass).await, room })
+                    }
                     None => None,
                 },
             },
             Intent::SummarizeRoom => match self.room_named(&folded, pass).await? {
-                Some(room) => Some(ToolCall::SummarizeRoom { since: self.room_since(&room, pass).await, room }),
+                Some(room) => {
+                    Some(ToolCall::SummarizeRoom { since: self.room_since(&folded, &room, pass).await, room })
+                }
                 None => None,
             },
             Intent::Minutes => self.meeting_named(&folded, pass).await?.map(|path| ToolCall::Minutes { path }),
@@ -268,8 +272,12 @@ impl Workspace {
         })
     }
 
-    /// Since the user's last read of the room, else the last 24 hours.
-    async fn room_since(&self, room: &str, pass: &AccessPass) -> Since {
+    /// Since the day the request names (`2026-11-24`), else the user's
+    /// last read of the room, else the last 24 hours.
+    async fn room_since(&self, folded: &str, room: &str, pass: &AccessPass) -> Since {
+        if let Some(day) = Date::find_iso(folded) {
+            return Since::At(day.days() * 86_400);
+        }
         match pass.user() {
             Some(u) if matches!(self.last_read(u, room).await, Ok(Some(_))) => Since::LastRead,
             _ => Since::At(self.now() - 86_400),
@@ -279,12 +287,11 @@ impl Workspace {
     /// The readable chat room whose name the (folded) request contains; the
     /// longest name wins.
     async fn room_named(&self, folded: &str, pass: &AccessPass) -> Result<Option<String>> {
-        let docs = self.store.kind_documents(SourceKind::Chat, "", false, pass, 5000).await?;
         let mut best: Option<String> = None;
-        for d in docs {
-            let name = fold(&d.title);
-            if name.len() >= 3 && folded.contains(&name) && best.as_ref().is_none_or(|b| b.len() < d.title.len()) {
-                best = Some(d.title);
+        for title in self.store.readable_titles(SourceKind::Chat, pass).await? {
+            let name = fold(&title);
+            if name.len() >= 3 && folded.contains(&name) && best.as_ref().is_none_or(|b| b.len() < title.len()) {
+                best = Some(title);
             }
         }
         Ok(best)

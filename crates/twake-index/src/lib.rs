@@ -114,6 +114,12 @@ impl Store {
         }
     }
 
+    pub async fn readable_titles(&self, kind: twake_types::SourceKind, pass: &AccessPass) -> Result<Vec<String>> {
+        match self {
+            Store::Sqlite(s) => s.readable_titles(kind, pass).await,
+        }
+    }
+
     pub async fn files_under(&self, prefix: &str) -> Result<Vec<String>> {
         match self {
             Store::Sqlite(s) => s.files_under(prefix).await,

@@ -814,6 +814,18 @@ impl SqliteStore {
         Ok(rows.iter().rev().map(doc_view).collect())
     }
 
+    /// The distinct titles of the documents of a kind that the pass may
+    /// read (a chat room's name is its messages' title).
+    pub async fn readable_titles(&self, kind: SourceKind, pass: &AccessPass) -> Result<Vec<String>> {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT DISTINCT d.title FROM documents d WHERE d.kind = ");
+        qb.push_bind(kind.as_str());
+        push_access_filter(&mut qb, pass, "d.id");
+        qb.push(" ORDER BY d.title");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(self.err())?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// The chat messages of a room (named by its title or its ID, as in an
     /// item path `…/ROOM/EVENT`) sent after `after` (RFC 3339) that the
     /// pass may read: the latest `limit`, oldest first.
@@ -1441,12 +1453,21 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
         let store = SqliteStore::open(&dir.join("twake.db")).await.unwrap();
         let bob = Principal::parse("bob@x.fr").unwrap();
         let carol = Principal::parse("carol@x.fr").unwrap();
-        // Room A: e1..e5 a minute apart, e3 for Carol only; room B: one message.
-        let messages =
-            [("a", 1, &bob), ("a", 2, &bob), ("a", 3, &carol), ("a", 4, &bob), ("a", 5, &bob), ("b", 2, &bob)];
+        // Room A: e1..e5 a minute apart, e3 for Carol only; room B: one
+        // message; room C: Carol's only.
+        let messages = [
+            ("a", 1, &bob),
+            ("a", 2, &bob),
+            ("a", 3, &carol),
+            ("a", 4, &bob),
+            ("a", 5, &bob),
+            ("b", 2, &bob),
+            ("c", 1, &carol),
+        ];
         for (room, minute, reader) in messages {
             let path = format!("matrix://chat/!{room}/e{minute}");
-            let mut doc = Document::new(SourceKind::Chat, "Room", format!("message {room}{minute}"));
+            let title = format!("Room {}", room.to_uppercase());
+            let mut doc = Document::new(SourceKind::Chat, title, format!("message {room}{minute}"));
             doc.date = Some(format!("2026-11-30T10:0{minute}:00Z"));
             let chunk = NewChunk {
                 ordinal: 0,
@@ -1479,6 +1500,8 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
         let bodies: Vec<&str> = around.iter().map(|d| d.body.as_str()).collect();
         // Carol's e3 is skipped (e1, e2 before), room B never appears.
         assert_eq!(bodies, ["message a1", "message a2", "message a5"]);
+        // The rooms Bob may read, by name, once each.
+        assert_eq!(store.readable_titles(SourceKind::Chat, &pass).await.unwrap(), ["Room A", "Room B"]);
         assert!(store.readable_document(docs[0].doc_id, &pass).await.unwrap().is_some());
         let carols = store
             .readable_file_documents("matrix://chat/!a/e3", &AccessPass::for_user(&Directory::default(), carol))
