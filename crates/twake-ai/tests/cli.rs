@@ -518,7 +518,7 @@ fn the_assistants_are_scored_against_an_evaluation_set() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let item = &v["items"][0];
-    assert_eq!(item["error"], serde_json::Value::Null, "{v}");
+    assert_eq!((&item["error"], item["kind"].as_str()), (&serde_json::Value::Null, Some("thread")), "{v}");
     assert_eq!(item["actions"]["reference"], 1, "asked points are scored with their asker: {v}");
     assert_eq!(item["decisions"]["reference"], 2, "decided and open points: {v}");
     let f = &v["total"]["faithfulness"];

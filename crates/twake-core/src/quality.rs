@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::assist::{Cue, Minutes, ThreadMessage, ThreadSummary};
+use crate::catchup::RoomCatchUp;
 use crate::dates::Date;
 use crate::facts::{facts, missing};
 use crate::text::fold;
@@ -49,6 +50,26 @@ pub struct RefThread {
     pub open: Vec<RefItem>,
 }
 
+/// A room's catch-up: what each person said, asked or decided (`who`,
+/// `keywords`), and which messages name the user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefRoom {
+    pub path: String,
+    /// The room's name as exported.
+    pub room: String,
+    /// Whose catch-up it is (an address): the mentions are of this user.
+    pub user: String,
+    /// From when: `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS]Z`.
+    pub since: String,
+    #[serde(default)]
+    pub points: Vec<RefItem>,
+    /// The numbers (from 1, in the catch-up's order) of the messages of
+    /// others that name the user.
+    #[serde(default)]
+    pub mentions: Vec<usize>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reference {
@@ -56,6 +77,8 @@ pub struct Reference {
     pub minutes: Vec<RefMinutes>,
     #[serde(default)]
     pub threads: Vec<RefThread>,
+    #[serde(default)]
+    pub rooms: Vec<RefRoom>,
 }
 
 /// Predicted and reference counts and matches of one kind of item.
@@ -241,6 +264,46 @@ pub fn score_thread(s: &ThreadSummary, r: &RefThread, messages: &[ThreadMessage]
     }
 }
 
+/// The scores of one room catch-up.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoomScore {
+    /// Points (with who said them) against the reference points.
+    pub points: Tally,
+    /// Mentions found against the reference mentions.
+    pub mentions: Tally,
+    pub faithfulness: Faithfulness,
+}
+
+pub fn score_room(c: &RoomCatchUp, r: &RefRoom) -> RoomScore {
+    let undated = Date { year: 2026, month: 1, day: 1 };
+    let mut faith = Faithfulness::default();
+    let points: Vec<&crate::assist::Point> = c.topics.iter().flat_map(|t| &t.points).collect();
+    for p in &points {
+        let Some(m) = c.messages.iter().find(|m| m.n == p.message) else {
+            faith.checked += 1;
+            continue;
+        };
+        let at = m.date.as_deref().and_then(Date::find_iso).unwrap_or(undated);
+        faith.check(&p.what, &format!("{} {}", m.from, m.text), at);
+    }
+    let whole: String = std::iter::once(format!("{}\n", c.room))
+        .chain(c.messages.iter().map(|m| format!("{} {}\n", m.from, m.text)))
+        .collect();
+    let last = c.messages.last().and_then(|m| m.date.as_deref()).and_then(Date::find_iso).unwrap_or(undated);
+    for sentence in sentences(&c.summary) {
+        faith.check(sentence, &whole, last);
+    }
+    let predicted: Vec<Predicted> =
+        points.iter().map(|p| Predicted { text: &p.what, owner: p.who.as_deref(), due: p.due.as_deref() }).collect();
+    let found: Vec<usize> = c.mentions.iter().map(|m| m.message).collect();
+    let hits = found.iter().filter(|n| r.mentions.contains(n)).count();
+    RoomScore {
+        points: tally(&predicted, &r.points),
+        mentions: Tally { predicted: found.len(), reference: r.mentions.len(), matched: hits, owner: hits, due: hits },
+        faithfulness: faith,
+    }
+}
+
 fn sentences(text: &str) -> Vec<&str> {
     text.split_inclusive(['.', '!', '?']).map(str::trim).filter(|s| s.chars().count() > 3).collect()
 }
@@ -295,9 +358,10 @@ mod tests {
     fn the_evaluation_set_parses() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/eval/assistants/reference.toml");
         let r: Reference = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        assert_eq!((r.minutes.len(), r.threads.len()), (4, 3));
+        assert_eq!((r.minutes.len(), r.threads.len(), r.rooms.len()), (4, 3, 2));
         let dir = std::path::Path::new(path).parent().unwrap();
-        for p in r.minutes.iter().map(|m| &m.path).chain(r.threads.iter().map(|t| &t.path)) {
+        let paths = r.minutes.iter().map(|m| &m.path).chain(r.threads.iter().map(|t| &t.path));
+        for p in paths.chain(r.rooms.iter().map(|x| &x.path)) {
             assert!(dir.join(p).is_file(), "{p}");
         }
     }
