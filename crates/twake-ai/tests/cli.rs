@@ -162,10 +162,19 @@ fn access_report_explain_groups_readers_and_canary() {
 
     let v: serde_json::Value =
         serde_json::from_str(&ok(&["access", "report", "--as", "alice.martin@valmont.fr", "--json"])).unwrap();
-    assert_eq!(v["documents"], 13, "{v}");
+    assert_eq!(v["documents"], 26, "13 files' documents and the room's 13 messages: {v}");
     assert_eq!(v["tenant"], "default");
     let sources: Vec<&str> = v["sources"].as_array().unwrap().iter().map(|s| s["source"].as_str().unwrap()).collect();
     assert!(sources.contains(&"examples/workspace/shared/docs") && !sources.iter().any(|s| s.contains("private")));
+    // The room's messages: the file's readers, and Alice as a member of
+    // the room when each was sent (or as its sender).
+    let chat = v["sources"].as_array().unwrap().iter().find(|s| s["kind"] == "chat").expect("the room");
+    let by = &chat["granted_by"];
+    assert_eq!(
+        (by["alice.martin@valmont.fr (member)"].as_u64(), by["alice.martin@valmont.fr (from)"].as_u64()),
+        (Some(11), Some(2)),
+        "{chat}"
+    );
 
     // Claire reads the Lyon thread because she wrote and received its mails.
     let v: serde_json::Value = serde_json::from_str(&ok(&[
