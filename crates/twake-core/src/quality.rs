@@ -355,6 +355,73 @@ mod tests {
     }
 
     #[test]
+    fn room_points_are_scored_with_who_said_them_and_mentions_by_number() {
+        use crate::assist::{Point, ThreadMessage};
+        use crate::catchup::{Mention, RoomCatchUp, Topic};
+        let msg = |n: usize, from: &str, text: &str| ThreadMessage {
+            n,
+            message_id: Some(format!("${n}")),
+            from: from.into(),
+            address: String::new(),
+            date: Some("2026-12-02T08:00:00Z".into()),
+            path: String::new(),
+            text: text.into(),
+        };
+        let point = |who: &str, what: &str, message: usize| Point {
+            who: Some(who.into()),
+            what: what.into(),
+            due: None,
+            message,
+        };
+        let c = RoomCatchUp {
+            room: "ops".into(),
+            since: String::new(),
+            since_from: "given",
+            messages: vec![
+                msg(1, "Tom Becker", "The disk array is racked."),
+                msg(2, "Nadia Haddad", "The offer is 18,400 euros until December 11."),
+                msg(3, "Paul Martin", "Nadia, send the lists."),
+            ],
+            mentions: vec![Mention { message: 3, from: "Paul Martin".into(), date: None, text: String::new() }],
+            summary: "Tom racked the disk array. The offer is 19,000 euros.".into(),
+            topics: vec![Topic {
+                topic: "ops".into(),
+                points: vec![
+                    point("Tom Becker", "The disk array is racked", 1),
+                    // Right text, cited to the wrong author.
+                    point("Paul Martin", "The offer is 18,400 euros", 3),
+                ],
+            }],
+            dropped: 0,
+            truncated: false,
+            parts: 1,
+            model: "m".into(),
+            audit_id: None,
+            tokens: 0,
+            price_per_million: 0.0,
+            completion_tokens: 0,
+        };
+        let reference = RefRoom {
+            path: String::new(),
+            room: "ops".into(),
+            user: "nadia.haddad@valmont.fr".into(),
+            since: "2026-12-02".into(),
+            points: vec![
+                r(Some("Tom Becker"), &["disk array", "racked"], None),
+                r(Some("Nadia Haddad"), &["offer", "18,400"], None),
+                r(Some("Tom Becker"), &["printer"], None),
+            ],
+            mentions: vec![2, 3],
+        };
+        let s = score_room(&c, &reference);
+        assert_eq!(s.points, Tally { predicted: 2, reference: 3, matched: 2, owner: 1, due: 2 });
+        assert_eq!((s.mentions.predicted, s.mentions.reference, s.mentions.matched), (1, 2, 1));
+        // The second point's figure is not in Paul's message; the summary's
+        // 19,000 is nowhere.
+        assert_eq!(s.faithfulness, Faithfulness { checked: 4, supported: 2 });
+    }
+
+    #[test]
     fn the_evaluation_set_parses() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/eval/assistants/reference.toml");
         let r: Reference = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
