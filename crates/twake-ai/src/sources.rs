@@ -265,13 +265,7 @@ pub async fn run(command: SourcesCommand, ws: &Workspace) -> Result<ExitCode> {
                 _ => Security::Tls,
             };
             let server = server.unwrap_or_default();
-            let (host, port) = match server.rsplit_once(':') {
-                Some((h, p)) if !h.contains(']') || h.ends_with(']') => (
-                    h.trim_matches(['[', ']']).to_string(),
-                    p.parse().with_context(|| format!("invalid port in --server {server:?}"))?,
-                ),
-                _ => (server.clone(), ImapSpec::default_port(security)),
-            };
+            let (host, port) = ImapSpec::host_port(&server, security).map_err(anyhow::Error::msg)?;
             let auth = match auth.as_deref().unwrap_or("plain") {
                 "plain" => Auth::Plain,
                 "login" => Auth::Login,

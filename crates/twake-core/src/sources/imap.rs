@@ -101,6 +101,27 @@ impl ImapSpec {
         if security == Security::Tls { 993 } else { 143 }
     }
 
+    /// The host and port of `HOST`, `HOST:PORT`, `[IPV6]`, `[IPV6]:PORT` or
+    /// a bare IPv6 address (which cannot carry a port); the default port
+    /// of `security` when none is given.
+    pub fn host_port(server: &str, security: Security) -> Result<(String, u16), String> {
+        let server = server.trim();
+        let bad_port = || format!("invalid port in --server {server:?}: give HOST, HOST:PORT or [IPV6]:PORT");
+        if let Some(rest) = server.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or_else(|| format!("unclosed [ in --server {server:?}"))?;
+            return match after {
+                "" => Ok((host.to_string(), Self::default_port(security))),
+                _ => Ok((host.to_string(), after.strip_prefix(':').and_then(|p| p.parse().ok()).ok_or_else(bad_port)?)),
+            };
+        }
+        match server.split_once(':') {
+            // Two colons or more: a bare IPv6 address.
+            Some((_, rest)) if rest.contains(':') => Ok((server.to_string(), Self::default_port(security))),
+            Some((host, port)) => Ok((host.to_string(), port.parse().map_err(|_| bad_port())?)),
+            None => Ok((server.to_string(), Self::default_port(security))),
+        }
+    }
+
     pub(crate) fn location(&self) -> String {
         format!(
             "imap{}://{}@{}:{}",
@@ -747,6 +768,21 @@ fn uid_set(uids: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn servers_read_as_host_and_port() {
+        let hp = |s: &str| ImapSpec::host_port(s, Security::Tls);
+        assert_eq!(hp("imap.valmont.fr"), Ok(("imap.valmont.fr".into(), 993)));
+        assert_eq!(hp("imap.valmont.fr:143"), Ok(("imap.valmont.fr".into(), 143)));
+        assert_eq!(hp("[::1]:10993"), Ok(("::1".into(), 10993)));
+        assert_eq!(hp("[::1]"), Ok(("::1".into(), 993)));
+        assert_eq!(hp("::1"), Ok(("::1".into(), 993)), "a bare IPv6 address");
+        assert_eq!(hp("fe80::1:2"), Ok(("fe80::1:2".into(), 993)));
+        assert_eq!(ImapSpec::host_port("127.0.0.1", Security::Starttls), Ok(("127.0.0.1".into(), 143)));
+        for bad in ["imap.valmont.fr:imaps", "[::1]:x", "[::1", "[::1]993", "host:70000"] {
+            assert!(hp(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn uid_sets_use_ranges() {
