@@ -87,7 +87,8 @@ pub fn room_export(stem: &str, bytes: &[u8]) -> Result<Extracted> {
 
     // Redactions and the latest edit of each message, wherever they sit.
     let mut redacted: HashSet<&str> = HashSet::new();
-    let mut edits: HashMap<&str, (i64, &Value)> = HashMap::new();
+    // The latest edit of each message by each sender: (time, new content).
+    let mut edits: HashMap<(&str, &str), (i64, &Value)> = HashMap::new();
     for e in events {
         if e["type"].as_str() == Some("m.room.redaction")
             && let Some(id) = e["redacts"].as_str().or_else(|| e["content"]["redacts"].as_str())
@@ -97,8 +98,9 @@ pub fn room_export(stem: &str, bytes: &[u8]) -> Result<Extracted> {
         if let Some(target) = replaces(e) {
             let ts = e["origin_server_ts"].as_i64().unwrap_or(0);
             let new = &e["content"]["m.new_content"];
-            if new.is_object() && edits.get(target).is_none_or(|(t, _)| *t <= ts) {
-                edits.insert(target, (ts, new));
+            let key = (target, e["sender"].as_str().unwrap_or(""));
+            if new.is_object() && edits.get(&key).is_none_or(|(t, _)| *t <= ts) {
+                edits.insert(key, (ts, new));
             }
         }
     }
@@ -134,7 +136,9 @@ pub fn room_export(stem: &str, bytes: &[u8]) -> Result<Extracted> {
                 if redacted.contains(event_id) || !e["unsigned"]["redacted_because"].is_null() {
                     continue;
                 }
-                let content = edits.get(event_id).map(|(_, c)| *c).unwrap_or_else(|| latest_content(e));
+                // Only its sender may edit a message (Matrix ignores others').
+                let sender = e["sender"].as_str().unwrap_or("");
+                let content = edits.get(&(event_id, sender)).map(|(_, c)| *c).unwrap_or_else(|| latest_content(e));
                 let Some(text) = message_text(&author, content) else { continue };
                 let mut participants = vec![Participant { role: Role::From, address: author.clone() }];
                 if has_members {
@@ -226,6 +230,16 @@ mod tests {
                 1_764_000_080_000,
                 json!({
                 "body": "* Bascule le 14 mars", "m.new_content": {"msgtype": "m.text", "body": "Bascule le 14 mars"},
+                "m.relates_to": {"rel_type": "m.replace", "event_id": "$1"}}),
+            ),
+            // Bob cannot edit Alice's message, even later.
+            ev(
+                "m.room.message",
+                "$f",
+                "@bob:valmont.fr",
+                1_764_000_085_000,
+                json!({
+                "body": "* Bascule annulée", "m.new_content": {"msgtype": "m.text", "body": "Bascule annulée"},
                 "m.relates_to": {"rel_type": "m.replace", "event_id": "$1"}}),
             ),
             member("@carol:valmont.fr", 1_764_000_090_000, "join"),

@@ -241,6 +241,12 @@ impl Store {
         }
     }
 
+    pub async fn members_of(&self, tenant: &Tenant, container: &Principal) -> Result<Vec<String>> {
+        match self {
+            Store::Sqlite(s) => s.members_of(tenant, container).await,
+        }
+    }
+
     pub async fn set_tenant_domain(&self, domain: &str, tenant: &Tenant) -> Result<()> {
         match self {
             Store::Sqlite(s) => s.set_tenant_domain(domain, tenant).await,

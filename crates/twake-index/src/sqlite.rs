@@ -1167,6 +1167,17 @@ impl SqliteStore {
         Ok(rows.iter().map(|r| Membership { tenant: r.get(0), container: r.get(1), member: r.get(2) }).collect())
     }
 
+    /// The direct members of one container of a tenant.
+    pub async fn members_of(&self, tenant: &Tenant, container: &Principal) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT member FROM memberships WHERE tenant = ? AND container = ? ORDER BY member")
+            .bind(tenant.as_str())
+            .bind(container.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// Users of `domain` belong to `tenant` from now on.
     pub async fn set_tenant_domain(&self, domain: &str, tenant: &Tenant) -> Result<()> {
         sqlx::query(
@@ -1442,6 +1453,24 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
         drop(store);
         let store = SqliteStore::open(&file).await.unwrap();
         assert_eq!(store.file_documents("a.md").await.unwrap().len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn members_of_one_container_of_one_tenant() {
+        let dir = std::env::temp_dir().join(format!("twake-members-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir.join("twake.db")).await.unwrap();
+        let p = |s: &str| Principal::parse(s).unwrap();
+        let (t, other) = (Tenant::default_tenant(), Tenant::parse("other").unwrap());
+        store.add_member(&t, &p("room:!a"), &p("bob@x.fr")).await.unwrap();
+        store.add_member(&t, &p("room:!a"), &p("alice@x.fr")).await.unwrap();
+        store.add_member(&t, &p("room:!b"), &p("carol@x.fr")).await.unwrap();
+        store.add_member(&other, &p("room:!a"), &p("eve@y.fr")).await.unwrap();
+        assert_eq!(store.members_of(&t, &p("room:!a")).await.unwrap(), ["alice@x.fr", "bob@x.fr"]);
+        assert_eq!(store.members_of(&other, &p("room:!a")).await.unwrap(), ["eve@y.fr"]);
+        assert!(store.members_of(&t, &p("room:!c")).await.unwrap().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

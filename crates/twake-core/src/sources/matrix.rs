@@ -484,10 +484,14 @@ async fn handle(
                 let Some(record) = ws.store.file(&path).await? else { return Ok(()) };
                 // The original's sender, time and thread; the edit's text.
                 let original = client.get(&v3(&["rooms", room_id, "event", target]), &[]).await?;
+                // Only its sender may edit a message (clients ignore others').
+                if original["sender"] != e["sender"] {
+                    return Ok(());
+                }
                 let Some(doc) = document(spec, room_id, r, &original, Some(&e["content"]["m.new_content"])) else {
                     return Ok(());
                 };
-                if store(ws, &path, record.readers, &record.tenant, doc).await? {
+                if store(ws, &path, record.readers, &record.tenant, doc).await? != Stored::Unchanged {
                     report.edited += 1;
                 }
                 return Ok(());
@@ -495,14 +499,13 @@ async fn handle(
             let Some(event_id) = e["event_id"].as_str() else { return Ok(()) };
             let Some(doc) = document(spec, room_id, r, e, None) else { return Ok(()) };
             let path = item_path(source, room_id, event_id);
-            let existed = ws.store.file(&path).await?.is_some();
-            if store(ws, &path, readers_now(spec, room_id, r), &row.tenant, doc).await? {
-                report.stored += 1;
-                if !existed {
+            match store(ws, &path, readers_now(spec, room_id, r), &row.tenant, doc).await? {
+                Stored::New => {
+                    report.stored += 1;
                     *items += 1;
                 }
-            } else {
-                report.unchanged += 1;
+                Stored::Changed => report.stored += 1,
+                Stored::Unchanged => report.unchanged += 1,
             }
         }
         _ => {}
@@ -529,14 +532,23 @@ fn document(spec: &MatrixSpec, room_id: &str, r: &Room, e: &Value, content: Opti
     })
 }
 
-/// Stores one message as an item; false when it is already stored as is.
+/// What storing an item did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    New,
+    Changed,
+    /// Already stored as is: nothing written.
+    Unchanged,
+}
+
+/// Stores one message as an item.
 async fn store(
     ws: &Workspace,
     path: &str,
     readers: Vec<Principal>,
     tenant: &twake_types::Tenant,
     doc: Document,
-) -> Result<bool> {
+) -> Result<Stored> {
     let mut h = Sha256::new();
     for part in [doc.title.as_str(), doc.body.as_str(), doc.thread_id.as_deref().unwrap_or("")] {
         h.update(part.as_bytes());
@@ -547,9 +559,11 @@ async fn store(
         h.update([0]);
     }
     let hash = hex::encode(h.finalize());
-    if ws.store.file(path).await?.is_some_and(|f| f.content_hash == hash) {
-        return Ok(false);
-    }
+    let stored = match ws.store.file(path).await? {
+        Some(f) if f.content_hash == hash => return Ok(Stored::Unchanged),
+        Some(_) => Stored::Changed,
+        None => Stored::New,
+    };
     let record = FileRecord {
         path: path.to_string(),
         content_hash: hash,
@@ -559,7 +573,7 @@ async fn store(
         sensitivity: None,
     };
     ws.store_documents(&record, vec![doc]).await.map_err(CoreError::Other)?;
-    Ok(true)
+    Ok(stored)
 }
 
 /// Rewrites the members of the room's `room:` container from the
@@ -575,13 +589,8 @@ async fn set_room_members(
     let list = client.get(&v3(&["rooms", room_id, "joined_members"]), &[]).await?;
     let now: BTreeSet<Principal> =
         list["joined"].as_object().map(|m| m.keys().filter_map(|k| spec.principal(k)).collect()).unwrap_or_default();
-    let before: BTreeSet<Principal> = ws
-        .memberships()
-        .await?
-        .into_iter()
-        .filter(|m| m.container == container.as_str() && m.tenant == row.tenant.as_str())
-        .filter_map(|m| Principal::parse(&m.member).ok())
-        .collect();
+    let before: BTreeSet<Principal> =
+        ws.store.members_of(&row.tenant, &container).await?.iter().filter_map(|m| Principal::parse(m).ok()).collect();
     for gone in before.difference(&now) {
         ws.remove_member(&row.tenant, &container, gone).await?;
     }
