@@ -1456,12 +1456,18 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    #[tokio::test]
-    async fn members_of_one_container_of_one_tenant() {
-        let dir = std::env::temp_dir().join(format!("twake-members-{}", std::process::id()));
+    /// A store in a fresh folder of its own (the caller removes it).
+    async fn temp_store(name: &str) -> (std::path::PathBuf, SqliteStore) {
+        let dir = std::env::temp_dir().join(format!("twake-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let store = SqliteStore::open(&dir.join("twake.db")).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn members_of_one_container_of_one_tenant() {
+        let (dir, store) = temp_store("members").await;
         let p = |s: &str| Principal::parse(s).unwrap();
         let (t, other) = (Tenant::default_tenant(), Tenant::parse("other").unwrap());
         store.add_member(&t, &p("room:!a"), &p("bob@x.fr")).await.unwrap();
@@ -1476,10 +1482,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 
     #[tokio::test]
     async fn a_chat_messages_neighbours_are_the_readable_ones_of_its_room() {
-        let dir = std::env::temp_dir().join(format!("twake-neighbours-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = SqliteStore::open(&dir.join("twake.db")).await.unwrap();
+        let (dir, store) = temp_store("neighbours").await;
         let bob = Principal::parse("bob@x.fr").unwrap();
         let carol = Principal::parse("carol@x.fr").unwrap();
         // Room A: e1..e5 a minute apart, e3 for Carol only; room B: one
