@@ -110,7 +110,8 @@ pub struct ModelsConfig {
     pub chat: String,
     /// A registry name or a path to a GGUF embedding model.
     pub embedding: String,
-    /// Threads for llama.cpp; 0 = one on ≤ 2 cores, cores − 1 above.
+    /// Threads for llama.cpp; 0 = one on ≤ 2 cores, cores − 1 above, and
+    /// for the chat model every core while nothing else runs.
     pub threads: u32,
     /// Context size of the chat model, in tokens.
     pub context: u32,
@@ -158,6 +159,11 @@ pub struct AnswerConfig {
     pub margin: f32,
     /// Below this dense similarity of the best passage, nothing is relevant.
     pub min_similarity: f32,
+    /// From this dense similarity of the best passage on, a model that says
+    /// the passages do not answer is asked once more (its sentences are
+    /// checked as always), and when nothing it writes holds, the answer
+    /// quotes the passages' sentences that are about the question.
+    pub confident_similarity: f32,
     pub max_tokens: u32,
     /// Minimum support for a sentence to keep a citation.
     pub min_support: f32,
@@ -185,7 +191,14 @@ impl Default for RetrievalConfig {
 
 impl Default for AnswerConfig {
     fn default() -> Self {
-        AnswerConfig { passages: 4, margin: 0.06, min_similarity: 0.80, max_tokens: 320, min_support: 0.55 }
+        AnswerConfig {
+            passages: 4,
+            margin: 0.06,
+            min_similarity: 0.80,
+            confident_similarity: 0.83,
+            max_tokens: 320,
+            min_support: 0.55,
+        }
     }
 }
 
@@ -201,8 +214,15 @@ impl ModelsConfig {
         base.join("twake-ai/models")
     }
 
+    /// Threads of the embedding model (and of benchmark baselines).
     pub fn threads(&self) -> u32 {
         if self.threads == 0 { twake_llm::default_threads() } else { self.threads }
+    }
+
+    /// Threads of the chat model: `threads`, or when 0 every core while
+    /// the machine is otherwise idle and `default_threads()` while not.
+    pub fn chat_threads(&self) -> twake_llm::Threads {
+        if self.threads == 0 { twake_llm::Threads::FollowLoad } else { twake_llm::Threads::Fixed(self.threads) }
     }
 }
 

@@ -233,8 +233,7 @@ pub async fn remote_generate(
         attempt += 1;
         tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
     };
-    let mut stats =
-        GenStats { prompt_tokens: 0, completion_tokens: 0, first_token_ms: 0.0, generation_ms: 0.0, hit_limit: false };
+    let mut stats = GenStats::default();
     let is_stream = resp
         .headers()
         .get(reqwest::header::CONTENT_TYPE)

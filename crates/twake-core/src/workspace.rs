@@ -210,8 +210,12 @@ impl Workspace {
 
     async fn load_chat(&self) -> Result<Arc<GgufChat>> {
         let path = models::resolve(&self.config.models.chat, &self.config.models.dir());
-        let opts =
-            ModelOptions { path, threads: self.config.models.threads(), context: self.config.models.context, queue: 8 };
+        let opts = ModelOptions {
+            path,
+            threads: self.config.models.chat_threads(),
+            context: self.config.models.context,
+            queue: 8,
+        };
         let chat = tokio::task::spawn_blocking(move || GgufChat::load(opts))
             .await
             .map_err(|e| CoreError::Other(e.to_string()))??;

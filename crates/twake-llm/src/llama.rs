@@ -32,20 +32,77 @@ fn backend() -> Result<&'static LlamaBackend> {
         .map_err(|e| LlmError::Runtime(e.clone()))
 }
 
-/// One thread on two cores or fewer (two busy OpenMP threads collapse on a
+fn cores() -> u32 {
+    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+}
+
+/// One thread on two cores or fewer (two busy threads collapse on a
 /// shared 2-core machine), `cores - 1` above.
 pub fn default_threads() -> u32 {
-    let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    let cores = cores();
     if cores <= 2 { 1 } else { cores - 1 }
+}
+
+/// How many threads a generation may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// Always this many (reproducible: output depends on the count).
+    Fixed(u32),
+    /// `default_threads()`, or every core when the machine is idle at the
+    /// start of a generation (no other generation in this process, and
+    /// less than half a core busy elsewhere).
+    FollowLoad,
 }
 
 #[derive(Debug, Clone)]
 pub struct ModelOptions {
     pub path: PathBuf,
-    pub threads: u32,
+    pub threads: Threads,
     pub context: u32,
     /// Requests that may wait for the model thread before `Busy`.
     pub queue: usize,
+}
+
+/// Generations running in this process, all models together.
+static GENERATING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// CPU time counters of the whole machine: (busy, total), in ticks.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// Cores busy on this machine over a short window (`None` where the
+/// kernel does not say).
+fn busy_cores(window: std::time::Duration) -> Option<f64> {
+    let (b0, t0) = cpu_ticks()?;
+    std::thread::sleep(window);
+    let (b1, t1) = cpu_ticks()?;
+    let total = t1.checked_sub(t0).filter(|&t| t > 0)?;
+    Some(cores() as f64 * b1.saturating_sub(b0) as f64 / total as f64)
+}
+
+impl Threads {
+    /// The count for a generation starting now.
+    fn now(self) -> u32 {
+        match self {
+            Threads::Fixed(n) => n.max(1),
+            Threads::FollowLoad => {
+                let (base, all) = (default_threads(), cores());
+                if all <= base || GENERATING.load(Ordering::Relaxed) > 0 {
+                    return base;
+                }
+                match busy_cores(std::time::Duration::from_millis(100)) {
+                    Some(busy) if busy < 0.5 => all,
+                    _ => base,
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +150,11 @@ pub struct GenStats {
     /// Generation stopped at `max_tokens` (or the context's end), not at an
     /// end-of-turn token or a stop string.
     pub hit_limit: bool,
+    /// Prompt tokens whose state was already computed (the prefix shared
+    /// with the previous request on this model), not evaluated again.
+    pub cached_tokens: usize,
+    /// Threads the generation ran on.
+    pub threads: u32,
 }
 
 impl GenStats {
@@ -216,25 +278,44 @@ fn context_params(threads: u32, n_ctx: u32) -> LlamaContextParams {
         .with_n_threads_batch(threads as i32)
 }
 
+/// A context and the tokens whose state it holds (positions 0..n), so a
+/// request that starts like the previous one (the fixed instruction of an
+/// assistant, the earlier turns of a conversation) only evaluates what
+/// differs.
+struct Slot<'m> {
+    ctx: llama_cpp_2::context::LlamaContext<'m>,
+    cached: Vec<LlamaToken>,
+}
+
 fn chat_loop(model: &LlamaModel, opts: &ModelOptions, rx: Receiver<ChatJob>) {
     let Ok(backend) = backend() else { return };
-    let mut ctx = match model.new_context(backend, context_params(opts.threads, opts.context)) {
-        Ok(c) => c,
-        Err(e) => {
-            for job in rx.iter() {
-                let _ = job.reply.send(GenEvent::Error(LlmError::Runtime(e.to_string())));
-            }
-            return;
-        }
-    };
+    // One context per thread count in use (llama.cpp fixes it per context;
+    // two at most: the base count and all cores), made on first need.
+    let mut slots: Vec<(u32, Slot<'_>)> = Vec::new();
     for job in rx.iter() {
-        ctx.clear_kv_cache();
         let started = Instant::now();
-        match run_chat(model, &mut ctx, &job, started) {
+        let threads = opts.threads.now();
+        if !slots.iter().any(|(n, _)| *n == threads) {
+            match model.new_context(backend, context_params(threads, opts.context)) {
+                Ok(ctx) => slots.push((threads, Slot { ctx, cached: Vec::new() })),
+                Err(e) => {
+                    let _ = job.reply.send(GenEvent::Error(LlmError::Runtime(e.to_string())));
+                    continue;
+                }
+            }
+        }
+        let slot = &mut slots.iter_mut().find(|(n, _)| *n == threads).expect("made above").1;
+        GENERATING.fetch_add(1, Ordering::Relaxed);
+        let out = run_chat(model, slot, &job, started);
+        GENERATING.fetch_sub(1, Ordering::Relaxed);
+        match out {
             Ok(stats) => {
-                let _ = job.reply.send(GenEvent::Done(stats));
+                let _ = job.reply.send(GenEvent::Done(GenStats { threads, ..stats }));
             }
             Err(e) => {
+                // The context's state is unknown after a failure.
+                slot.ctx.clear_kv_cache();
+                slot.cached.clear();
                 let _ = job.reply.send(GenEvent::Error(e));
             }
         }
@@ -281,20 +362,33 @@ fn feed(
     Ok(())
 }
 
-fn run_chat(
-    model: &LlamaModel,
-    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
-    job: &ChatJob,
-    started: Instant,
-) -> Result<GenStats> {
+/// Keeps the state of the longest prefix `tokens` shares with what `slot`
+/// holds (never the whole prompt: its last token is evaluated again for
+/// its logits) and drops the rest; returns how many tokens were kept.
+fn reuse_prefix(slot: &mut Slot<'_>, tokens: &[LlamaToken]) -> usize {
+    let common = slot.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count();
+    let keep = common.min(tokens.len().saturating_sub(1));
+    let trimmed = keep > 0 && slot.ctx.clear_kv_cache_seq(Some(0), Some(keep as u32), None).unwrap_or(false);
+    if !trimmed {
+        slot.ctx.clear_kv_cache();
+        slot.cached.clear();
+        return 0;
+    }
+    slot.cached.truncate(keep);
+    keep
+}
+
+fn run_chat(model: &LlamaModel, slot: &mut Slot<'_>, job: &ChatJob, started: Instant) -> Result<GenStats> {
     let prompt = render_prompt(model, &job.messages)?;
     let vocab = model.vocab();
     let tokens = vocab.tokenize(prompt.as_bytes(), false, true);
-    let n_ctx = ctx.n_ctx();
+    let n_ctx = slot.ctx.n_ctx();
     if tokens.len() + 8 > n_ctx as usize {
         return Err(LlmError::PromptTooLong { tokens: tokens.len(), ctx: n_ctx });
     }
-    feed(ctx, &tokens, 0, true)?;
+    let kept = reuse_prefix(slot, &tokens);
+    feed(&mut slot.ctx, &tokens[kept..], kept as i32, true)?;
+    slot.cached.extend_from_slice(&tokens[kept..]);
     let mut chain = Vec::new();
     if let Some(g) = &job.params.grammar {
         // The grammar masks every token that would break it, before choosing.
@@ -314,7 +408,7 @@ fn run_chat(
         ]);
     }
     let mut sampler = LlamaSampler::chain_simple(chain);
-    let mut stats = GenStats { prompt_tokens: tokens.len(), ..GenStats::default() };
+    let mut stats = GenStats { prompt_tokens: tokens.len(), cached_tokens: kept, ..GenStats::default() };
     let mut pending: Vec<u8> = Vec::new();
     let mut text = String::new();
     let mut first_at = None;
@@ -327,7 +421,7 @@ fn run_chat(
             stats.hit_limit = false;
             break;
         }
-        let token = sampler.sample(ctx, logits_index);
+        let token = sampler.sample(&slot.ctx, logits_index);
         if vocab.is_eog(token) {
             stats.hit_limit = false;
             break;
@@ -357,7 +451,8 @@ fn run_chat(
         }
         batch.clear();
         batch.add(token, pos, &[0], true).map_err(|e| LlmError::Runtime(e.to_string()))?;
-        ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
+        slot.ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
+        slot.cached.push(token);
         logits_index = 0;
     }
     if let Some(t) = first_at {
@@ -479,32 +574,59 @@ fn embed_one(
     Ok((v.iter().map(|x| x / norm).collect(), tokens.len()))
 }
 
-/// The baseline of the benchmark: llama.cpp's own decode loop on a prompt,
-/// with none of TwakeAI's code around it (no channel, no template, no
-/// streaming). Returns (prompt tokens/s, generated tokens/s).
-pub fn raw_decode_benchmark(path: &Path, threads: u32, prompt: &str, n_gen: usize) -> Result<(f64, f64)> {
+/// One prompt run by llama.cpp alone (the benchmark's baseline).
+#[derive(Debug, Clone, Copy)]
+pub struct RawRun {
+    pub prompt_tokens: usize,
+    /// From the first prompt token fed to the first generated token.
+    pub first_token_ms: f64,
+    /// Generated tokens per second after the first.
+    pub tokens_per_second: f64,
+}
+
+/// The baseline of the benchmark: llama.cpp's own decode loop on each
+/// conversation (rendered with the GGUF's chat template, from a fresh
+/// context), with none of TwakeAI's code around it (no channel, no
+/// streaming, no checks, no state kept between prompts).
+pub fn raw_chat_benchmark(
+    path: &Path,
+    threads: u32,
+    prompts: &[Vec<ChatMessage>],
+    n_gen: usize,
+) -> Result<Vec<RawRun>> {
     let model = load_model(path)?;
     let mut ctx =
-        model.new_context(backend()?, context_params(threads, 2048)).map_err(|e| LlmError::Runtime(e.to_string()))?;
-    let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
-    let t0 = Instant::now();
-    feed(&mut ctx, &tokens, 0, true)?;
-    let prompt_s = t0.elapsed().as_secs_f64();
-    let mut sampler = LlamaSampler::greedy();
-    let mut batch = LlamaBatch::new(1, 1);
-    let mut idx = -1;
-    let t1 = Instant::now();
-    let mut n = 0;
-    for pos in (tokens.len() as i32..).take(n_gen) {
-        let t = sampler.sample(&ctx, idx);
-        batch.clear();
-        batch.add(t, pos, &[0], true).map_err(|e| LlmError::Runtime(e.to_string()))?;
-        ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
-        idx = 0;
-        n += 1;
+        model.new_context(backend()?, context_params(threads, 4096)).map_err(|e| LlmError::Runtime(e.to_string()))?;
+    let mut out = Vec::new();
+    for messages in prompts {
+        let prompt = render_prompt(&model, messages)?;
+        let tokens = model.vocab().tokenize(prompt.as_bytes(), false, true);
+        ctx.clear_kv_cache();
+        let t0 = Instant::now();
+        feed(&mut ctx, &tokens, 0, true)?;
+        let mut sampler = LlamaSampler::greedy();
+        let mut batch = LlamaBatch::new(1, 1);
+        let mut idx = -1;
+        let mut first_token_ms = 0.0;
+        let mut t1 = Instant::now();
+        let mut n = 0;
+        for pos in (tokens.len() as i32..).take(n_gen) {
+            let t = sampler.sample(&ctx, idx);
+            if n == 0 {
+                first_token_ms = t0.elapsed().as_secs_f64() * 1000.0;
+                t1 = Instant::now();
+            }
+            batch.clear();
+            batch.add(t, pos, &[0], true).map_err(|e| LlmError::Runtime(e.to_string()))?;
+            ctx.decode(&mut batch).map_err(|e| LlmError::Runtime(e.to_string()))?;
+            idx = 0;
+            n += 1;
+        }
+        let gen_s = t1.elapsed().as_secs_f64();
+        let tokens_per_second = if n > 1 && gen_s > 0.0 { (n - 1) as f64 / gen_s } else { 0.0 };
+        out.push(RawRun { prompt_tokens: tokens.len(), first_token_ms, tokens_per_second });
     }
-    let gen_s = t1.elapsed().as_secs_f64();
-    Ok((tokens.len() as f64 / prompt_s, n as f64 / gen_s))
+    Ok(out)
 }
 
 #[cfg(test)]
