@@ -32,8 +32,32 @@ def test_assistant_answers_with_citations():
     assert "[1]" in text, text
     assert r.choices[0].finish_reason == "stop"
     citations = r.model_extra["citations"]
-    assert citations[0]["n"] == 1 and citations[0]["path"].endswith(".mbox"), citations
+    assert any(c["path"].endswith(".mbox") for c in citations), citations
+    assert all(f"[{c['n']}]" in text for c in citations), (text, citations)
     assert r.usage.prompt_tokens > 100 and r.usage.completion_tokens > 0
+
+
+def test_assistant_streams_its_sources_first():
+    stream = client.chat.completions.create(
+        model="twake-ai",
+        messages=[{"role": "user", "content": "When will the network switches be delivered?"}],
+        stream=True,
+    )
+    sources, text, citations = None, "", None
+    for chunk in stream:
+        extra = chunk.model_extra or {}
+        if "sources" in extra:
+            assert text == "", "the sources come before any text"
+            sources = extra["sources"]
+        for c in chunk.choices:
+            text += c.delta.content or ""
+        if extra.get("citations") is not None:
+            citations = extra["citations"]
+    assert sources and all(s["path"] and s["title"] for s in sources), sources
+    assert citations, text
+    for c in citations:
+        # [n] is the n-th source of the first chunk.
+        assert sources[c["n"] - 1]["chunk_id"] == c["chunk_id"], (sources, citations)
 
 
 def test_assistant_runs_a_translation_tool_streamed():

@@ -73,6 +73,9 @@ try {
   step = 'Bob asks a question and the answer streams with citations';
   await page.fill('#question', 'Quand a lieu la bascule du datacenter de Lyon ?');
   await page.keyboard.press('Enter');
+  // The passages are listed while the answer is written (the first event).
+  await page.waitForSelector('.msg.assistant details.reading li a', { timeout: 10000 });
+  check((await page.$('.msg.assistant .answer[aria-busy=true]')) !== null, 'the sources come before the answer');
   await page.waitForSelector('.msg.assistant .answer a.cite, .msg.assistant [role=alert]', { timeout: ANSWER_TIMEOUT });
   const failed = await page.$('.msg.assistant [role=alert]');
   check(!failed, `an answer, not an error: ${failed && (await failed.textContent())}`);

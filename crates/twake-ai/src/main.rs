@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+use twake_core::answer::AnswerEvent;
 use twake_core::ingest::{FileOutcome, IngestEvent, IngestOptions};
 use twake_core::models::{self, PullOutcome};
 use twake_core::{Config, Principal, Sensitivity, Tenant, Workspace};
@@ -334,6 +335,14 @@ enum ModelsCommand {
     List,
 }
 
+/// A passage as the CLI names it: title, path, locator, message id.
+fn source_line(hit: &twake_core::search::SearchHit) -> String {
+    let c = &hit.chunk;
+    let loc = c.locator.display();
+    let id = c.message_id.as_deref().map(|m| format!(" <{m}>")).unwrap_or_default();
+    format!("{} — {}{}{}{}", c.title, c.path, if loc.is_empty() { "" } else { ", " }, loc, id)
+}
+
 fn local_user() -> String {
     std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "local".into())
 }
@@ -558,16 +567,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let who = twake_core::quota::Requester { pass: &pass, key: None };
             ws.quota_check(&who).await?;
             let mut stdout = std::io::stdout();
-            // A spinner on stderr until the first verified sentence arrives
-            // (hidden when stderr is not a terminal).
+            // The passages first (well under a second), then a spinner on
+            // stderr until the first verified sentence arrives (hidden when
+            // stderr is not a terminal).
             let spinner = ProgressBar::new_spinner().with_message("reading your documents…");
             spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            // A second attempt may add passages, numbered after the others.
+            let mut listed = 0;
             let answer = ws
-                .ask(&question, &pass, &mut |t| {
-                    spinner.finish_and_clear();
-                    if !json {
-                        let _ = write!(stdout, "{t}");
-                        let _ = stdout.flush();
+                .ask(&question, &pass, &mut |ev| match ev {
+                    AnswerEvent::Sources(passages) if !json => {
+                        let from = std::mem::replace(&mut listed, passages.len()).min(passages.len());
+                        spinner.suspend(|| {
+                            for (i, p) in passages.iter().enumerate().skip(from) {
+                                let _ = writeln!(stdout, "[{}] {}", i + 1, source_line(p));
+                            }
+                            let _ = writeln!(stdout);
+                            let _ = stdout.flush();
+                        });
+                        spinner.set_message("writing the answer…");
+                    }
+                    AnswerEvent::Sources(_) => {}
+                    AnswerEvent::Text(t) => {
+                        spinner.finish_and_clear();
+                        if !json {
+                            let _ = write!(stdout, "{t}");
+                            let _ = stdout.flush();
+                        }
                     }
                 })
                 .await;
@@ -592,27 +618,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     "{}",
                     serde_json::to_string_pretty(
                         &json!({"answer": answer.text, "citations": citations, "model": answer.model,
-                                "decision": answer.route.decision, "audit_id": answer.audit_id})
+                                "decision": answer.route.decision, "audit_id": answer.audit_id,
+                                "found": answer.found, "extractive": answer.extractive})
                     )?
                 );
             } else {
                 println!();
-                if !answer.citations.is_empty() {
-                    println!();
-                    for c in &answer.citations {
-                        let loc = c.chunk.locator.display();
-                        let id = c.chunk.message_id.as_deref().map(|m| format!(" <{m}>")).unwrap_or_default();
-                        println!(
-                            "[{}] {} — {}{}{}{}",
-                            c.n,
-                            c.chunk.title,
-                            c.chunk.path,
-                            if loc.is_empty() { "" } else { ", " },
-                            loc,
-                            id
-                        );
-                    }
-                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -102,6 +102,16 @@ fn ingest_search_and_ask_json_contracts() {
         assert!(c.get(key).is_some(), "missing {key} in {c}");
     }
     assert!(c["path"].as_str().unwrap().starts_with("examples/workspace/shared/"), "relative path kept: {c}");
+    assert_eq!((v["found"].as_bool(), v["extractive"].as_bool()), (Some(true), Some(false)), "{v}");
+    // Without --json: the passages first (numbered as the answer cites
+    // them), then the answer.
+    let out = twake(Path::new(d), &["ask", "--as", "alice@valmont.fr", "When will the network switches be delivered?"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (sources, answer) = text.split_once("\n\n").expect("sources, a blank line, the answer");
+    assert!(sources.starts_with("[1] ") && sources.lines().all(|l| l.starts_with('[')), "{text}");
+    assert!(sources.contains("vendor-northwind.eml"), "{text}");
+    assert!(answer.contains("February 20") || answer.contains("20 février"), "{text}");
 
     // The answer is in the signed provenance log.
     let id = v["audit_id"].as_i64().expect("audit_id");
@@ -539,6 +549,54 @@ fn the_assistants_are_scored_against_an_evaluation_set() {
     let out = twake(&d, &["eval", "assistants", "--set", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("a folder with reference.toml"), "{out:?}");
+}
+
+#[test]
+fn answers_are_scored_against_questions_with_their_facts() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Three questions (the full set is `make eval-answers`): a fact, the
+    // same asked in English, one nothing answers.
+    let set = dir.path().join("set");
+    std::fs::create_dir(&set).unwrap();
+    let mbox = root().join("examples/workspace/shared/mail/projet-lyon.mbox");
+    let questions = format!(
+        "asker = \"alice.martin@valmont.fr\"\n\
+         [[corpus]]\npath = {mbox:?}\nreaders = [\"alice.martin@valmont.fr\"]\n\
+         [[q]]\nquestion = \"Quand a lieu la bascule du datacenter de Lyon ?\"\nkind = \"fact\"\nfacts = [[\"14 mars\"]]\nsources = [{mbox:?}]\n\
+         [[q]]\nquestion = \"When is the Lyon datacenter cutover?\"\nkind = \"cross\"\nfacts = [[\"March 14\", \"14 mars\"]]\nsources = [{mbox:?}]\n\
+         [[q]]\nquestion = \"Quelle est la recette de la tarte tatin ?\"\nkind = \"refuse\"\n",
+        mbox = mbox.display().to_string()
+    );
+    std::fs::write(set.join("questions.toml"), questions).unwrap();
+    let out = twake(&dir.path().join("unused"), &["eval", "answers", "--set", set.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &v["total"];
+    assert_eq!(
+        (t["questions"].as_u64(), t["answerable"].as_u64(), t["must_refuse"].as_u64()),
+        (Some(3), Some(2), Some(1)),
+        "{v}"
+    );
+    assert_eq!(t["refused"], 1, "nothing answers the third: {v}");
+    assert_eq!(v["questions"][0]["score"]["held"], 1, "the French answer holds its fact: {v}");
+    assert_eq!(t["false_not_found"], 0, "{v}");
+    assert_eq!(t["only_unsupported"], 0, "{v}");
+    let p50 = &v["p50_ms"];
+    assert!(p50["sources"].as_f64().unwrap() < p50["first_token"].as_f64().unwrap(), "the passages come first: {v}");
+    for r in v["questions"].as_array().unwrap() {
+        let s = &r["score"];
+        assert!(
+            s["held"].as_u64() <= s["facts"].as_u64() && s["citations_right"].as_u64() <= s["citations"].as_u64(),
+            "{r}"
+        );
+    }
+    // A set without questions says what it needs.
+    let out = twake(dir.path(), &["eval", "answers", "--set", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a folder with questions.toml"), "{out:?}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! test`) and run when `TWAKE_AI_TEST_MODELS=1`; plain `cargo test` skips
 //! them and says so.
 
+use twake_core::answer::AnswerEvent;
 use twake_core::config::FusionMethod;
 use twake_core::ingest::IngestOptions;
 use twake_core::{Config, Workspace};
@@ -210,7 +211,17 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
     assert_eq!(cases.len(), 3);
     for (q, facts) in cases {
         let mut streamed = String::new();
-        let a = ws.ask(q, &pass(&ws, ALICE).await, &mut |t| streamed.push_str(t)).await.unwrap();
+        let mut sources: Vec<i64> = Vec::new();
+        let a = ws
+            .ask(q, &pass(&ws, ALICE).await, &mut |ev| match ev {
+                AnswerEvent::Sources(p) => {
+                    assert!(streamed.is_empty(), "the passages come before any text");
+                    sources = p.iter().map(|h| h.chunk.chunk_id).collect();
+                }
+                AnswerEvent::Text(t) => streamed.push_str(t),
+            })
+            .await
+            .unwrap();
         eprintln!(
             "Q: {q}\nA: {}\n{:?}",
             a.text,
@@ -220,11 +231,15 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
         assert_eq!(streamed.trim(), a.text, "the streamed text is the verified answer");
         assert!(facts.iter().any(|f| a.text.contains(f.as_str())), "{q}: answer lacks the fact: {}", a.text);
         assert!(!a.citations.is_empty(), "{q}: no citation");
-        // Every [n] in the text has a citation and vice versa.
+        // [n] is the n-th passage of the sources event; every [n] in the
+        // text has a citation and every citation is in the text.
+        assert_eq!(sources, a.passages.iter().map(|p| p.chunk.chunk_id).collect::<Vec<_>>());
         for c in &a.citations {
             assert!(a.text.contains(&format!("[{}]", c.n)));
+            assert_eq!(a.passages[c.n - 1].chunk.chunk_id, c.chunk.chunk_id);
         }
-        assert!(!a.text.contains(&format!("[{}]", a.citations.len() + 1)));
+        let (_, marks) = twake_core::answer::strip_markers(&a.text);
+        assert!(marks.iter().all(|n| a.citations.iter().any(|c| c.n == *n)), "{q}: {marks:?}");
         // The cited passages include one that states the fact.
         assert!(
             a.citations.iter().any(|c| facts.iter().any(|f| c.chunk.text.contains(f))
@@ -241,4 +256,47 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
     let a = ws.ask("Quelle est la recette de la tarte tatin ?", &pass(&ws, ALICE).await, &mut |_| {}).await.unwrap();
     assert!(!a.found, "{}", a.text);
     assert!(a.citations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_whose_sentences_all_fail_the_checks_quotes_the_passages() {
+    if !models_enabled("an_answer_whose_sentences_all_fail_the_checks_quotes_the_passages") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // No sentence can be supported enough: whatever the model writes is
+    // dropped, so the answer must fall back to quoting the passages.
+    let mut config = Config::default();
+    config.answer.min_support = 2.0;
+    // One thread count, so one model context keeps the state checked below.
+    config.models.threads = 1;
+    let ws = Workspace::open(dir.path(), config).await.unwrap();
+    let r = ingest(&ws, &[root().join("examples/workspace/shared")], &[ALICE]).await;
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    let alice = pass(&ws, ALICE).await;
+    let a = ws.ask("Quand a lieu la bascule du datacenter de Lyon ?", &alice, &mut |_| {}).await.unwrap();
+    eprintln!("{}", a.text);
+    assert!(a.found && a.extractive, "{}", a.text);
+    assert!(a.text.starts_with("Voici ce que disent vos documents :"), "{}", a.text);
+    assert!(a.text.contains("14 mars"), "the quotes hold the fact: {}", a.text);
+    for c in &a.citations {
+        assert!(a.text.contains(&format!("[{}]", c.n)));
+        assert_eq!(a.passages[c.n - 1].chunk.chunk_id, c.chunk.chunk_id);
+    }
+    // Each quoted line is a passage's own words (its wrapped lines or a
+    // table row's cells joined by a space).
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    for line in a.text.lines().skip(1) {
+        let quote = words(line.trim_start_matches("« ").split(" » [").next().unwrap());
+        assert!(a.citations.iter().any(|c| words(&c.chunk.text).contains(&quote)), "not a quote: {line}");
+    }
+    // The model's state for the fixed instruction was kept from the first
+    // answer: the second question in French reuses it.
+    let b = ws.ask("Combien de serveurs compte le nouveau cluster de Vénissieux ?", &alice, &mut |_| {}).await.unwrap();
+    let stats = b.stats.expect("the model ran");
+    assert!(stats.cached_tokens >= 40, "{stats:?}");
+    assert!(stats.cached_tokens < stats.prompt_tokens, "{stats:?}");
+    // Weak evidence stays "nothing found": nothing is quoted.
+    let c = ws.ask("Quelle est la recette de la tarte tatin ?", &alice, &mut |_| {}).await.unwrap();
+    assert!(!c.found && !c.extractive && c.citations.is_empty(), "{}", c.text);
 }

@@ -13,7 +13,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use twake_core::answer::Answer;
+use twake_core::answer::{Answer, AnswerEvent};
 use twake_core::ingest::{FileOutcome, IngestEvent, IngestOptions};
 use twake_core::search::SearchHit;
 use twake_core::writing::{Language, Tone};
@@ -65,9 +65,11 @@ pub struct SearchResponse {
 #[serde(deny_unknown_fields)]
 pub struct AskRequest {
     question: String,
-    /// Stream the answer as server-sent events: `text` events carry
-    /// verified sentences as they come, then one `done` event carries the
-    /// whole `AskResponse` (or an `error` event the error body).
+    /// Stream the answer as server-sent events: a `sources` event first
+    /// (`SourcesEvent`: the passages, numbered as the answer's `[n]`, before
+    /// any model runs), `text` events with verified sentences as they come,
+    /// then one `done` event with the whole `AskResponse` (or an `error`
+    /// event with the error body).
     #[serde(default)]
     stream: bool,
 }
@@ -105,13 +107,38 @@ pub struct AskResponse {
     decision: String,
     /// The answer's record in the signed provenance log (`twake-ai audit show`).
     audit_id: Option<i64>,
+    /// False when nothing found answers the question.
+    found: bool,
+    /// The answer quotes the passages' best sentences (what the model
+    /// wrote did not hold).
+    extractive: bool,
 }
 
 impl AskResponse {
     fn of(a: Answer) -> Self {
         let citations = citations(&a);
-        AskResponse { answer: a.text, citations, model: a.model, decision: a.route.decision, audit_id: a.audit_id }
+        AskResponse {
+            answer: a.text,
+            citations,
+            model: a.model,
+            decision: a.route.decision,
+            audit_id: a.audit_id,
+            found: a.found,
+            extractive: a.extractive,
+        }
     }
+}
+
+/// The first event of a streamed answer: the passages it draws on,
+/// numbered as its `[n]` will be.
+#[derive(Serialize, ToSchema)]
+pub struct SourcesEvent {
+    sources: Vec<SearchResult>,
+}
+
+/// The passages of a `sources` event, as JSON.
+pub fn sources_json(passages: &[SearchHit]) -> serde_json::Value {
+    serde_json::to_value(SourcesEvent { sources: passages.iter().map(hit).collect() }).unwrap_or_default()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -333,8 +360,14 @@ fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits
     tokio::spawn(async move {
         let _slot = slot;
         let text_tx = tx.clone();
-        let mut on_text = |t: &str| {
-            let _ = text_tx.send(Event::default().event("text").data(serde_json::json!({ "text": t }).to_string()));
+        let mut on_text = |ev: AnswerEvent<'_>| {
+            let event = match ev {
+                AnswerEvent::Sources(p) => Event::default().event("sources").data(sources_json(p).to_string()),
+                AnswerEvent::Text(t) => {
+                    Event::default().event("text").data(serde_json::json!({ "text": t }).to_string())
+                }
+            };
+            let _ = text_tx.send(event);
         };
         let event = match state.workspace.ask(&question, &user.pass(), &mut on_text).await {
             Ok(a) => {
@@ -1001,6 +1034,7 @@ impl utoipa::Modify for BearerAuth {
     paths(search, ask, minutes, summarize_thread, summarize_room, brief, draft_reply, rewrite, triage, me, document,
         conversations, create_conversation, conversation, save_conversation, delete_conversation, usage, sources, files, upload, delete_file, job,
         crate::admin::users, crate::admin::add_member, crate::admin::remove_member, crate::admin::keys, crate::admin::models, crate::admin::access_report, crate::admin::audit, crate::admin::usage),
+    components(schemas(SourcesEvent)),
     modifiers(&BearerAuth)
 )]
 pub struct NativeApi;

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use twake_core::answer::AnswerEvent;
 use twake_llm::{ChatMessage, GenEvent, GenParams, GenStats, Role};
 
 use crate::error::parse_json;
@@ -245,6 +246,8 @@ fn finish_reason(stats: Option<&GenStats>) -> &'static str {
 /// What a generation sends to the response, streamed or not.
 enum Msg {
     Text(String),
+    /// The passages of a `twake-ai` answer, before any model runs.
+    Sources(Value),
     /// `citations` and `audit_id` are set for the `twake-ai` model; `tool`
     /// when it ran an assistant (name, arguments, structured result).
     Done {
@@ -282,9 +285,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
                         let stats = GenStats {
                             prompt_tokens: t.tokens.saturating_sub(t.completion_tokens) as usize,
                             completion_tokens: t.completion_tokens as usize,
-                            first_token_ms: 0.0,
-                            generation_ms: 0.0,
-                            hit_limit: false,
+                            ..GenStats::default()
                         };
                         let tool = json!({"name": t.name, "arguments": t.arguments, "result": t.result});
                         let _ = tx.send(Msg::Done {
@@ -309,8 +310,11 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
         tokio::spawn(async move {
             let _slot = slot;
             let tx2 = tx.clone();
-            let mut on_text = |t: &str| {
-                let _ = tx2.send(Msg::Text(t.to_string()));
+            let mut on_text = |ev: AnswerEvent<'_>| {
+                let _ = tx2.send(match ev {
+                    AnswerEvent::Sources(p) => Msg::Sources(crate::native::sources_json(p)["sources"].take()),
+                    AnswerEvent::Text(t) => Msg::Text(t.to_string()),
+                });
             };
             match ws.ask(&question, &pass, &mut on_text).await {
                 Ok(a) => {
@@ -374,6 +378,7 @@ async fn collect_response(
     while let Some(m) = rx.recv().await {
         match m {
             Msg::Text(t) => text.push_str(&t),
+            Msg::Sources(_) => {}
             Msg::Error(e) => return Err(e),
             Msg::Done { stats, citations, audit_id, tool } => {
                 if let Some(s) = &stats {
@@ -432,6 +437,11 @@ fn stream_response(
         while let Some(m) = rx.recv().await {
             let out: Vec<Event> = match m {
                 Msg::Text(t) => vec![Event::default().data(chunk(json!({"content": t}), None, None).to_string())],
+                // The passages first, before any model runs (a TwakeAI
+                // field beside the chunk's, like `citations` at the end).
+                Msg::Sources(p) => {
+                    vec![Event::default().data(chunk(json!({}), None, Some(("sources", p))).to_string())]
+                }
                 Msg::Error(e) => vec![Event::default().data(e.body().to_string()), Event::default().data("[DONE]")],
                 Msg::Done { stats, citations, audit_id, tool } => {
                     if let Some(s) = &stats {

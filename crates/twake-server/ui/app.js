@@ -14,6 +14,7 @@ const I18N = {
     'ask.new': 'New conversation', 'ask.history': 'Conversations', 'ask.delete': 'Delete the conversation',
     'ask.withheld': 'This answer cited a source you can no longer open: it is not shown again.', 'ask.thinking': 'Searching and writing…',
     'ask.copy': 'Copy', 'ask.copied': 'Copied', 'ask.regenerate': 'Regenerate', 'ask.sources': 'Sources',
+    'ask.reading': 'Reading these passages…', 'ask.writing': 'Writing the answer…', 'ask.near': 'The closest passages',
     'ask.model': 'Answered by {model}', 'ask.policy': 'Policy', 'ask.audit': 'provenance record #{id}', 'ask.none': 'No source was cited.',
     'source.from': 'From', 'source.to': 'To', 'source.date': 'Date', 'source.subject': 'Subject', 'source.path': 'Source',
     'source.context': 'In the room', 'source.passages': 'Passages', 'tools.thread': 'Thread summary', 'tools.room': 'Room catch-up',
@@ -53,6 +54,7 @@ const I18N = {
     'ask.new': 'Nouvelle conversation', 'ask.history': 'Conversations', 'ask.delete': 'Supprimer la conversation',
     'ask.withheld': 'Cette réponse citait une source que vous ne pouvez plus ouvrir : elle n’est plus affichée.', 'ask.thinking': 'Recherche et rédaction…',
     'ask.copy': 'Copier', 'ask.copied': 'Copié', 'ask.regenerate': 'Régénérer', 'ask.sources': 'Sources',
+    'ask.reading': 'Lecture de ces passages…', 'ask.writing': 'Rédaction de la réponse…', 'ask.near': 'Les passages les plus proches',
     'ask.model': 'Réponse de {model}', 'ask.policy': 'Politique', 'ask.audit': 'trace de provenance n° {id}', 'ask.none': 'Aucune source citée.',
     'source.from': 'De', 'source.to': 'À', 'source.date': 'Date', 'source.subject': 'Objet', 'source.path': 'Source',
     'source.context': 'Dans le salon', 'source.passages': 'Passages', 'tools.thread': 'Résumé de fil', 'tools.room': 'Rattrapage de salon',
@@ -211,20 +213,34 @@ function answerNode(text, citations) {
   return p;
 }
 
+// A list of passages (a streamed answer's sources, a citation list), each
+// opening beside the answer.
+function passageList(items) {
+  return h('ol', { class: 'sources' }, items.map((c) => h('li', { value: c.n },
+    h('a', { href: `#/source/${c.doc_id}/${c.chunk_id}`, onclick: (ev) => { ev.preventDefault(); openSource(c.doc_id, c.chunk_id); } }, c.title || c.path),
+    c.locator ? ` — ${c.locator}` : '', ' ', h('span', { class: 'badge', text: c.sensitivity }))));
+}
+
 function turnNode(turn, index) {
   const box = h('div', { class: 'turn' },
     h('div', { class: 'msg user' }, h('div', { class: 'bubble', text: turn.q })));
   const a = h('div', { class: 'msg assistant' });
   if (turn.error) a.append(errorBox({ message: turn.error }));
   else if (turn.withheld) a.append(h('p', { class: 'muted withheld', text: t('ask.withheld') }));
-  else if (turn.pending) a.append(h('div', { class: 'bubble answer', 'aria-busy': 'true' }, turn.partial || t('ask.thinking')));
+  else if (turn.pending) {
+    a.append(h('div', { class: 'bubble answer', 'aria-busy': 'true' }, turn.partial || t(turn.sources ? 'ask.writing' : 'ask.thinking')));
+    // The passages arrive first, before the model writes anything.
+    if (turn.sources && turn.sources.length) {
+      a.append(h('details', { open: true, class: 'reading' }, h('summary', { text: t('ask.reading') }), passageList(turn.sources)));
+    }
+  }
   else {
     a.append(answerNode(turn.answer, turn.citations));
     if (turn.citations && turn.citations.length) {
-      a.append(h('details', { open: true }, h('summary', { text: t('ask.sources') }),
-        h('ol', { class: 'sources' }, turn.citations.map((c) => h('li', { value: c.n },
-          h('a', { href: `#/source/${c.doc_id}/${c.chunk_id}`, onclick: (ev) => { ev.preventDefault(); openSource(c.doc_id, c.chunk_id); } }, c.title || c.path),
-          c.locator ? ` — ${c.locator}` : '', ' ', h('span', { class: 'badge', text: c.sensitivity }))))));
+      a.append(h('details', { open: true }, h('summary', { text: t('ask.sources') }), passageList(turn.citations)));
+    } else if (turn.found === false && turn.sources && turn.sources.length) {
+      // Nothing answers, but the user can still read what came closest.
+      a.append(h('details', { class: 'near' }, h('summary', { text: t('ask.near') }), passageList(turn.sources)));
     }
     a.append(h('div', { class: 'answer-tools muted' },
       h('span', { class: 'model', title: turn.decision || '', text: t('ask.model', { model: turn.model }) + (turn.audit_id ? ` · ${t('ask.audit', { id: turn.audit_id })}` : '') }),
@@ -333,8 +349,9 @@ async function ask(question, replace) {
         }
         if (!data) continue;
         const d = JSON.parse(data);
-        if (event === 'text') { turn.partial += d.text; redrawThread(); }
-        else if (event === 'done') Object.assign(turn, { pending: false, answer: d.answer, citations: d.citations, model: d.model, decision: d.decision, audit_id: d.audit_id });
+        if (event === 'sources') { turn.sources = d.sources.map((x, i) => ({ ...x, n: i + 1 })); redrawThread(); }
+        else if (event === 'text') { turn.partial += d.text; redrawThread(); }
+        else if (event === 'done') Object.assign(turn, { pending: false, answer: d.answer, citations: d.citations, model: d.model, decision: d.decision, audit_id: d.audit_id, found: d.found });
         else if (event === 'error') Object.assign(turn, { pending: false, error: (d.error && d.error.message) || 'error' });
       }
     }

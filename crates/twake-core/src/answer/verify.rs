@@ -1,0 +1,670 @@
+//! Each sentence of an answer is checked as it streams, before anyone sees
+//! it: a `[n]` survives only if passage n was given and supports the
+//! sentence (shared content terms, or embedding similarity for paraphrases
+//! and translations); a sentence without a valid citation is attributed to
+//! the passage that supports it best. A sentence that no passage supports,
+//! that names a figure, date or name found in no passage, that repeats an
+//! earlier one, or that states nothing ("Sources and.") is not shown.
+//! Small models rarely write `[n]` by themselves, so attribution is what
+//! makes citations hold.
+
+use crate::Result;
+use crate::dates::Date;
+use crate::facts::{Fact, facts, missing};
+use crate::text::{Lang, fold, terms};
+use crate::workspace::Embedder;
+
+use super::prompt::NO_ANSWER;
+
+/// Citation markers (`[2]`, `[1, 3]`, `[1][2]`) removed from a sentence,
+/// with the numbers they named.
+pub fn strip_markers(sentence: &str) -> (String, Vec<usize>) {
+    let mut out = String::new();
+    let mut nums = Vec::new();
+    let mut rest = sentence;
+    while let Some(start) = rest.find('[') {
+        let Some(len) = rest[start..].find(']') else { break };
+        let inner = &rest[start + 1..start + len];
+        let parsed: Option<Vec<usize>> =
+            inner.split([',', ';']).map(|p| p.trim().trim_start_matches("Source ").trim().parse().ok()).collect();
+        match parsed {
+            Some(ns) if !ns.is_empty() => {
+                out.push_str(&rest[..start]);
+                nums.extend(ns);
+            }
+            _ => out.push_str(&rest[..=start + len]),
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    // Tidy the spaces left by removed markers: "mars [1]." → "mars.".
+    let mut tidy = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for p in [" .", " ,", " !", " ?", " ;", " :"] {
+        if p == " :" || p == " ;" || p == " !" || p == " ?" {
+            continue; // French typography keeps a space before these.
+        }
+        tidy = tidy.replace(p, &p[1..]);
+    }
+    (tidy, nums)
+}
+
+/// Splits complete sentences off the front of a streamed buffer. A
+/// sentence is complete when its end punctuation (or a line break) is
+/// followed by text that is not a citation marker.
+pub fn take_sentences(buf: &mut String, finished: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let chars: Vec<(usize, char)> = buf.char_indices().collect();
+        let mut cut = None;
+        for (i, &(pos, c)) in chars.iter().enumerate() {
+            let end_punct = matches!(c, '.' | '!' | '?' | '\n');
+            if !end_punct {
+                continue;
+            }
+            if c != '\n' && chars.get(i + 1).is_some_and(|(_, n)| !n.is_whitespace()) {
+                continue; // "3.5", "e.g"
+            }
+            if c == '.' {
+                // A list number ("2. ") does not end a sentence.
+                let line_start = chars[..i].iter().rposition(|(_, x)| *x == '\n').map(|p| p + 1).unwrap_or(0);
+                let token = &chars[line_start..i];
+                if !token.is_empty() && token.iter().all(|(_, x)| x.is_ascii_digit() || x.is_whitespace()) {
+                    continue;
+                }
+            }
+            // Absorb following white space and markers like " [1][2]".
+            let mut j = i + 1;
+            let mut after = pos + c.len_utf8();
+            loop {
+                while j < chars.len() && chars[j].1.is_whitespace() && chars[j].1 != '\n' {
+                    j += 1;
+                }
+                if j < chars.len() && chars[j].1 == '[' {
+                    match chars[j..].iter().position(|(_, c)| *c == ']') {
+                        Some(k) => {
+                            j += k + 1;
+                            after = chars.get(j).map(|x| x.0).unwrap_or(buf.len());
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+                break;
+            }
+            if j < chars.len() {
+                // Also take a trailing period after markers: "mars [1]."
+                if matches!(chars[j].1, '.' | '!' | '?') {
+                    j += 1;
+                    after = chars.get(j).map(|x| x.0).unwrap_or(buf.len());
+                }
+                if j < chars.len() {
+                    cut = Some(after);
+                    break;
+                }
+            }
+            if finished {
+                cut = Some(after);
+                break;
+            }
+        }
+        match cut {
+            Some(at) => {
+                let s: String = buf[..at].to_string();
+                buf.replace_range(..at, "");
+                if !s.trim().is_empty() {
+                    out.push(s);
+                }
+            }
+            None => {
+                if finished && !buf.trim().is_empty() {
+                    out.push(std::mem::take(buf));
+                }
+                return out;
+            }
+        }
+    }
+}
+
+/// How well a passage supports a sentence, in [0, 1]: the larger of the
+/// share of the sentence's content terms found in the passage and the
+/// rescaled embedding similarity (which carries paraphrases and
+/// translations).
+pub fn support(sentence_terms: &[String], passage_terms: &[String], cosine: f32) -> f32 {
+    let lexical = if sentence_terms.is_empty() {
+        0.0
+    } else {
+        sentence_terms.iter().filter(|t| passage_terms.contains(t)).count() as f32 / sentence_terms.len() as f32
+    };
+    let dense = ((cosine - 0.78) / 0.12).clamp(0.0, 1.0);
+    lexical.max(dense)
+}
+
+/// Decides the citations of one sentence: keeps the given numbers that are
+/// in range and supported, else attributes the best-supporting passage.
+/// Returns 0-based passage indexes.
+pub fn attribute(cited: &[usize], supports: &[f32], min_support: f32) -> Vec<usize> {
+    let mut kept: Vec<usize> = cited
+        .iter()
+        .filter(|&&n| n >= 1 && n <= supports.len() && supports[n - 1] >= min_support)
+        .map(|n| n - 1)
+        .collect();
+    kept.dedup();
+    if kept.is_empty()
+        && let Some((i, s)) = supports.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))
+        && *s >= min_support
+    {
+        kept.push(i);
+    }
+    kept
+}
+
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Clock times written one way for comparing facts: "10 pm", "10 p.m."
+/// and "22 h" are the same hour; "noon" and "midi" are 12 h, "midnight"
+/// and "minuit" 0 h. Only for comparison (punctuation may be lost).
+pub fn clock_times(text: &str) -> String {
+    use std::sync::LazyLock;
+    static TWELVE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\b(\d{1,2})(?::(\d{2}))?\s?([ap])\.?\s?m\b\.?").expect("valid pattern")
+    });
+    static WORDS: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(?i)\b(noon|midi|midnight|minuit)\b").expect("valid pattern"));
+    let text = WORDS.replace_all(text, |c: &regex::Captures| {
+        if matches!(c[1].to_lowercase().as_str(), "noon" | "midi") { "12 h".to_string() } else { "0 h".to_string() }
+    });
+    TWELVE
+        .replace_all(&text, |c: &regex::Captures| {
+            let h: u32 = c[1].parse().unwrap_or(0);
+            if !(1..=12).contains(&h) {
+                return c[0].to_string();
+            }
+            let pm = c[3].eq_ignore_ascii_case("p");
+            let h24 = match (h, pm) {
+                (12, false) => 0,
+                (12, true) => 12,
+                (h, true) => h + 12,
+                (h, false) => h,
+            };
+            match c.get(2) {
+                Some(m) => format!("{h24} h {}", m.as_str()),
+                None => format!("{h24} h"),
+            }
+        })
+        .into_owned()
+}
+
+/// The facts of `wanted` that `text` lacks: names compared without case
+/// and accents, dates as days, figures by their digits.
+pub fn absent(wanted: &[Fact], text: &str, today: Date) -> Vec<Fact> {
+    let folded = fold(text);
+    let others: Vec<Fact> = wanted.iter().filter(|f| !matches!(f, Fact::Name(_))).cloned().collect();
+    let mut lost: Vec<Fact> =
+        wanted.iter().filter(|f| matches!(f, Fact::Name(n) if !folded.contains(&fold(n)))).cloned().collect();
+    lost.extend(missing(&others, text, today));
+    lost
+}
+
+/// The passages a sentence must cite for its facts: those it cites
+/// (`kept`), and for each fact none of them holds, the first other
+/// passage that does; the fact that no passage holds is the error.
+pub fn cite_facts(facts: &[Fact], mut kept: Vec<usize>, passages: &[&str], today: Date) -> Result<Vec<usize>, Fact> {
+    let texts: Vec<String> = passages.iter().map(|p| clock_times(p)).collect();
+    let holds = |i: usize, f: &Fact| absent(std::slice::from_ref(f), &texts[i], today).is_empty();
+    let joined = kept.iter().map(|&i| texts[i].as_str()).collect::<Vec<_>>().join("\n");
+    for f in absent(facts, &joined, today) {
+        if kept.iter().any(|&i| holds(i, &f)) {
+            continue; // in a passage cited for an earlier fact
+        }
+        match (0..texts.len()).find(|&i| !kept.contains(&i) && holds(i, &f)) {
+            Some(i) => kept.push(i),
+            None => return Err(f),
+        }
+    }
+    Ok(kept)
+}
+
+/// Labels some models put before their text ("Réponse :").
+const LABELS: &[&str] = &[
+    "réponse :",
+    "réponse:",
+    "answer:",
+    "answer :",
+    "la réponse est dans les extraits.",
+    "the answer is in the extracts.",
+    "la réponse est dans les extraits :",
+    "the answer is in the extracts:",
+];
+
+/// A sentence that says the same words over and over ("35 days 35 days
+/// 35 days") said once.
+pub fn said_once(s: &str) -> String {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    let n = words.len();
+    let norm = |w: &str| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    for period in 1..=n / 2 {
+        let repeats = n / period;
+        if repeats >= 2
+            && n - repeats * period < period
+            && (period..n).all(|i| norm(words[i]) == norm(words[i % period]))
+        {
+            let once = words[..period].join(" ");
+            let once = once.trim_end_matches([',', ';', '.']);
+            let end = s.trim_end().chars().last().filter(|c| matches!(c, '.' | '!'));
+            return format!("{once}{}", end.map(String::from).unwrap_or_default());
+        }
+    }
+    s.to_string()
+}
+
+/// A list number the model put before a sentence ("2) ", "1. ") — the
+/// parts of a question: not part of the sentence.
+pub fn without_list_number(s: &str) -> &str {
+    let t = s.trim_start();
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    if (1..=2).contains(&digits) && t[digits..].starts_with([')', '.']) && t[digits + 1..].starts_with(' ') {
+        t[digits + 1..].trim_start()
+    } else {
+        s
+    }
+}
+
+/// Words that start a line of sources rather than an answer.
+const SOURCE_LINES: &[&str] = &["source", "sources", "références", "references", "reference", "extrait", "extraits"];
+
+/// A sentence that states nothing worth showing: no content word, a line
+/// that lists sources ("Sources and.", "Source : [1]"), or a question (the
+/// question asked again, or one copied from a passage).
+pub fn is_junk(clean: &str, content: &[String]) -> bool {
+    if clean.trim_end().ends_with('?') {
+        return true;
+    }
+    let folded = fold(clean);
+    let first = folded.split(|c: char| !c.is_alphanumeric()).find(|w| !w.is_empty()).unwrap_or_default();
+    let yes_no = ["oui", "non", "yes", "no"].contains(&first);
+    if content.is_empty() && !yes_no && !clean.chars().any(|c| c.is_ascii_digit()) {
+        return true;
+    }
+    SOURCE_LINES.iter().any(|s| fold(s) == first) && content.len() <= 3
+}
+
+/// A line that only introduces what follows ("Voici les actions :").
+pub fn is_connective(clean: &str, facts: &[Fact]) -> bool {
+    clean.trim_end().ends_with(':') && facts.is_empty() && clean.split_whitespace().count() <= 12
+}
+
+/// Whether a sentence with these content terms says again what an earlier
+/// shown sentence said (four fifths of their terms in common).
+pub fn repeats(content: &[String], shown: &[Vec<String>]) -> bool {
+    if content.len() < 2 {
+        return false;
+    }
+    let jaccard = |a: &[String], b: &[String]| {
+        let inter = a.iter().filter(|t| b.contains(t)).count() as f32;
+        let union = (a.len() + b.len()) as f32 - inter;
+        if union == 0.0 { 0.0 } else { inter / union }
+    };
+    shown.iter().any(|s| jaccard(content, s) >= 0.8)
+}
+
+/// A given passage as the checks read it: its heading and text, content
+/// terms, language and vector.
+#[derive(Clone)]
+pub(crate) struct Evidence {
+    pub text: String,
+    pub terms: Vec<String>,
+    pub lang: Lang,
+    pub vector: Vec<f32>,
+}
+
+/// Two content terms are the same word, give or take its ending
+/// ("coupée" and "coupés", "switch" and "switches").
+pub fn same_term(a: &str, b: &str) -> bool {
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    a == b || common >= 5 || common >= 4 && common == a.chars().count().min(b.chars().count())
+}
+
+/// Whether a sentence speaks of the question's subject only in words the
+/// passages use: a key term of the question that the sentence uses must
+/// be in one of `passages` (those in the question's language: a
+/// translation uses other words). "Le budget marketing 2027 est de 1,2
+/// million" over passages on the infrastructure budget is not grounded.
+pub fn grounded(sentence_terms: &[String], key_terms: &[String], passages: &[&[String]]) -> bool {
+    sentence_terms
+        .iter()
+        .filter(|t| key_terms.contains(t))
+        .all(|t| passages.iter().any(|p| p.iter().any(|w| same_term(t, w))))
+}
+
+/// Whether a sentence (six content terms or more) is copied from a
+/// passage: nine tenths of its terms are the passage's.
+pub fn copies(sentence_terms: &[String], passage_terms: &[String]) -> bool {
+    sentence_terms.len() >= 6
+        && sentence_terms.iter().filter(|t| passage_terms.contains(t)).count() * 10 >= sentence_terms.len() * 9
+}
+
+/// Whether passages speak of a question's subject: they hold its key
+/// terms (one may be missing when there are four or more). A sentence
+/// citing only passages in the other language is checked with the key
+/// terms of the question's translation; a quote, with the question's.
+pub fn covers(translated_key_terms: &[String], passages: &[&[String]]) -> bool {
+    let lost =
+        translated_key_terms.iter().filter(|t| !passages.iter().any(|p| p.iter().any(|w| same_term(t, w)))).count();
+    lost <= usize::from(translated_key_terms.len() >= 4)
+}
+
+/// Why a sentence was not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    NoAnswer,
+    Junk,
+    Repeat,
+    /// No given passage supports it.
+    Unsupported,
+    /// It names a figure, date or name that no given passage holds.
+    Invented,
+    /// It speaks of the question's subject in a word no passage uses (see
+    /// `grounded`).
+    Ungrounded,
+    /// A passage's sentence copied out that shares no key term with the
+    /// question.
+    Unrelated,
+}
+
+/// What becomes of one sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Shown with citations of these passages (0-based).
+    Cited {
+        text: String,
+        passages: Vec<usize>,
+    },
+    /// Shown without citation: a yes or no, a line introducing a list.
+    Plain(String),
+    Dropped(Dropped),
+}
+
+/// Whether a sentence only repeats a passage's heading ("Réunion RH
+/// télétravail, 3 décembre 2026 — 00:01–01:10").
+pub fn copies_heading(clean: &str, heading: &str) -> bool {
+    let (s, h) = (terms(clean), terms(heading));
+    !s.is_empty() && s.iter().filter(|t| h.contains(t)).count() * 5 >= s.len() * 4
+}
+
+/// The checks of one answer's sentences against its passages.
+pub(crate) struct Verifier<'a> {
+    pub embedder: &'a Embedder,
+    pub passages: &'a [Evidence],
+    /// What the prompt said besides the passages' text (their headings,
+    /// the instructions): a sentence that repeats it states nothing.
+    pub echoes: Vec<String>,
+    /// The question's key terms and language.
+    pub key_terms: Vec<String>,
+    pub lang: Lang,
+    /// The key terms of the question's translation, when there is one.
+    pub translated_key_terms: Option<Vec<String>>,
+    pub min_support: f32,
+    pub today: Date,
+    /// Content terms of the sentences shown so far.
+    shown: Vec<Vec<String>>,
+}
+
+impl<'a> Verifier<'a> {
+    pub fn new(
+        embedder: &'a Embedder,
+        passages: &'a [Evidence],
+        echoes: Vec<String>,
+        question: &super::question::Question,
+        min_support: f32,
+        today: Date,
+    ) -> Self {
+        Verifier {
+            embedder,
+            passages,
+            echoes,
+            key_terms: question.key_terms(),
+            lang: question.lang,
+            translated_key_terms: question
+                .translation
+                .as_deref()
+                .map(|t| super::question::Question::read(t).key_terms()),
+            min_support,
+            today,
+            shown: Vec::new(),
+        }
+    }
+
+    pub async fn check(&mut self, sentence: &str) -> Result<Option<Verdict>> {
+        let (clean, cited) = strip_markers(sentence.trim());
+        let mut clean = said_once(without_list_number(clean.trim()));
+        for l in LABELS {
+            if clean.to_lowercase().starts_with(l) {
+                clean = clean[l.len()..].trim_start_matches([':', ' ']).to_string();
+                break;
+            }
+        }
+        if self.echoes.iter().any(|h| copies_heading(&clean, h)) {
+            return Ok(Some(Verdict::Dropped(Dropped::Junk)));
+        }
+        if clean.is_empty() {
+            return Ok(None);
+        }
+        if clean.contains(NO_ANSWER) {
+            return Ok(Some(Verdict::Dropped(Dropped::NoAnswer)));
+        }
+        let content = terms(&clean);
+        if is_junk(&clean, &content) {
+            return Ok(Some(Verdict::Dropped(Dropped::Junk)));
+        }
+        if repeats(&content, &self.shown) {
+            return Ok(Some(Verdict::Dropped(Dropped::Repeat)));
+        }
+        if self.passages.iter().any(|p| p.lang == self.lang && copies(&content, &p.terms))
+            && !content.iter().any(|t| self.key_terms.iter().any(|k| same_term(k, t)))
+        {
+            // A passage's sentence copied out that says nothing of what
+            // was asked ("Le schéma réseau est sur le partage" for the
+            // cabling overrun).
+            return Ok(Some(Verdict::Dropped(Dropped::Unrelated)));
+        }
+        let sentence_facts = facts(&clock_times(&clean), self.today);
+        if content.len() < 2 && sentence_facts.is_empty() {
+            // "Oui.", "Non." (a bare figure or name is checked like any
+            // sentence).
+            self.shown.push(content);
+            return Ok(Some(Verdict::Plain(clean)));
+        }
+        let sv = self.embedder.embed_query(&clean).await?;
+        let supports: Vec<f32> =
+            self.passages.iter().map(|p| support(&content, &p.terms, cosine(&sv, &p.vector))).collect();
+        tracing::debug!(target: "llm", sentence = %clean, ?cited, ?supports, "citation check");
+        let mut kept = attribute(&cited, &supports, self.min_support);
+        if kept.is_empty() {
+            if is_connective(&clean, &sentence_facts) {
+                return Ok(Some(Verdict::Plain(clean)));
+            }
+            return Ok(Some(Verdict::Dropped(Dropped::Unsupported)));
+        }
+        // Its names, figures and dates must be in what it cites: a fact
+        // found in another given passage cites that one too; a fact found
+        // in none was invented.
+        let texts: Vec<&str> = self.passages.iter().map(|p| p.text.as_str()).collect();
+        match cite_facts(&sentence_facts, kept, &texts, self.today) {
+            Ok(all) => kept = all,
+            Err(f) => {
+                tracing::debug!(target: "llm", fact = ?f, "a fact in no given passage");
+                return Ok(Some(Verdict::Dropped(Dropped::Invented)));
+            }
+        }
+        if kept.iter().all(|&i| self.passages[i].lang == self.lang) {
+            let same: Vec<&[String]> =
+                self.passages.iter().filter(|p| p.lang == self.lang).map(|p| p.terms.as_slice()).collect();
+            if !grounded(&content, &self.key_terms, &same) {
+                return Ok(Some(Verdict::Dropped(Dropped::Ungrounded)));
+            }
+        } else if let Some(key) = &self.translated_key_terms
+            && kept.iter().all(|&i| self.passages[i].lang != self.lang)
+        {
+            let cited: Vec<&[String]> = kept.iter().map(|&i| self.passages[i].terms.as_slice()).collect();
+            if !covers(key, &cited) {
+                return Ok(Some(Verdict::Dropped(Dropped::Ungrounded)));
+            }
+        }
+        self.shown.push(content);
+        Ok(Some(Verdict::Cited { text: clean, passages: kept }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_are_parsed_and_removed() {
+        assert_eq!(
+            strip_markers("La bascule a lieu le 14 mars [1]."),
+            ("La bascule a lieu le 14 mars.".into(), vec![1])
+        );
+        assert_eq!(strip_markers("A [1, 3] et B [2][9]"), ("A et B".into(), vec![1, 3, 2, 9]));
+        assert_eq!(strip_markers("tableau [x] ok"), ("tableau [x] ok".into(), vec![]));
+    }
+
+    #[test]
+    fn sentences_complete_only_when_the_next_one_starts() {
+        let mut b = "Le 14 mars [1]. Ensuite".to_string();
+        assert_eq!(take_sentences(&mut b, false), ["Le 14 mars [1]."]);
+        assert_eq!(b.trim(), "Ensuite");
+        let mut b = "Prix : 3.5 k€. [2]".to_string();
+        assert!(take_sentences(&mut b, false).is_empty());
+        assert_eq!(take_sentences(&mut b, true), ["Prix : 3.5 k€. [2]"]);
+        let mut b = "Actions :\n1. Alice rédige le plan [2].\n2. Bob".to_string();
+        let got: Vec<String> = take_sentences(&mut b, false).iter().map(|s| s.trim().to_string()).collect();
+        assert_eq!(got, ["Actions :", "1. Alice rédige le plan [2]."]);
+        let mut b = "A. [1] B.".to_string();
+        let got: Vec<String> = take_sentences(&mut b, true).iter().map(|s| s.trim().to_string()).collect();
+        assert_eq!(got, ["A. [1]", "B."]);
+    }
+
+    #[test]
+    fn attribution_keeps_supported_citations_and_fixes_wrong_ones() {
+        // Cited [2] but only passage 1 supports the sentence.
+        assert_eq!(attribute(&[2], &[0.9, 0.1], 0.5), [0]);
+        // Out-of-range citation removed, nothing supports: no citation.
+        assert_eq!(attribute(&[7], &[0.2, 0.1], 0.5), Vec::<usize>::new());
+        // Supported citation kept as given.
+        assert_eq!(attribute(&[2], &[0.9, 0.8], 0.5), [1]);
+    }
+
+    #[test]
+    fn support_uses_terms_or_similarity() {
+        let s = terms("La bascule aura lieu le 14 mars");
+        let p = terms("Bascule du datacenter de Lyon : 14 mars à 22h");
+        assert!(support(&s, &p, 0.0) >= 0.5);
+        assert!(support(&s, &[], 0.90) >= 0.99);
+        assert_eq!(support(&s, &[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn clock_times_are_written_one_way() {
+        assert_eq!(clock_times("from 10 pm to 4 am, then"), "from 22 h to 4 h, then");
+        assert_eq!(clock_times("between 8 a.m. and noon"), "between 8 h and 12 h");
+        assert_eq!(clock_times("at 10:30pm, then midi"), "at 22 h 30, then 12 h");
+        assert_eq!(clock_times("de 22 h à 4 h"), "de 22 h à 4 h");
+        assert_eq!(clock_times("I am here at 12 am"), "I am here at 0 h");
+        assert_eq!(clock_times("10 amps, 14 pm"), "10 amps, 14 pm");
+    }
+
+    #[test]
+    fn facts_are_absent_unless_the_text_holds_them() {
+        let today = Date { year: 2026, month: 11, day: 1 };
+        let f = facts("The switches arrive in Vénissieux on 20 February at 22 h.", today);
+        assert!(absent(&f, "Les switchs arrivent à Venissieux le 20 février, 22 h.", today).is_empty());
+        let lost = absent(&f, "Les switchs arrivent à Venissieux le 21 février, 22 h.", today);
+        assert!(lost.iter().any(|f| matches!(f, Fact::Date { .. })), "{lost:?}");
+        assert!(lost.iter().all(|f| !matches!(f, Fact::Name(_))), "{lost:?}");
+    }
+
+    #[test]
+    fn each_fact_cites_a_passage_that_holds_it() {
+        let today = Date { year: 2026, month: 12, day: 2 };
+        let passages = [
+            "Marc: ce sera fait avant le 4 décembre.",
+            "Qui est d'astreinte les 13 et 14 mars ?",
+            "La bascule de Lyon aura lieu le samedi 14 mars 2027, de 22 h à 4 h.",
+        ];
+        let f = facts("La bascule de Lyon aura lieu le samedi 14 mars à 22 h à 4 h.", today);
+        // Cited [1] (wrong): the date is also in [2], the hours only in [3].
+        let cited = cite_facts(&f, vec![0], &passages, today).unwrap();
+        assert!(cited.contains(&2), "{cited:?}");
+        let f = facts("La bascule aura lieu le 15 mars à 22 h.", today);
+        assert!(cite_facts(&f, vec![2], &passages, today).is_err(), "the 15th is in no passage");
+        let f = facts("Delivery between 8 am and noon.", today);
+        assert!(cite_facts(&f, vec![0], &["Livraison entre 8 h et midi."], today).is_ok());
+    }
+
+    #[test]
+    fn a_sentence_about_the_question_s_subject_needs_it_in_its_passage() {
+        let key = |q: &str| super::super::question::Question::read(q).key_terms();
+        let marketing = key("Quel est le budget marketing 2027 ?");
+        let passage = terms("Le budget d'infrastructure 2027 est de 1,2 million d'euros.");
+        assert!(!grounded(&terms("Le budget marketing 2027 est de 1,2 million d'euros."), &marketing, &[&passage]));
+        assert!(grounded(
+            &terms("Le budget d'infrastructure 2027 est de 1,2 million."),
+            &key("Quel est le budget 2027 ?"),
+            &[&passage]
+        ));
+        // Endings differ: "coupée" / "coupés"; a verb of the question is no subject.
+        let cut = key("Combien de temps la messagerie sera-t-elle coupée ?");
+        let mail = terms("Les services de messagerie seront coupés pendant environ deux heures.");
+        assert!(grounded(&terms("La messagerie sera coupée pendant environ deux heures."), &cut, &[&mail]));
+        assert!(same_term("switch", "switche") && same_term("coupee", "coupes") && !same_term("market", "mardi"));
+    }
+
+    #[test]
+    fn a_copied_sentence_is_told_from_an_answer() {
+        let passage = terms("Le schéma réseau mis à jour est sur le partage (version 3). J'y ai ajouté les 48 ports.");
+        assert!(copies(&terms("Le schéma réseau mis à jour est sur le partage (version 3)."), &passage));
+        assert!(!copies(&terms("Le schéma réseau est prêt."), &passage), "too short to tell");
+        assert!(!copies(&terms("La bascule du datacenter de Lyon aura lieu le 14 mars à 22 h."), &passage));
+    }
+
+    #[test]
+    fn passages_in_the_other_language_must_hold_the_translated_subject() {
+        let key = |q: &str| super::super::question::Question::read(q).key_terms();
+        let review = terms("Paul Martin: Agreed, the training budget is reduced to 60,000 euros.");
+        assert!(covers(&key("By how much is the training budget reduced?"), &[&review]));
+        assert!(!covers(
+            &key("What is the 2027 marketing budget?"),
+            &[&terms("The 2027 IT budget is 1.2 million euros.")]
+        ));
+    }
+
+    #[test]
+    fn stray_lines_repeats_and_connectives_are_told_apart() {
+        assert!(is_junk("Sources and.", &terms("Sources and.")));
+        assert!(is_junk("Source : [1]", &terms("Source :")));
+        assert!(!is_junk("Oui.", &terms("Oui.")));
+        assert!(is_junk("Alice, tu le rédiges ?", &terms("Alice, tu le rédiges ?")));
+        assert!(!is_junk("La bascule a lieu le 14 mars.", &terms("La bascule a lieu le 14 mars.")));
+        assert!(is_connective("Voici les actions décidées :", &[]));
+        assert!(copies_heading(
+            "Réunion RH télétravail, 3 décembre 2026 — 00:01–01:10",
+            "Réunion RH télétravail, 3 décembre 2026 — 00:01–01:10"
+        ));
+        assert!(!copies_heading(
+            "La réunion RH a décidé trois jours de télétravail.",
+            "Réunion RH télétravail, 3 décembre 2026"
+        ));
+        assert_eq!(without_list_number("2) Le 6 mars."), "Le 6 mars.");
+        assert_eq!(said_once("35 days 35 days 35 days 35 days"), "35 days");
+        assert_eq!(said_once("Le 14 mars, le 14 mars."), "Le 14 mars.");
+        assert_eq!(said_once("Bob et Bob Leroy"), "Bob et Bob Leroy");
+        assert_eq!(without_list_number("2027 est l'année."), "2027 est l'année.");
+        assert!(!is_connective("La bascule a lieu le 14 mars.", &[]));
+        let shown = vec![terms("La bascule a lieu le 14 mars à Lyon.")];
+        assert!(repeats(&terms("La bascule aura lieu le 14 mars à Lyon."), &shown));
+        assert!(!repeats(&terms("La messagerie sera coupée deux heures."), &shown));
+    }
+}
