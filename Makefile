@@ -16,7 +16,7 @@ DATA ?= ./data
 ALICE := alice.martin@valmont.fr
 BOB := bob.leroy@valmont.fr
 
-.PHONY: deps build models demo ingest-demo test lint layering bench bench-sources eval clean-data
+.PHONY: deps build models demo ingest-demo test lint layering bench bench-sources eval eval-answers eval-assistants clean-data
 
 deps:
 	@scripts/install-deps.sh
@@ -75,7 +75,14 @@ bench-sources: models
 clean-data:
 	rm -rf $(DATA)
 
-# Quality of the assistants on the evaluation set (not a test: minutes
-# and summaries take a minute or two each on 2 cores); see docs/QUALITY.md.
-eval: models
+# Quality on the evaluation sets (not tests: an answer takes seconds, minutes
+# and summaries a minute or two each on 2 cores); see docs/QUALITY.md.
+eval: eval-answers eval-assistants
+
+# Grounded answers: facts held, false "nothing found", unsupported
+# sentences, citation precision, time to first token (about 10 minutes).
+eval-answers: models
+	$(BIN) eval answers
+
+eval-assistants: models
 	$(BIN) eval assistants

@@ -17,6 +17,8 @@ use crate::dates::Date;
 use crate::facts::{facts, missing};
 use crate::text::fold;
 
+pub mod answers;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefItem {

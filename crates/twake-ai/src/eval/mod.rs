@@ -17,6 +17,8 @@ use twake_core::ingest::IngestOptions;
 use twake_core::quality::{Faithfulness, Reference, Tally, score_minutes, score_room, score_thread};
 use twake_types::Principal;
 
+mod answers;
+
 #[derive(Subcommand)]
 pub enum EvalCommand {
     /// Meeting minutes, thread summaries and room catch-ups against
@@ -30,6 +32,11 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Grounded answers against questions with the facts they must hold:
+    /// facts-held rate, false "nothing found" rate, unsupported sentences,
+    /// citation precision, language, and the time to sources, to the
+    /// first token and to the whole answer.
+    Answers(answers::AnswersArgs),
 }
 
 #[derive(serde::Serialize, Clone, Copy, PartialEq)]
@@ -99,7 +106,10 @@ fn pr(t: &Tally, hits: usize) -> String {
 }
 
 pub async fn run(command: EvalCommand, config: Config) -> Result<ExitCode> {
-    let EvalCommand::Assistants { set, json } = command;
+    let (set, json) = match command {
+        EvalCommand::Assistants { set, json } => (set, json),
+        EvalCommand::Answers(args) => return answers::run(args, config).await,
+    };
     let file = set.join("reference.toml");
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}: give --set, a folder with reference.toml", file.display()))?;
