@@ -30,8 +30,8 @@ def extract_answer(body):
     (a crude extractive answerer), cited [1]."""
     messages = json.loads(body).get("messages", [])
     user = next((m["content"] for m in messages if m.get("role") == "user"), "")
-    source = re.search(r"^\[1\][^\n]*\n(.+?)(?=\n\n\[\d+\] |\n\nQuestion: |\Z)", user, re.S | re.M)
-    question = re.search(r"^Question: (.*)$", user, re.M)
+    source = re.search(r"^\[1\][^\n]*\n(.+?)(?=\n\n\[\d+\] |\n\nQuestion ?: |\Z)", user, re.S | re.M)
+    question = re.search(r"^Question ?: (.*)$", user, re.M)
     if not source or not question:
         return "NO_ANSWER"
     words = lambda t: {w for w in re.findall(r"\w+", t.lower()) if len(w) > 3}

@@ -79,5 +79,5 @@ fn official_openai_client_against_serve() {
     assert!(status.success(), "server exit {status}: {err}");
 
     assert!(result.status.success(), "python client tests failed:\n{stdout}");
-    assert!(stdout.contains("openai client: 11 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("openai client: 12 passed, 0 failed"), "{stdout}");
 }
