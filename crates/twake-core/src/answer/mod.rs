@@ -659,6 +659,11 @@ impl Workspace {
         let given = started.given;
         let mut passages = passages;
         passages.truncate(given);
+        // Unit scores stay aligned with the passages kept (a quote is read
+        // from the passage its number cites).
+        if let Some(s) = &mut scored {
+            s.truncate(given);
+        }
         let evidence: Vec<verify::Evidence> =
             passages.iter().zip(&materials).map(|(p, m)| self.evidence(p, m)).collect();
         let today = self.today();
