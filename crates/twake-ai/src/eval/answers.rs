@@ -287,13 +287,18 @@ async fn evaluate(set: &AnswerSet, args: &AnswersArgs, data: &Path, config: Conf
         };
         match answer {
             Ok(a) => {
+                // A citation is read as the model read its passage: with
+                // its heading (a mail's subject, sender and day) and a chat
+                // message's author.
+                let cited: Vec<String> = a.citations.iter().map(|c| twake_core::answer::as_given(&c.chunk)).collect();
                 let given = Given {
                     text: &a.text,
                     found: a.found,
                     citations: a
                         .citations
                         .iter()
-                        .map(|c| GivenCitation { n: c.n, path: &c.chunk.path, text: &c.chunk.text })
+                        .zip(&cited)
+                        .map(|(c, text)| GivenCitation { n: c.n, path: &c.chunk.path, text })
                         .collect(),
                 };
                 row.score = score_answer(q, &given, &sources);

@@ -75,6 +75,7 @@ pub fn take_sentences(buf: &mut String, finished: bool) -> Vec<String> {
             // Absorb following white space and markers like " [1][2]".
             let mut j = i + 1;
             let mut after = pos + c.len_utf8();
+            let mut open_marker = false;
             loop {
                 while j < chars.len() && chars[j].1.is_whitespace() && chars[j].1 != '\n' {
                     j += 1;
@@ -86,9 +87,14 @@ pub fn take_sentences(buf: &mut String, finished: bool) -> Vec<String> {
                             after = chars.get(j).map(|x| x.0).unwrap_or(buf.len());
                             continue;
                         }
-                        None => break,
+                        // "mars. [" — the marker's number has not come
+                        // yet: wait for it.
+                        None => open_marker = !finished,
                     }
                 }
+                break;
+            }
+            if open_marker {
                 break;
             }
             if j < chars.len() {
@@ -172,10 +178,13 @@ pub fn clock_times(text: &str) -> String {
     });
     static WORDS: LazyLock<regex::Regex> =
         LazyLock::new(|| regex::Regex::new(r"(?i)\b(noon|midi|midnight|minuit)\b").expect("valid pattern"));
+    static COLON: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\b([01]?\d|2[0-3]):([0-5]\d)\b").expect("valid pattern"));
+    // "22:00" is "22 h", "8:30" is "8 h 30" (a 12-hour "8:30 pm" first).
     let text = WORDS.replace_all(text, |c: &regex::Captures| {
         if matches!(c[1].to_lowercase().as_str(), "noon" | "midi") { "12 h".to_string() } else { "0 h".to_string() }
     });
-    TWELVE
+    let text = TWELVE
         .replace_all(&text, |c: &regex::Captures| {
             let h: u32 = c[1].parse().unwrap_or(0);
             if !(1..=12).contains(&h) {
@@ -192,6 +201,12 @@ pub fn clock_times(text: &str) -> String {
                 Some(m) => format!("{h24} h {}", m.as_str()),
                 None => format!("{h24} h"),
             }
+        })
+        .into_owned();
+    COLON
+        .replace_all(&text, |c: &regex::Captures| {
+            let h: u32 = c[1].parse().unwrap_or(0);
+            if &c[2] == "00" { format!("{h} h") } else { format!("{h} h {}", &c[2]) }
         })
         .into_owned()
 }
@@ -224,6 +239,12 @@ pub fn cite_facts(facts: &[Fact], mut kept: Vec<usize>, passages: &[&str], today
         }
     }
     Ok(kept)
+}
+
+/// A sentence that is only a name, a figure or a date ("Alice Martin",
+/// "le 6 mars", "250"): four words at most, naming a fact.
+fn only_facts(clean: &str, today: Date) -> bool {
+    clean.split_whitespace().count() <= 4 && !facts(&clock_times(clean), today).is_empty()
 }
 
 /// Labels some models put before their text ("Réponse :").
@@ -317,6 +338,9 @@ pub(crate) struct Evidence {
     pub terms: Vec<String>,
     pub lang: Lang,
     pub vector: Vec<f32>,
+    /// A chat message given because it answers a question asked just
+    /// before it: it is about the question without its words.
+    pub answers_asked: bool,
 }
 
 /// Two content terms are the same word, give or take its ending
@@ -387,10 +411,16 @@ pub enum Verdict {
 }
 
 /// Whether a sentence only repeats a passage's heading ("Réunion RH
-/// télétravail, 3 décembre 2026 — 00:01–01:10").
+/// télétravail, 3 décembre 2026 — 00:01–01:10") or a line of the prompt.
+/// A sentence that adds a figure or a name to the line is an answer put
+/// in the question's words ("3 jours de télétravail par semaine sont
+/// autorisés", "Claire valide le plan de retour arrière").
 pub fn copies_heading(clean: &str, heading: &str) -> bool {
     let (s, h) = (terms(clean), terms(heading));
-    !s.is_empty() && s.iter().filter(|t| h.contains(t)).count() * 5 >= s.len() * 4
+    let named: Vec<String> =
+        clean.split_whitespace().filter(|w| w.chars().next().is_some_and(char::is_uppercase)).flat_map(terms).collect();
+    let adds = s.iter().any(|t| !h.contains(t) && (t.chars().all(|c| c.is_ascii_digit()) || named.contains(t)));
+    !s.is_empty() && !adds && s.iter().filter(|t| h.contains(t)).count() * 5 >= s.len() * 4
 }
 
 /// The checks of one answer's sentences against its passages.
@@ -409,6 +439,16 @@ pub(crate) struct Verifier<'a> {
     pub today: Date,
     /// Content terms of the sentences shown so far.
     shown: Vec<Vec<String>>,
+    /// Sentences must say what they answer in words (the answer to a
+    /// question of several parts): a bare figure, date or name ("240
+    /// [1]") is shown after the one part that wants its kind ("quand
+    /// part-il : 6 mars"), and dropped when several parts or none do.
+    pub needs_words: bool,
+    /// The question's parts.
+    parts: Vec<String>,
+    /// The part of the question a follow-up answers: a bare figure or
+    /// name is shown after it ("how many are in use: 240").
+    pub label: Option<String>,
 }
 
 impl<'a> Verifier<'a> {
@@ -433,6 +473,27 @@ impl<'a> Verifier<'a> {
             min_support,
             today,
             shown: Vec::new(),
+            needs_words: false,
+            parts: question.parts.clone(),
+            label: None,
+        }
+    }
+
+    /// The one part of the question that wants what a bare answer is (a
+    /// date, a figure, a name).
+    fn part_for(&self, clean: &str) -> Option<String> {
+        use super::question::{Wants, wants};
+        let found = facts(&clock_times(clean), self.today);
+        let kinds: &[Wants] = match found.first() {
+            Some(Fact::Date { .. }) => &[Wants::Day, Wants::Hour],
+            Some(Fact::Number { .. }) => &[Wants::Number, Wants::Hour],
+            Some(Fact::Name(_)) => &[Wants::Person],
+            None => return None,
+        };
+        let fitting: Vec<&String> = self.parts.iter().filter(|p| kinds.contains(&wants(p))).collect();
+        match fitting.as_slice() {
+            [one] => Some((*one).clone()),
+            _ => None,
         }
     }
 
@@ -454,14 +515,33 @@ impl<'a> Verifier<'a> {
         if clean.contains(NO_ANSWER) {
             return Ok(Some(Verdict::Dropped(Dropped::NoAnswer)));
         }
-        let content = terms(&clean);
+        if clean.contains('=') {
+            // "250 - 240 = 10": the model's own arithmetic, which no
+            // passage states.
+            return Ok(Some(Verdict::Dropped(Dropped::Invented)));
+        }
+        // Clock times one way on both sides ("22:00" and "22 h").
+        let content = terms(&clock_times(&clean));
         if is_junk(&clean, &content) {
             return Ok(Some(Verdict::Dropped(Dropped::Junk)));
         }
+        let bare = content.iter().filter(|t| !t.chars().all(|c| c.is_ascii_digit())).count() < 2
+            || self.needs_words && only_facts(&clean, self.today);
+        let label = match (&self.label, bare && self.needs_words) {
+            (Some(l), _) => Some(l.clone()),
+            (None, true) => match self.part_for(&clean) {
+                Some(part) => Some(part),
+                None => return Ok(Some(Verdict::Dropped(Dropped::Junk))),
+            },
+            (None, false) => None,
+        };
         if repeats(&content, &self.shown) {
             return Ok(Some(Verdict::Dropped(Dropped::Repeat)));
         }
-        if self.passages.iter().any(|p| p.lang == self.lang && copies(&content, &p.terms))
+        let copied: Vec<&Evidence> =
+            self.passages.iter().filter(|p| p.lang == self.lang && copies(&content, &p.terms)).collect();
+        if !copied.is_empty()
+            && !copied.iter().any(|p| p.answers_asked)
             && !content.iter().any(|t| self.key_terms.iter().any(|k| same_term(k, t)))
         {
             // A passage's sentence copied out that says nothing of what
@@ -513,6 +593,13 @@ impl<'a> Verifier<'a> {
             }
         }
         self.shown.push(content);
+        if let Some(label) = label.as_deref().filter(|_| bare) {
+            let sep = if self.lang == Lang::Fr { " : " } else { ": " };
+            let label = label.trim_end_matches('?').trim();
+            let mut first = label.chars();
+            let label: String = first.next().map(|c| c.to_uppercase().chain(first).collect()).unwrap_or_default();
+            clean = format!("{label}{sep}{}.", clean.trim_end_matches('.'));
+        }
         Ok(Some(Verdict::Cited { text: clean, passages: kept }))
     }
 }
@@ -522,6 +609,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_bare_fact_is_told_from_a_sentence() {
+        let today = Date { year: 2026, month: 11, day: 1 };
+        assert!(only_facts("6 mars", today) && only_facts("250", today));
+        assert!(!only_facts("Claire Dubois valide le plan de retour arrière avant le 5 mars.", today));
+        assert!(!only_facts("Oui.", today));
+    }
+
+    #[test]
     fn markers_are_parsed_and_removed() {
         assert_eq!(
             strip_markers("La bascule a lieu le 14 mars [1]."),
@@ -529,6 +624,15 @@ mod tests {
         );
         assert_eq!(strip_markers("A [1, 3] et B [2][9]"), ("A et B".into(), vec![1, 3, 2, 9]));
         assert_eq!(strip_markers("tableau [x] ok"), ("tableau [x] ok".into(), vec![]));
+    }
+
+    #[test]
+    fn a_marker_split_across_tokens_stays_with_its_sentence() {
+        let mut buf = String::from("Between 22:00 and 4:00 on March 14. [");
+        assert!(take_sentences(&mut buf, false).is_empty(), "the marker's number is still to come");
+        buf.push_str("1] The");
+        assert_eq!(take_sentences(&mut buf, false), ["Between 22:00 and 4:00 on March 14. [1]"]);
+        assert_eq!(buf, " The");
     }
 
     #[test]
@@ -574,6 +678,7 @@ mod tests {
         assert_eq!(clock_times("de 22 h à 4 h"), "de 22 h à 4 h");
         assert_eq!(clock_times("I am here at 12 am"), "I am here at 0 h");
         assert_eq!(clock_times("10 amps, 14 pm"), "10 amps, 14 pm");
+        assert_eq!(clock_times("between 22:00 and 4:30"), "between 22 h and 4 h 30");
     }
 
     #[test]
@@ -657,6 +762,13 @@ mod tests {
             "La réunion RH a décidé trois jours de télétravail.",
             "Réunion RH télétravail, 3 décembre 2026"
         ));
+        let asked = "La question demande : Combien de jours de télétravail par semaine sont autorisés ; quel jour.";
+        assert!(!copies_heading("3 jours de télétravail par semaine sont autorisés.", asked), "a figure added");
+        assert!(!copies_heading(
+            "Claire valide le plan de retour arrière.",
+            "Question : Qui valide le plan de retour arrière ?"
+        ));
+        assert!(copies_heading("Combien de jours de télétravail par semaine sont autorisés.", asked));
         assert_eq!(without_list_number("2) Le 6 mars."), "Le 6 mars.");
         assert_eq!(said_once("35 days 35 days 35 days 35 days"), "35 days");
         assert_eq!(said_once("Le 14 mars, le 14 mars."), "Le 14 mars.");

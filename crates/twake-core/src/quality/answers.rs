@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::answer::{strip_markers, take_sentences};
+use crate::answer::{clock_times, strip_markers, take_sentences};
 use crate::dates::Date;
 use crate::facts::{Fact, facts, missing};
 use crate::text::{detect, fold, terms};
@@ -199,15 +199,23 @@ pub fn score_answer(q: &RefQuestion, given: &Given<'_>, sources: &[String]) -> A
     }
     for sentence in statements {
         let (clean, cited) = strip_markers(sentence.trim());
-        let sentence_facts = facts(&clean, REFERENCE_DAY);
+        // Clock times compared one way ("22:00" holds for "22 h").
+        let sentence_facts = facts(&clock_times(&clean), REFERENCE_DAY);
         let content = terms(&clean);
         if sentence_facts.is_empty() && (content.len() < 3 || clean.trim_end().ends_with(':')) {
             continue; // "Voici ce que disent vos documents :", "Yes."
         }
         s.sentences += 1;
-        let cited_text: String =
-            given.citations.iter().filter(|c| cited.contains(&c.n)).map(|c| c.text).collect::<Vec<_>>().join("\n");
-        if cited_text.is_empty() || !missing(&sentence_facts, &cited_text, REFERENCE_DAY).is_empty() {
+        // Spaced one way: a name across a line break ("Passwords\nPasswords
+        // must…", a heading then its text) is the name quoted.
+        let cited_text: String = given
+            .citations
+            .iter()
+            .filter(|c| cited.contains(&c.n))
+            .flat_map(|c| c.text.split_whitespace())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if cited_text.is_empty() || !missing(&sentence_facts, &clock_times(&cited_text), REFERENCE_DAY).is_empty() {
             s.unsupported += 1;
         }
         if clean.split_whitespace().count() >= 5 {
@@ -377,6 +385,18 @@ mod tests {
             citations: vec![GivenCitation { n: 2, path: "a.eml", text: passage }],
         };
         let s = score_answer(&q(QuestionKind::Fact, &[&["48 hours"]]), &given, &["a.eml".into()]);
+        assert_eq!((s.held, s.sentences, s.unsupported), (1, 1, 0));
+    }
+
+    #[test]
+    fn clock_times_are_compared_one_way() {
+        let passage = "La bascule aura lieu dans la nuit du samedi 14 mars 2027, de 22 h à 4 h.";
+        let given = Given {
+            text: "Between 22:00 and 4:00 on March 14, 2027 [1].",
+            found: true,
+            citations: vec![GivenCitation { n: 1, path: "a.eml", text: passage }],
+        };
+        let s = score_answer(&q(QuestionKind::Cross, &[&["22 h", "10 pm"]]), &given, &["a.eml".into()]);
         assert_eq!((s.held, s.sentences, s.unsupported), (1, 1, 0));
     }
 
