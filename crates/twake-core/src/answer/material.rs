@@ -20,28 +20,48 @@ pub struct Material {
 }
 
 /// Where a passage comes from, as its prompt heading: the title, the
-/// locator, and who wrote it when the text does not say (a mail's sender,
-/// a chat message's author: the text of a chat message does not name its
-/// sender) with the day.
+/// locator, and for a mail who wrote it (the text does not say) with the
+/// day; for a chat message the day (its author starts its text, see
+/// `spoken`).
 pub fn heading(c: &ChunkView) -> String {
     let mut head = c.title.clone();
     let loc = c.locator.display();
     if !loc.is_empty() && loc != c.title {
         head.push_str(&format!(" — {loc}"));
     }
-    let who = match (c.kind, c.author.as_deref()) {
-        (SourceKind::Chat, Some(a)) => Some(crate::catchup::person_name(a)),
-        (SourceKind::Mail, Some(a)) => Some(crate::assist::display_name(a)),
-        _ => None,
-    };
-    if let Some(who) = who {
-        head.push_str(&format!(" ({who}"));
-        if let Some(day) = c.date.as_deref().filter(|d| d.len() >= 10) {
-            head.push_str(&format!(", {}", &day[..10]));
+    let day = c.date.as_deref().filter(|d| d.len() >= 10).map(|d| &d[..10]);
+    match (c.kind, c.author.as_deref()) {
+        (SourceKind::Mail, Some(a)) => {
+            head.push_str(&format!(" ({}", crate::assist::display_name(a)));
+            if let Some(day) = day {
+                head.push_str(&format!(", {day}"));
+            }
+            head.push(')');
         }
-        head.push(')');
+        (SourceKind::Chat, Some(_)) => {
+            if let Some(day) = day {
+                head.push_str(&format!(" ({day})"));
+            }
+        }
+        _ => {}
     }
     head
+}
+
+/// A passage's text as the model reads it: a chat message after its
+/// author's name, as a transcript's lines are ("Marc Petit: Je m'en
+/// charge…": who "je" is stays with what was said); other text as it is.
+pub fn spoken(c: &ChunkView, text: &str) -> String {
+    match (c.kind, c.author.as_deref()) {
+        (SourceKind::Chat, Some(a)) => format!("{}: {}", crate::catchup::person_name(a), text.trim()),
+        _ => text.to_string(),
+    }
+}
+
+/// A passage as it is given to the model whole: its heading, then its
+/// text (what its citation stands for).
+pub fn as_given(c: &ChunkView) -> String {
+    format!("{}\n{}", heading(c), spoken(c, &c.text))
 }
 
 /// A line that starts an item of a list.
@@ -148,6 +168,31 @@ pub fn distinct(passages: &[SearchHit]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chat_message_is_read_after_its_author_s_name() {
+        let c = ChunkView {
+            chunk_id: 1,
+            doc_id: 1,
+            path: "/x/infra-lyon.json".into(),
+            kind: SourceKind::Chat,
+            title: "Infra Lyon".into(),
+            message_id: None,
+            author: Some("marc.petit@valmont.fr".into()),
+            date: Some("2026-11-24T10:00:00Z".into()),
+            locator: twake_types::Locator::Message,
+            text: "Je m'en charge, ce sera fait avant le 4 décembre.".into(),
+            sensitivity: twake_types::Sensitivity::Internal,
+        };
+        assert_eq!(heading(&c), "Infra Lyon (2026-11-24)");
+        assert_eq!(
+            as_given(&c),
+            "Infra Lyon (2026-11-24)\nMarc Petit: Je m'en charge, ce sera fait avant le 4 décembre."
+        );
+        let mail = ChunkView { kind: SourceKind::Mail, author: Some("Claire Dubois <c@v.fr>".into()), ..c };
+        assert_eq!(heading(&mail), "Infra Lyon (Claire Dubois, 2026-11-24)");
+        assert_eq!(spoken(&mail, "Bonjour"), "Bonjour");
+    }
 
     #[test]
     fn a_mail_s_header_is_apart_and_its_wrapped_lines_joined() {

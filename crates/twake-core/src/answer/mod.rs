@@ -27,6 +27,7 @@ mod question;
 mod verify;
 
 use material::Material;
+pub use material::{as_given, heading};
 pub use prompt::{
     Mode, NO_ANSWER, build_messages, estimate_tokens, fit_prompt, not_found_text, quoting_text, read_translation,
     translation_messages,
@@ -390,23 +391,34 @@ impl Workspace {
         Ok(chosen)
     }
 
-    /// Before each short chat message among `chosen`, the message just
-    /// before it in its room (what "je m'en charge" answers), when the pass
-    /// may read it; at most two such additions.
+    /// Around the chat messages among `chosen`, what they need to be
+    /// understood, when the pass may read it: before a short message,
+    /// the one it answers ("je m'en charge"; at most two such additions);
+    /// after a message that asks something, the two that follow it (the
+    /// answer to "qui est d'astreinte ?"; for one such message).
     async fn with_replied_messages(&self, chosen: Vec<SearchHit>, pass: &AccessPass) -> Result<Vec<SearchHit>> {
-        let mut out: Vec<SearchHit> = Vec::with_capacity(chosen.len() + 2);
-        let mut added = 0;
+        let mut out: Vec<SearchHit> = Vec::with_capacity(chosen.len() + 4);
+        let (mut added, mut followed) = (0, false);
         for h in chosen {
-            // A short chat message ("je m'en charge") is read with the
-            // message it answers.
-            if h.chunk.kind == twake_types::SourceKind::Chat
-                && h.chunk.text.chars().count() < 100
-                && added < 2
-                && let Some(doc) = self.store.readable_document(h.chunk.doc_id, pass).await?
-            {
-                let before = self.store.neighbours(&doc, &room_prefix(&doc.path), 1, pass).await?;
-                let earlier = before.into_iter().find(|d| d.date <= doc.date);
-                if let Some(d) = earlier
+            let short = h.chunk.text.chars().count() < 100;
+            let asks = h.chunk.text.trim_end().ends_with('?');
+            let doc = match h.chunk.kind {
+                twake_types::SourceKind::Chat if (short && added < 2) || (asks && !followed) => {
+                    self.store.readable_document(h.chunk.doc_id, pass).await?
+                }
+                _ => None,
+            };
+            let Some(doc) = doc else {
+                if !out.iter().any(|x| x.chunk.chunk_id == h.chunk.chunk_id) {
+                    out.push(h);
+                }
+                continue;
+            };
+            let around = self.store.neighbours(&doc, &room_prefix(&doc.path), 2, pass).await?;
+            let after = |d: &twake_index::DocView| (&d.date, d.doc_id) > (&doc.date, doc.doc_id);
+            if short && added < 2 && !asks {
+                // A short message is read with the message it answers.
+                if let Some(d) = around.iter().rev().find(|d| !after(d))
                     && !out.iter().any(|x| x.chunk.doc_id == d.doc_id)
                     && let Some(c) = self.store.doc_chunks(d.doc_id, pass).await?.into_iter().next()
                 {
@@ -415,7 +427,17 @@ impl Workspace {
                 }
             }
             if !out.iter().any(|x| x.chunk.chunk_id == h.chunk.chunk_id) {
-                out.push(h);
+                out.push(h.clone());
+            }
+            if asks && !followed {
+                followed = true;
+                for d in around.iter().filter(|d| after(d)) {
+                    if !out.iter().any(|x| x.chunk.doc_id == d.doc_id)
+                        && let Some(c) = self.store.doc_chunks(d.doc_id, pass).await?.into_iter().next()
+                    {
+                        out.push(context_hit(c, &h));
+                    }
+                }
             }
         }
         Ok(out)
@@ -491,12 +513,14 @@ impl Workspace {
     }
 
     /// A given passage as the sentence checks read it.
-    fn evidence(&self, p: &SearchHit, m: &Material) -> verify::Evidence {
+    fn evidence(&self, p: &SearchHit, m: &Material, answers_asked: bool) -> verify::Evidence {
+        let given = format!("{}\n{}", m.head, material::spoken(&p.chunk, &p.chunk.text));
         verify::Evidence {
-            text: format!("{}\n{}", m.head, p.chunk.text),
-            terms: terms(&format!("{}\n{}", m.head, p.chunk.text)),
+            terms: terms(&verify::clock_times(&given)),
+            text: given,
             lang: crate::text::detect(&p.chunk.text),
             vector: self.vectors().vector(p.chunk.chunk_id).unwrap_or_default(),
+            answers_asked,
         }
     }
 
@@ -606,13 +630,18 @@ impl Workspace {
                     }
                     _ => split[i].join("\n"),
                 };
-                Material { head: material::heading(&p.chunk), text }
+                Material { head: material::heading(&p.chunk), text: material::spoken(&p.chunk, &text) }
             })
             .collect();
         let max_tokens = match q.intent {
             Intent::Facts => cfg.max_tokens,
             Intent::Summary => cfg.max_tokens + cfg.max_tokens / 2,
         };
+        // Strong evidence: the passages are close enough to the question
+        // that "no answer" is not taken at its word. A summary of the
+        // document they come from is then always written.
+        let strong = best >= cfg.confident_similarity;
+        let first_mode = if q.intent == Intent::Summary && strong { Mode::MustAnswer } else { Mode::MayDecline };
 
         // The first allowed model that starts answering; a model that fails
         // before its first token (or whose context cannot hold the prompt)
@@ -623,7 +652,7 @@ impl Workspace {
         for (k, route) in routes.into_iter().enumerate() {
             let last = k + 1 == n_routes;
             let (name, info, _) = self.route_info(&route);
-            let mut s = match self.start_generation(&route, &q, &materials, Mode::MayDecline, pass, max_tokens).await {
+            let mut s = match self.start_generation(&route, &q, &materials, first_mode, pass, max_tokens).await {
                 Ok(s) => s,
                 Err(CoreError::Llm(e)) if !last => {
                     failures.push(format!("{name} failed ({e}), fell back"));
@@ -664,12 +693,19 @@ impl Workspace {
         if let Some(s) = &mut scored {
             s.truncate(given);
         }
-        let evidence: Vec<verify::Evidence> =
-            passages.iter().zip(&materials).map(|(p, m)| self.evidence(p, m)).collect();
+        let evidence: Vec<verify::Evidence> = passages
+            .iter()
+            .zip(&materials)
+            .enumerate()
+            .map(|(i, (p, m))| self.evidence(p, m, answers_asked(&passages, i)))
+            .collect();
         let today = self.today();
         let echoes = echoes_of(&started.prompt, &materials[..given]);
         let all: Vec<usize> = (0..given).collect();
         let mut verifier = Verifier::new(&self.embedder, &evidence, echoes.clone(), &q, cfg.min_support, today);
+        // The answer to a question of several parts says which part each
+        // figure answers: "250 [1] 240 [1]" is no answer.
+        verifier.needs_words = q.parts.len() > 1;
         let mut shown = Shown::default();
         let mut out = self
             .stream_verified(&mut started, Some(first_event), &mut verifier, &all, &mut shown, t0, on_event)
@@ -683,6 +719,32 @@ impl Workspace {
             (a.stats, a.failed, a.first_token_ms, a.prompt) = (stats, Some(e), first_token_ms, prompt);
             return Ok(a);
         }
+        let mut pointed = out.pointed.clone();
+        // A question of several parts whose answer left one out: a short
+        // follow-up on that part alone, after the same passages and
+        // question (the model's state for them is reused), checked the
+        // same way; what it adds is shown after the answer.
+        if q.intent == Intent::Facts && q.parts.len() > 1 {
+            let left = q.unanswered_parts(&shown.text, today);
+            verifier.needs_words = false;
+            for &i in left.iter().take(3) {
+                verifier.label = Some(q.parts[i].clone());
+                let part = Question { only: Some(q.parts[i].clone()), ..q.clone() };
+                let mut s =
+                    self.start_generation(&route, &part, &materials[..given], Mode::MayDecline, pass, 96).await?;
+                verifier.echoes.extend(echoes_of(&s.prompt, &materials[..given]));
+                let more = self.stream_verified(&mut s, None, &mut verifier, &all, &mut shown, t0, on_event).await?;
+                stats = add_stats(stats, more.stats);
+                if let Some(e) = more.failed {
+                    tracing::warn!(target: "llm", error = %e, "a follow-up on a part failed");
+                    break;
+                }
+            }
+            if !left.is_empty() {
+                route_info.decision =
+                    format!("{}; asked again on {} part(s) left out", route_info.decision, left.len().min(3));
+            }
+        }
         // Nothing shown ("no answer", or nothing that holds): a second
         // attempt. Small models pass over an answer written in the other
         // language, so the question is put into it (by the embedded model),
@@ -693,7 +755,6 @@ impl Workspace {
         // only when the passages are close to the question; its sentences
         // are checked the same way (a sentence citing only passages in the
         // other language must find the translation's subject in them).
-        let strong = best >= cfg.confident_similarity;
         let mut split = split;
         let mut materials = materials;
         let mut evidence = evidence;
@@ -734,7 +795,10 @@ impl Workspace {
             let new_materials: Vec<Material> = new_hits
                 .iter()
                 .zip(&new_units)
-                .map(|(h, u)| Material { head: material::heading(&h.chunk), text: u.join("\n") })
+                .map(|(h, u)| Material {
+                    head: material::heading(&h.chunk),
+                    text: material::spoken(&h.chunk, &u.join("\n")),
+                })
                 .collect();
             let mut retry_materials: Vec<Material> = set.iter().map(|&i| materials[i].clone()).collect();
             retry_materials.extend(new_materials.iter().cloned());
@@ -744,7 +808,7 @@ impl Workspace {
             let kept_new = fits.saturating_sub(set.len());
             set.truncate(fits);
             for ((h, m), u) in new_hits.into_iter().zip(new_materials).zip(new_units).take(kept_new) {
-                evidence.push(self.evidence(&h, &m));
+                evidence.push(self.evidence(&h, &m, false));
                 materials.push(m);
                 split.push(u);
                 passages.push(h);
@@ -757,9 +821,11 @@ impl Workspace {
             let mode = if strong { Mode::MustAnswer } else { Mode::MayDecline };
             let retry_evidence: Vec<verify::Evidence> = set.iter().map(|&i| evidence[i].clone()).collect();
             let mut verifier = Verifier::new(&self.embedder, &retry_evidence, echoes, &q, cfg.min_support, today);
+            verifier.needs_words = q.parts.len() > 1;
             started = self.start_generation(&route, &q, &retry_materials, mode, pass, max_tokens).await?;
             let retry = self.stream_verified(&mut started, None, &mut verifier, &set, &mut shown, t0, on_event).await?;
             stats = add_stats(stats, retry.stats);
+            pointed.extend(retry.pointed);
             if let Some(e) = retry.failed {
                 tracing::warn!(target: "llm", error = %e, "second attempt failed");
             }
@@ -771,14 +837,23 @@ impl Workspace {
         // Nothing the model wrote holds, or it declined twice, while the
         // passages are close to the question: quote their best sentences
         // rather than show nothing (an extractive answer beats none).
-        // With weak evidence, "nothing found" stands.
+        // A model that named passages without writing a word points at
+        // them: their sentence closest to the question is quoted. With
+        // weak evidence, "nothing found" stands.
         let mut extractive = false;
-        if shown.text.is_empty() && strong {
+        tracing::debug!(target: "llm", best, strong, ?pointed, shown = !shown.text.is_empty(), "after the model");
+        if shown.text.is_empty() && (strong || !pointed.is_empty()) {
             let units = match scored.take() {
                 Some(u) if u.len() == given => u,
                 _ => self.unit_scores(&split[..given], &queries).await?,
             };
-            let picks = extract(&units[..given.min(units.len())], &queries, &q, QUOTE_SIMILARITY);
+            let units = &units[..given.min(units.len())];
+            let mut picks = if strong { extract(units, &queries, &q, QUOTE_SIMILARITY) } else { vec![] };
+            if picks.is_empty() {
+                // The model named passages without a word ("[1] [2]"):
+                // their sentence closest to the question, if close.
+                picks.extend(pointed_unit(units, &queries, &pointed));
+            }
             if !picks.is_empty() {
                 let mut text = quoting_text(q.lang).to_string();
                 for (p, u) in &picks {
@@ -910,6 +985,10 @@ impl Workspace {
             }
         }
         out.declined = raw.trim().is_empty() || raw.trim_start().starts_with(NO_ANSWER);
+        let (bare, named) = strip_markers(raw.trim());
+        if !out.declined && !bare.chars().any(char::is_alphanumeric) {
+            out.pointed = named.iter().filter_map(|&n| map.get(n.wrapping_sub(1)).copied()).collect();
+        }
         tracing::debug!(target: "llm", output = %raw, declined = out.declined, looped = out.looped, "model output");
         Ok(out)
     }
@@ -925,6 +1004,9 @@ struct Streamed {
     declined: bool,
     /// Stopped because the model repeated itself.
     looped: bool,
+    /// The passages (the answer's indexes) the model named without a
+    /// word: its whole output was citation marks.
+    pointed: Vec<usize>,
 }
 
 /// The answer as shown so far.
@@ -948,6 +1030,10 @@ struct Units {
 /// language is quoted (a unit in the question's language must hold half
 /// of its key terms).
 const QUOTE_SIMILARITY: f32 = 0.86;
+
+/// From this similarity to the question, a unit of a passage the model
+/// named without a word is quoted.
+const POINTED_SIMILARITY: f32 = 0.80;
 
 /// The largest text a summary reads of a document.
 const SUMMARY_CHARS: usize = 3000;
@@ -978,22 +1064,40 @@ fn echoes_of(prompt: &[ChatMessage], materials: &[Material]) -> Vec<String> {
 }
 
 /// The passages a second attempt reads: the closest to the question (at
-/// most two, within 0.02 of the best), each with the chat message it
-/// answers when that was added for context; in their order.
+/// most two, within 0.02 of the best), each with the chat messages added
+/// around it for context (the one it answers, those that answer it); in
+/// their order.
 fn closest(passages: &[SearchHit]) -> Vec<usize> {
     let best = passages.iter().map(|p| p.dense).fold(f32::NEG_INFINITY, f32::max);
     let mut by_dense: Vec<usize> = (0..passages.len()).filter(|&i| passages[i].score > 0.0).collect();
     by_dense.sort_by(|&a, &b| passages[b].dense.total_cmp(&passages[a].dense));
+    let context = |i: usize| passages[i].score == 0.0 && passages[i].chunk.kind == twake_types::SourceKind::Chat;
     let mut out: Vec<usize> = Vec::new();
     for i in by_dense.into_iter().take(2).filter(|&i| passages[i].dense >= best - 0.02) {
-        if i > 0 && passages[i - 1].score == 0.0 && passages[i].chunk.kind == twake_types::SourceKind::Chat {
-            out.push(i - 1);
+        if passages[i].chunk.kind == twake_types::SourceKind::Chat {
+            if i > 0 && context(i - 1) {
+                out.push(i - 1);
+            }
+            out.extend((i + 1..passages.len()).take_while(|&j| context(j)));
         }
         out.push(i);
     }
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// Whether passage `i` is a chat message added for context after a
+/// message that asks something (it answers it).
+fn answers_asked(passages: &[SearchHit], i: usize) -> bool {
+    let context = |j: usize| passages[j].score == 0.0 && passages[j].chunk.kind == twake_types::SourceKind::Chat;
+    if !context(i) {
+        return false;
+    }
+    let asked = (0..i).rev().find(|&j| !context(j));
+    asked.is_some_and(|j| {
+        passages[j].chunk.kind == twake_types::SourceKind::Chat && passages[j].chunk.text.trim_end().ends_with('?')
+    })
 }
 
 /// A passage added for context (not found by the search itself).
@@ -1053,6 +1157,25 @@ fn extract(units: &[Units], queries: &[Vec<f32>], q: &Question, close: f32) -> V
     picks
 }
 
+/// The unit an extractive answer quotes from the passages the model
+/// named without a word: of those passages' units that say something (two
+/// content words, not a question), the closest to a query, when it is at
+/// least `POINTED_SIMILARITY` close.
+fn pointed_unit(units: &[Units], queries: &[Vec<f32>], pointed: &[usize]) -> Option<(usize, usize)> {
+    pointed
+        .iter()
+        .filter(|&&p| p < units.len())
+        .flat_map(|&p| units[p].vectors.iter().enumerate().map(move |(i, v)| (p, i, v)))
+        .filter(|&(p, i, _)| {
+            let unit = &units[p].units[i];
+            terms(unit).len() >= 2 && !unit.trim_end().ends_with('?')
+        })
+        .map(|(p, i, v)| (p, i, queries.iter().map(|q| verify::cosine(q, v)).fold(f32::NEG_INFINITY, f32::max)))
+        .filter(|&(_, _, cos)| cos >= POINTED_SIMILARITY)
+        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|(p, i, _)| (p, i))
+}
+
 fn add_stats(a: Option<GenStats>, b: Option<GenStats>) -> Option<GenStats> {
     match (a, b) {
         (Some(a), Some(b)) => Some(GenStats {
@@ -1098,6 +1221,14 @@ mod tests {
             hit(4, SourceKind::Document, 0.87, 0.875, "b"),
         ];
         assert_eq!(closest(&p), [1, 2, 3], "the two closest, the reply with its question");
+        let asked = [
+            hit(1, SourceKind::Chat, 0.90, 0.90, "qui est d'astreinte ?"),
+            hit(2, SourceKind::Chat, 0.0, 0.90, "Bob le samedi, Marc le dimanche"), // added for context
+            hit(3, SourceKind::Document, 0.80, 0.80, "c"),
+        ];
+        assert_eq!(closest(&asked), [0, 1], "a question with the message that answers it");
+        assert!(answers_asked(&asked, 1) && !answers_asked(&asked, 0) && !answers_asked(&asked, 2));
+        assert!(!answers_asked(&p, 1), "a message added before its reply answers nothing");
         assert_eq!(closest(&p[..1]), [0]);
     }
 

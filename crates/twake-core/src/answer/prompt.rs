@@ -66,7 +66,15 @@ pub fn build_messages(question: &Question, material: &[Material], mode: Mode) ->
             format!("The same question in French: {t}\n")
         });
     }
-    if question.parts.len() > 1 {
+    if let Some(part) = &question.only {
+        // A follow-up on the part an answer left out.
+        let part = part.trim_end_matches('?').trim();
+        user.push_str(&if fr {
+            format!("Réponds seulement à ce point de la question : {part} ?\n")
+        } else {
+            format!("Answer only this point of the question: {part}?\n")
+        });
+    } else if question.parts.len() > 1 && question.intent == Intent::Facts {
         let parts: Vec<&str> = question.parts.iter().map(|p| p.trim_end_matches('?').trim()).collect();
         user.push_str(&if fr {
             format!("La question demande : {}. Réponds à chacun de ces points.\n", parts.join(" ; "))
@@ -84,6 +92,8 @@ pub fn build_messages(question: &Question, material: &[Material], mode: Mode) ->
         });
     }
     let how = match (question.intent, fr) {
+        _ if question.only.is_some() && fr => "Réponds en une phrase courte, en français, suivie de son numéro [n].",
+        _ if question.only.is_some() => "Answer in one short sentence, in English, followed by its number [n].",
         (Intent::Facts, true) => {
             "Réponds en une à trois phrases courtes, en français, chacune suivie de son numéro [n]."
         }
@@ -217,6 +227,22 @@ mod tests {
         // French extracts for an English question: the model is told so.
         assert!(en[1].content.contains("Some extracts are in French"));
         assert!(!m[1].content.contains("Certains extraits sont en anglais"));
+    }
+
+    #[test]
+    fn a_follow_up_asks_one_part_after_the_same_passages_and_question() {
+        let q = Question::read("Quand a lieu la bascule, et combien de temps dure la coupure ?");
+        let first = build_messages(&q, &material(2), Mode::MayDecline);
+        let part = Question { only: Some(q.parts[1].clone()), ..q.clone() };
+        let follow = build_messages(&part, &material(2), Mode::MayDecline);
+        let shared = "Question : Quand a lieu la bascule, et combien de temps dure la coupure ?\n";
+        let at = first[1].content.find(shared).expect("the question") + shared.len();
+        assert_eq!(first[1].content[..at], follow[1].content[..at], "the same prefix: its state is reused");
+        assert!(follow[1].content[at..].starts_with("Réponds seulement à ce point de la question : combien de temps"));
+        assert!(!follow[1].content.contains("La question demande"));
+        // A summary is not cut into points to answer one by one.
+        let s = Question::read("Quelles actions ont été décidées au comité, et qui s'en charge ?");
+        assert!(!build_messages(&s, &material(1), Mode::MayDecline)[1].content.contains("La question demande"));
     }
 
     #[test]

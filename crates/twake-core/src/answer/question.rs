@@ -2,6 +2,9 @@
 //! wants one fact or a summary, and its parts ("when, and where?"), so
 //! that each part is searched for and answered.
 
+use super::verify::{clock_times, same_term};
+use crate::dates::Date;
+use crate::facts::{Fact, facts};
 use crate::text::{Lang, detect, fold, terms};
 
 /// The kind of answer a question wants.
@@ -24,6 +27,24 @@ pub struct Question {
     pub parts: Vec<String>,
     /// The question in the other language, when a second attempt made it.
     pub translation: Option<String>,
+    /// The one part a follow-up asks about (an answer that left it out).
+    pub only: Option<String>,
+}
+
+/// What a part of a question wants for an answer, read from its asking
+/// words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wants {
+    /// "between which hours?": a clock time.
+    Hour,
+    /// "when?", "which day?": a date, a weekday or a month.
+    Day,
+    /// "how many?", "combien ?": a figure.
+    Number,
+    /// "who?": a name.
+    Person,
+    /// Anything else: only its subject tells an answer.
+    Other,
 }
 
 /// Words (folded) that ask for a summary, decisions or action items.
@@ -116,7 +137,7 @@ impl Question {
         let f = words(&text).join(" ");
         let intent = if SUMMARY.iter().any(|w| contains_words(&f, w)) { Intent::Summary } else { Intent::Facts };
         let parts = parts_of(&text);
-        Question { text, lang, intent, parts, translation: None }
+        Question { text, lang, intent, parts, translation: None, only: None }
     }
 
     /// The content terms of the question that name what it is about (the
@@ -130,6 +151,51 @@ impl Question {
         out
     }
 
+    /// The parts (indexes) that `text`, an answer, leaves out: a part is
+    /// answered when the text holds what it wants (a time, a day, a
+    /// figure, a name) and half of the words only it uses ("and which
+    /// share goes to the Lyon migration?" needs "migration" or "Lyon").
+    /// A rule, so it errs: a part taken for unanswered costs a short
+    /// follow-up, never a wrong answer.
+    pub fn unanswered_parts(&self, text: &str, today: Date) -> Vec<usize> {
+        if self.parts.len() < 2 {
+            return vec![];
+        }
+        // The words that say what kind of answer is wanted ("between which
+        // hours") are not the part's subject.
+        let kind_words = ["heure", "heures", "hour", "hours", "time", "date", "jour", "jours", "day", "days"];
+        let asking: Vec<String> =
+            ASKING.iter().chain(QUESTION_VERBS).chain(&kind_words).flat_map(|w| terms(w)).collect();
+        let own: Vec<Vec<String>> =
+            self.parts.iter().map(|p| terms(p).into_iter().filter(|t| !asking.contains(t)).collect()).collect();
+        let said = terms(text);
+        let found = facts(text, today);
+        let question_names: Vec<Fact> = facts(&self.text, today);
+        let folded = words(&clock_times(text));
+        (0..self.parts.len())
+            .filter(|&i| {
+                let holds = match wants(&self.parts[i]) {
+                    Wants::Hour => folded.windows(2).any(|w| w[1] == "h" && w[0].parse::<u32>().is_ok_and(|h| h < 25)),
+                    Wants::Day => {
+                        found.iter().any(|f| matches!(f, Fact::Date { .. }))
+                            || folded.iter().any(|w| DAYS_AND_MONTHS.contains(&w.as_str()))
+                    }
+                    Wants::Number => {
+                        found.iter().any(|f| matches!(f, Fact::Number { .. }))
+                            || folded.iter().any(|w| SMALL_NUMBERS.contains(&w.as_str()))
+                    }
+                    Wants::Person => found.iter().any(|f| matches!(f, Fact::Name(_)) && !question_names.contains(f)),
+                    Wants::Other => true,
+                };
+                let others: Vec<&String> =
+                    own.iter().enumerate().filter(|&(j, _)| j != i).flat_map(|(_, t)| t).collect();
+                let only: Vec<&String> = own[i].iter().filter(|t| !others.contains(t)).collect();
+                let used = only.iter().filter(|t| said.iter().any(|s| same_term(s, t))).count();
+                !(holds && used >= only.len().div_ceil(2))
+            })
+            .collect()
+    }
+
     /// The parts worth a search of their own: several parts, each with
     /// at least two content words ("and when?" alone finds nothing).
     pub fn searchable_parts(&self) -> Vec<&str> {
@@ -139,6 +205,83 @@ impl Question {
         self.parts.iter().map(String::as_str).filter(|p| terms(p).len() >= 2).collect()
     }
 }
+
+/// What a part wants, from its first asking word: "combien", "how
+/// many" a figure, "qui" a name, "quand" a day (an hour when it names
+/// hours), "quel/which" + hour or day.
+pub fn wants(part: &str) -> Wants {
+    let w = words(part);
+    let names = |set: &[&str]| w.iter().any(|x| set.contains(&x.as_str()));
+    let hours = names(&["heure", "heures", "hour", "hours", "time"]);
+    for (i, x) in w.iter().enumerate().take(4) {
+        let next = w.get(i + 1).map(String::as_str).unwrap_or("");
+        match x.as_str() {
+            "combien" => return Wants::Number,
+            "how" if matches!(next, "many" | "much" | "long") => return Wants::Number,
+            "qui" | "who" | "whom" => return Wants::Person,
+            "quand" | "when" => return if hours { Wants::Hour } else { Wants::Day },
+            "quel" | "quelle" | "quels" | "quelles" | "which" | "what" => {
+                return match next {
+                    "heure" | "heures" | "hour" | "hours" | "time" => Wants::Hour,
+                    "date" | "jour" | "day" | "dates" | "jours" | "days" => Wants::Day,
+                    _ => Wants::Other,
+                };
+            }
+            _ => {}
+        }
+    }
+    Wants::Other
+}
+
+/// Weekdays and months (folded), French and English: a day given in
+/// words.
+const DAYS_AND_MONTHS: &[&str] = &[
+    "lundi",
+    "mardi",
+    "mercredi",
+    "jeudi",
+    "vendredi",
+    "samedi",
+    "dimanche",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "janvier",
+    "fevrier",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "aout",
+    "septembre",
+    "octobre",
+    "novembre",
+    "decembre",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// Figures written in words ("un"/"one" left out: mostly articles).
+const SMALL_NUMBERS: &[&str] = &[
+    "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "douze", "quinze", "vingt", "trente",
+    "cent", "mille", "two", "three", "four", "five", "seven", "eight", "nine", "ten", "twelve", "fifteen", "twenty",
+    "thirty", "hundred", "thousand",
+];
 
 /// Folded words, apostrophes and hyphens splitting ("qu'est-ce" → qu est ce).
 fn words(text: &str) -> Vec<String> {
@@ -264,6 +407,48 @@ mod tests {
     fn key_terms_leave_the_asking_words_out() {
         assert_eq!(Question::read("Quel est le budget marketing 2027 ?").key_terms(), ["2027", "budget", "market"]);
         assert_eq!(Question::read("How many switches are covered?").key_terms(), ["covere", "switch"]);
+    }
+
+    #[test]
+    fn each_part_wants_a_kind_of_answer() {
+        assert_eq!(wants("When is the Lyon datacenter cutover"), Wants::Day);
+        assert_eq!(wants("between which hours"), Wants::Hour);
+        assert_eq!(wants("Combien de jours de télétravail par semaine sont autorisés"), Wants::Number);
+        assert_eq!(wants("quel jour la présence sur site est-elle obligatoire"), Wants::Day);
+        assert_eq!(wants("Qui valide le plan de retour arrière"), Wants::Person);
+        assert_eq!(wants("quelle part va à la migration de Lyon"), Wants::Other);
+        assert_eq!(wants("how many more will be requested"), Wants::Number);
+    }
+
+    #[test]
+    fn a_part_is_unanswered_without_what_it_wants_or_its_own_words() {
+        let today = Date { year: 2026, month: 11, day: 1 };
+        let q = Question::read("When is the Lyon datacenter cutover, and between which hours?");
+        assert_eq!(q.unanswered_parts("The cutover of the Lyon datacenter is on March 14 [1].", today), [1]);
+        assert_eq!(q.unanswered_parts("The Lyon cutover is on March 14, from 10 pm to 6 am [1].", today), [0usize; 0]);
+        let q = Question::read(
+            "Combien de jours de télétravail par semaine sont autorisés, et quel jour la présence sur site est-elle \
+             obligatoire ?",
+        );
+        assert_eq!(q.unanswered_parts("Le mardi est un jour de présence obligatoire sur site [1].", today), [0]);
+        assert!(
+            q.unanswered_parts(
+                "Trois jours de télétravail par semaine sont autorisés ; le mardi, la présence sur site est \
+                 obligatoire [1].",
+                today
+            )
+            .is_empty()
+        );
+        let q = Question::read("Quel est le budget d'infrastructure 2027, et quelle part va à la migration de Lyon ?");
+        assert_eq!(q.unanswered_parts("Le budget d'infrastructure 2027 est de 1,2 million d'euros [1].", today), [1]);
+        let q =
+            Question::read("How many switches are covered by the new Northwind contract, and which ones are missing?");
+        assert_eq!(q.unanswered_parts("The 2 switches of the Lyon lab are missing [1].", today), [0]);
+        let q = Question::read("Qui valide le plan de retour arrière et avant quelle date ?");
+        assert!(
+            q.unanswered_parts("Claire Dubois valide le plan de retour arrière avant le 5 mars [1].", today).is_empty()
+        );
+        assert!(Question::read("Quand a lieu la bascule ?").unanswered_parts("", today).is_empty(), "one part");
     }
 
     #[test]
