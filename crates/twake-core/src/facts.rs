@@ -99,15 +99,24 @@ pub fn facts(text: &str, reference: Date) -> Vec<Fact> {
 }
 
 /// The facts of `source` that `result` does not keep. A number written as
-/// part of a date (the 03 of 05/03/2027) is kept when that date is.
+/// part of a date (the 03 of 05/03/2027) is kept when that date is. A date
+/// written without its year ("avant le 1er décembre") is the same day as
+/// one written with it ("1er décembre 2026"): the year one side guessed
+/// from the reference day is not a fact of the text.
 pub fn missing(source: &[Fact], result: &str, reference: Date) -> Vec<Fact> {
     let got = facts(result, reference);
-    let dates: Vec<Date> =
-        got.iter().filter_map(|f| if let Fact::Date { date, .. } = f { Some(*date) } else { None }).collect();
+    let dates: Vec<(Date, bool)> = got
+        .iter()
+        .filter_map(|f| if let Fact::Date { date, written } = f { Some((*date, has_year(written))) } else { None })
+        .collect();
+    let kept = |date: &Date, written: &str| {
+        let year = has_year(written);
+        dates.iter().any(|(d, y)| d == date || ((!year || !y) && d.month == date.month && d.day == date.day))
+    };
     let kept_dates: Vec<Date> = source
         .iter()
         .filter_map(|f| match f {
-            Fact::Date { date, .. } if dates.contains(date) => Some(*date),
+            Fact::Date { date, written } if kept(date, written) => Some(*date),
             _ => None,
         })
         .collect();
@@ -116,7 +125,7 @@ pub fn missing(source: &[Fact], result: &str, reference: Date) -> Vec<Fact> {
         .iter()
         .filter(|f| match f {
             Fact::Name(n) => !result.contains(n.as_str()),
-            Fact::Date { date, .. } => !dates.contains(date),
+            Fact::Date { date, written } => !kept(date, written),
             Fact::Number { digits, .. } => {
                 let in_date = kept_dates.iter().any(|d| {
                     [d.day, d.month, d.year].iter().any(|x| x.to_string() == *digits)
@@ -129,6 +138,15 @@ pub fn missing(source: &[Fact], result: &str, reference: Date) -> Vec<Fact> {
         })
         .cloned()
         .collect()
+}
+
+/// Whether a date's clause writes a year: four digits ("2026",
+/// "05/03/2027", "2026-12-01") or a day/month/year of two-digit year.
+fn has_year(written: &str) -> bool {
+    written.split(|c: char| !c.is_ascii_digit()).any(|d| d.len() == 4)
+        || written
+            .split_whitespace()
+            .any(|w| w.split('/').count() == 3 || w.split('.').filter(|p| !p.is_empty()).count() == 3)
 }
 
 /// A small number written as a word in the result ("deux" for 2).
@@ -298,6 +316,14 @@ mod tests {
             ["La livraison est prévue le 5 mars 2027", "5"]
         );
         assert!(missing_of("Rendez-vous le 05/03/2027.", "Meeting on 5 March 2027.").is_empty());
+        // A year one side does not write is not a fact of it: the reference
+        // day would read "1er décembre" as next December.
+        let after = Date::new(2026, 12, 3).unwrap();
+        let lost = |s: &str, r: &str| missing(&facts(s, after), r, after);
+        assert!(lost("Avant le 1er décembre 2026, inscrivez-vous.", "Inscription avant le 1er décembre.").is_empty());
+        assert!(lost("Inscription avant le 1er décembre.", "Before December 1, 2026.").is_empty());
+        assert!(!lost("Avant le 1er décembre 2026.", "Before December 1, 2027.").is_empty());
+        assert_eq!(lost("Avant le 1er décembre.", "Before December 2.").len(), 1);
     }
 
     #[test]

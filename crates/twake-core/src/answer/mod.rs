@@ -697,7 +697,9 @@ impl Workspace {
             .iter()
             .zip(&materials)
             .enumerate()
-            .map(|(i, (p, m))| self.evidence(p, m, answers_asked(&passages, i)))
+            // A summary's passages are the document it names: every line
+            // of it is on the subject, whatever words it uses.
+            .map(|(i, (p, m))| self.evidence(p, m, q.intent == Intent::Summary || answers_asked(&passages, i)))
             .collect();
         let today = self.today();
         let echoes = echoes_of(&started.prompt, &materials[..given]);

@@ -339,7 +339,8 @@ pub(crate) struct Evidence {
     pub lang: Lang,
     pub vector: Vec<f32>,
     /// A chat message given because it answers a question asked just
-    /// before it: it is about the question without its words.
+    /// before it, or a part of the document a summary is asked of: it is
+    /// about the question without its words.
     pub answers_asked: bool,
 }
 
