@@ -291,15 +291,13 @@ fn mail(id: &str, from: &str, subject: &str, body: &str) -> [String; 4] {
 
 #[test]
 fn jmap_account_and_caldav_calendars_on_cyrus() {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: needs TWAKE_AI_TEST_MODELS=1 (make test sets it)");
+    if !twake_testkit::models() {
         return;
     }
     if !Path::new("/usr/lib/cyrus/bin/master").exists() {
         panic!("Cyrus is not installed: run scripts/install-deps.sh --test (Debian cyrus-caldav, sasl2-bin)");
     }
-    if Command::new("id").arg("-u").output().map(|o| o.stdout != b"0\n").unwrap_or(true) {
-        eprintln!("skipped: Cyrus's master starts as root (and runs as the cyrus user); run as root");
+    if !twake_testkit::root("Cyrus's master starts as root and drops to the cyrus user") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

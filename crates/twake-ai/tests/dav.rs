@@ -112,15 +112,11 @@ impl Drop for Server {
 }
 
 fn python() -> Option<PathBuf> {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: needs TWAKE_AI_TEST_MODELS=1 (make test sets it)");
+    if !twake_testkit::models() {
         return None;
     }
-    let Some(p) = std::env::var_os("TWAKE_AI_TEST_DAV") else {
-        eprintln!("skipped: needs TWAKE_AI_TEST_DAV, the python of scripts/dav-env.sh (make test sets it)");
-        return None;
-    };
-    Some(PathBuf::from(p))
+    twake_testkit::needs("TWAKE_AI_TEST_DAV", "set it to the python scripts/dav-env.sh prints (make test does)")
+        .map(PathBuf::from)
 }
 
 fn wsgidav(python: &Path, dir: &Path, share: &Path) -> Server {
@@ -396,8 +392,7 @@ fn caldav_calendars_sync_events_with_their_attendees_and_ics_files_ingest() {
 
 #[test]
 fn local_folder_is_watched_under_serve() {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: needs TWAKE_AI_TEST_MODELS=1 (make test sets it)");
+    if !twake_testkit::models() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -14,8 +14,7 @@ use common::{Kill, free_port, root, wait_for};
 
 #[test]
 fn sensitivity_routing_is_enforced_at_the_socket() {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -137,8 +136,7 @@ fn sensitivity_routing_is_enforced_at_the_socket() {
 
 #[test]
 fn a_remote_that_fails_hands_over_to_the_next_allowed_model() {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -152,8 +152,7 @@ fn labels() -> String {
 
 #[test]
 fn no_passage_reaches_a_model_above_its_clearance_on_generated_cases() {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -255,8 +254,7 @@ fn small_store(dir: &Path) -> (PathBuf, String) {
 
 #[test]
 fn remotes_that_answer_json_or_garbage_and_small_contexts() {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

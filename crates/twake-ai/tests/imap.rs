@@ -250,8 +250,7 @@ fn count(summary: &str, what: &str) -> usize {
 
 #[test]
 fn imap_mailbox_syncs_incrementally_through_deletions_renames_and_a_crash() {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: needs TWAKE_AI_TEST_MODELS=1 (make test sets it)");
+    if !twake_testkit::models() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

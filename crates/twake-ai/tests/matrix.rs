@@ -233,9 +233,13 @@ fn found(dir: &Path, user: &str, query: &str) -> String {
 
 #[test]
 fn matrix_rooms_sync_incrementally_with_edits_redactions_and_membership_over_time() {
-    let (Some(_), Some(python)) = (std::env::var_os("TWAKE_AI_TEST_MODELS"), std::env::var_os("TWAKE_AI_TEST_SYNAPSE"))
-    else {
-        eprintln!("skipped: needs TWAKE_AI_TEST_MODELS=1 and TWAKE_AI_TEST_SYNAPSE (make test sets both)");
+    if !twake_testkit::models() {
+        return;
+    }
+    let Some(python) = twake_testkit::needs(
+        "TWAKE_AI_TEST_SYNAPSE",
+        "set it to the python scripts/synapse-env.sh prints (make test does)",
+    ) else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

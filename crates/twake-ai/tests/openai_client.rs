@@ -20,8 +20,10 @@ fn bin() -> Command {
 
 #[test]
 fn official_openai_client_against_serve() {
-    let Some(python) = std::env::var_os("TWAKE_AI_TEST_PYTHON") else {
-        eprintln!("skipped: set TWAKE_AI_TEST_PYTHON to a python with `openai` (make test does)");
+    let Some(python) = twake_testkit::needs(
+        "TWAKE_AI_TEST_PYTHON",
+        "set it to the python scripts/python-env.sh prints, with the official `openai` client (make test does)",
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -36,12 +36,13 @@ fn twake(data: &Path, args: &[&str]) -> String {
 
 #[test]
 fn the_web_ui_in_a_real_browser() {
-    let Some(node_dir) = std::env::var_os("TWAKE_AI_TEST_NODE_DIR") else {
-        eprintln!("skipped: set TWAKE_AI_TEST_NODE_DIR to a folder with playwright-core installed (make test does)");
+    let Some(node_dir) = twake_testkit::needs(
+        "TWAKE_AI_TEST_NODE_DIR",
+        "set it to the folder scripts/node-env.sh prints, with playwright-core installed (make test does)",
+    ) else {
         return;
     };
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: needs TWAKE_AI_TEST_MODELS=1 (serve loads the models)");
+    if !twake_testkit::models() {
         return;
     }
     assert!(

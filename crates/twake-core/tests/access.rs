@@ -24,7 +24,7 @@ fn leaked(text: &str) -> Option<&'static str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn membership_and_reader_changes_apply_on_the_next_query_without_re_embedding() {
-    if !models_enabled("membership_and_reader_changes_apply_on_the_next_query_without_re_embedding") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -94,7 +94,7 @@ async fn membership_and_reader_changes_apply_on_the_next_query_without_re_embedd
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_are_isolated_even_when_readers_name_a_user_of_another_tenant() {
-    if !models_enabled("tenants_are_isolated_even_when_readers_name_a_user_of_another_tenant") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -125,7 +125,7 @@ async fn tenants_are_isolated_even_when_readers_name_a_user_of_another_tenant() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leak_suite_private_facts_never_reach_other_users() {
-    if !models_enabled("leak_suite_private_facts_never_reach_other_users") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -184,7 +184,7 @@ async fn leak_suite_private_facts_never_reach_other_users() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_is_found_by_its_owner_only_and_removed() {
-    if !models_enabled("canary_is_found_by_its_owner_only_and_removed") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -203,7 +203,7 @@ async fn canary_is_found_by_its_owner_only_and_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sensitivity_labels_come_from_defaults_rules_markings_and_detectors() {
-    if !models_enabled("sensitivity_labels_come_from_defaults_rules_markings_and_detectors") {
+    if !twake_testkit::models() {
         return;
     }
     use twake_core::Sensitivity::{self, *};
@@ -267,7 +267,7 @@ async fn sensitivity_labels_come_from_defaults_rules_markings_and_detectors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relabelling_applies_new_rules_readers_and_defaults_without_re_embedding() {
-    if !models_enabled("relabelling_applies_new_rules_readers_and_defaults_without_re_embedding") {
+    if !twake_testkit::models() {
         return;
     }
     use twake_core::Sensitivity::*;
@@ -351,7 +351,7 @@ async fn relabelling_applies_new_rules_readers_and_defaults_without_re_embedding
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pseudonymiser_knows_the_people_of_the_workspace() {
-    if !models_enabled("the_pseudonymiser_knows_the_people_of_the_workspace") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

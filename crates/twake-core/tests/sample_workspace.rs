@@ -1,8 +1,8 @@
 //! Integration tests on the sample workspace with the real embedded models.
 //!
 //! They need the default models (`twake-ai models pull`, done by `make
-//! test`) and run when `TWAKE_AI_TEST_MODELS=1`; plain `cargo test` skips
-//! them and says so.
+//! test`) and run when `TWAKE_AI_TEST_MODELS=1`; without it they fail,
+//! or are counted as skipped under `TWAKE_AI_TEST_ALLOW_SKIP=1`.
 
 use twake_core::answer::AnswerEvent;
 use twake_core::config::FusionMethod;
@@ -34,7 +34,7 @@ fn questions() -> Vec<Question> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retrieval_recall_at_5_on_labelled_questions() {
-    if !models_enabled("retrieval_recall_at_5_on_labelled_questions") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -90,7 +90,7 @@ async fn retrieval_recall_at_5_on_labelled_questions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_documents_never_reach_other_users() {
-    if !models_enabled("private_documents_never_reach_other_users") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +113,7 @@ async fn private_documents_never_reach_other_users() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reingest_is_idempotent_changes_replace_and_prune_removes() {
-    if !models_enabled("reingest_is_idempotent_changes_replace_and_prune_removes") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -157,7 +157,7 @@ async fn reingest_is_idempotent_changes_replace_and_prune_removes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_files_are_reported_and_never_lose_indexed_data() {
-    if !models_enabled("bad_files_are_reported_and_never_lose_indexed_data") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -190,7 +190,7 @@ async fn bad_files_are_reported_and_never_lose_indexed_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_cite_the_passage_that_holds_the_fact() {
-    if !models_enabled("answers_cite_the_passage_that_holds_the_fact") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -260,7 +260,7 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_whose_sentences_all_fail_the_checks_quotes_the_passages() {
-    if !models_enabled("an_answer_whose_sentences_all_fail_the_checks_quotes_the_passages") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,7 @@ mod common;
 
 use std::cell::Cell;
 
-use common::{ALICE, ingest, models_enabled, pass};
+use common::{ALICE, ingest, pass};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use twake_core::dates::Date;
@@ -93,7 +93,7 @@ fn transcript(fr: bool, srt: bool, cues: &[CueSpec]) -> String {
 
 #[test]
 fn minutes_of_any_transcript_parse_and_point_at_its_cues() {
-    if !models_enabled("minutes_of_any_transcript_parse_and_point_at_its_cues") {
+    if !twake_testkit::models() {
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
