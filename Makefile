@@ -16,7 +16,7 @@ DATA ?= ./data
 ALICE := alice.martin@valmont.fr
 BOB := bob.leroy@valmont.fr
 
-.PHONY: deps build models demo ingest-demo test lint layering bench bench-sources eval eval-answers eval-assistants clean-data
+.PHONY: deps build models demo ingest-demo test lint layering fuzz bench bench-sources eval eval-answers eval-assistants clean-data
 
 deps:
 	@scripts/install-deps.sh
@@ -61,8 +61,15 @@ lint: deps
 layering:
 	@scripts/check-layering.sh
 
+# Every prerequisite is set up: no test may skip.
 test: models lint layering
-	scripts/test.sh
+	env -u TWAKE_AI_TEST_ALLOW_SKIP scripts/test.sh
+
+# Every parser on mutated real files, far longer than the bounded run in
+# `make test`; an input that makes one panic is kept in tests/fixtures/fuzz/.
+FUZZ_ROUNDS ?= 100000
+fuzz: deps
+	TWAKE_AI_FUZZ_ROUNDS=$(FUZZ_ROUNDS) TWAKE_AI_FUZZ_LAST=$(CARGO_TARGET_DIR)/fuzz-last-input cargo test --release --locked -p twake-extract --test fuzz -- --nocapture
 
 bench: models
 	$(BIN) bench --output docs/BENCHMARKS.md

@@ -2,7 +2,8 @@
 // OIDC tests, on 127.0.0.1 only. Clients use the client-credentials grant
 // with resource indicators, which yields RFC 9068 JWT access tokens signed
 // with the provider's keys (served at /jwks). The `email` claim names the
-// client, which stands for the user in these tests.
+// client, which stands for the user in these tests; it is verified
+// (`email_verified`) except for the client `unverified@valmont.fr`.
 //
 // With a second argument, the web UI's callback URL, it also has the
 // public client `twake-ai-web` (authorization code + PKCE) and the
@@ -31,9 +32,14 @@ const web = {
 };
 
 const provider = new Provider(issuer, {
-  clients: [client('alice@valmont.fr'), client('expired@valmont.fr'), ...(webRedirect ? [web] : [])],
-  findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id, email: id }) }),
-  claims: { openid: ['sub'], email: ['email'] },
+  clients: [
+    client('alice@valmont.fr'),
+    client('expired@valmont.fr'),
+    client('unverified@valmont.fr'),
+    ...(webRedirect ? [web] : []),
+  ],
+  findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id, email: id, email_verified: true }) }),
+  claims: { openid: ['sub'], email: ['email', 'email_verified'] },
   conformIdTokenClaims: false,
   features: {
     devInteractions: { enabled: Boolean(webRedirect) },
@@ -50,6 +56,9 @@ const provider = new Provider(issuer, {
       }),
     },
   },
-  extraTokenClaims: (ctx, token) => ({ email: token.clientId }),
+  extraTokenClaims: (ctx, token) => ({
+    email: token.clientId,
+    email_verified: token.clientId !== 'unverified@valmont.fr',
+  }),
 });
 provider.listen(port, '127.0.0.1', () => console.log('ready'));

@@ -484,13 +484,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             );
             let started = std::time::Instant::now();
             let report = ws
-                .ingest(&paths, &IngestOptions { readers, tenant, sensitivity, prune }, &mut |ev| match ev {
-                    IngestEvent::Started { files } => bar.set_length(files as u64),
-                    IngestEvent::FileDone { path, outcome } => {
-                        bar.inc(1);
-                        bar.set_message(path.to_string());
-                        if let FileOutcome::Failed(reason) = outcome {
-                            bar.suspend(|| eprintln!("failed: {path}: {reason}"));
+                .ingest(&paths, &IngestOptions { readers, tenant, sensitivity, prune, participants: true }, &mut |ev| {
+                    match ev {
+                        IngestEvent::Started { files } => bar.set_length(files as u64),
+                        IngestEvent::FileDone { path, outcome } => {
+                            bar.inc(1);
+                            bar.set_message(path.to_string());
+                            if let FileOutcome::Failed(reason) = outcome {
+                                bar.suspend(|| eprintln!("failed: {path}: {reason}"));
+                            }
                         }
                     }
                 })

@@ -90,8 +90,9 @@ pub enum SourcesCommand {
         /// The environment variable holding the password or token.
         #[arg(long)]
         secret_env: Option<String>,
-        /// Matrix: the mail domain of TwakeAI users: @alice:server is
-        /// alice@DOMAIN (default: the Matrix server name).
+        /// Matrix: the mail domain of TwakeAI users: @alice:server, on
+        /// the homeserver's own server name, is alice@DOMAIN (default: the
+        /// server name); other servers' users map only through --map.
         #[arg(long)]
         user_domain: Option<String>,
         /// Matrix: a Matrix ID that is another user: @id:server=name@domain

@@ -127,8 +127,9 @@ pub async fn rewrite(
 /// A day from `YYYY-MM-DD` or `Nd` (N days before `today`).
 pub fn since_day(s: &str, today: twake_core::dates::Date) -> Result<twake_core::dates::Date> {
     let s = s.trim();
-    if let Some(n) = s.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()) {
-        return Ok(twake_core::dates::Date::from_days(today.days() - n));
+    if let Some(n) = s.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()).filter(|n| *n >= 0) {
+        // Checked, and never before 1970: "99999999999d" is since the beginning.
+        return Ok(twake_core::dates::Date::from_days(today.days().checked_sub(n).unwrap_or(0).max(0)));
     }
     twake_core::dates::Date::find_iso(s)
         .filter(|_| s.len() == 10)

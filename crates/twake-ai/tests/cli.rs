@@ -20,14 +20,6 @@ fn twake(dir: &Path, args: &[&str]) -> Output {
         .expect("run twake-ai")
 }
 
-fn enabled() -> bool {
-    let on = std::env::var_os("TWAKE_AI_TEST_MODELS").is_some();
-    if !on {
-        eprintln!("skipped: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
-    }
-    on
-}
-
 #[test]
 fn usage_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,7 +33,7 @@ fn usage_errors_are_clear() {
 
 #[test]
 fn ingest_search_and_ask_json_contracts() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -67,6 +59,18 @@ fn ingest_search_and_ask_json_contracts() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("failed: tests/fixtures/files/corrupt.pdf: PDF file is corrupt"), "{err}");
     assert!(err.contains("failed: tests/fixtures/files/corrupt.docx: DOCX file is corrupt"), "{err}");
+    // A file above `ingest.max_file_mb` fails with what to do, unread.
+    let big = dir.path().join("gros.txt");
+    std::fs::write(&big, "Une ligne du gros fichier.\n".repeat(80_000)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_twake-ai"))
+        .args(["--data-dir", d, "ingest", "--readers", "alice@valmont.fr"])
+        .arg(&big)
+        .env("TWAKE_AI__INGEST__MAX_FILE_MB", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("the file is 2.1 MB, above the limit of 1 MB (`ingest.max_file_mb`)"), "{err}");
 
     let out = twake(Path::new(d), &["search", "--as", "alice@valmont.fr", "--json", "date de bascule Lyon"]);
     assert!(out.status.success());
@@ -155,7 +159,7 @@ fn ingest_search_and_ask_json_contracts() {
 
 #[test]
 fn access_report_explain_groups_readers_and_canary() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -246,7 +250,7 @@ fn access_report_explain_groups_readers_and_canary() {
 
 #[test]
 fn minutes_of_a_meeting_with_sources_and_due_dates() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -288,7 +292,7 @@ fn minutes_of_a_meeting_with_sources_and_due_dates() {
 
 #[test]
 fn summary_of_a_mail_thread_cites_its_messages() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -331,7 +335,7 @@ fn summary_of_a_mail_thread_cites_its_messages() {
 
 #[test]
 fn room_catch_up_of_an_exported_room_mentions_first_points_cited() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -387,7 +391,7 @@ fn room_catch_up_of_an_exported_room_mentions_first_points_cited() {
 
 #[test]
 fn reply_draft_answers_the_thread_and_is_never_sent() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -437,7 +441,7 @@ fn reply_draft_answers_the_thread_and_is_never_sent() {
 
 #[test]
 fn translation_and_rewrite_keep_names_numbers_and_dates() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -478,7 +482,7 @@ fn translation_and_rewrite_keep_names_numbers_and_dates() {
 
 #[test]
 fn a_thread_longer_than_the_context_is_summarised_in_parts() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -516,7 +520,7 @@ fn a_thread_longer_than_the_context_is_summarised_in_parts() {
 
 #[test]
 fn the_assistants_are_scored_against_an_evaluation_set() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -553,7 +557,7 @@ fn the_assistants_are_scored_against_an_evaluation_set() {
 
 #[test]
 fn answers_are_scored_against_questions_with_their_facts() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -601,7 +605,7 @@ fn answers_are_scored_against_questions_with_their_facts() {
 
 #[test]
 fn triage_says_which_threads_need_a_reply_and_their_deadlines() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -649,7 +653,7 @@ fn triage_says_which_threads_need_a_reply_and_their_deadlines() {
 
 #[test]
 fn daily_brief_gathers_mail_and_meetings_that_concern_the_user() {
-    if !enabled() {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! OIDC against a real provider: the `oidc-provider` npm package started on
 //! loopback (tests/oidc/provider.mjs), and `twake-ai serve` configured with
-//! its issuer. A valid token is accepted and names its user; tokens with a
-//! wrong audience, a wrong signature or past their expiry are refused.
+//! its issuer. A valid token is accepted and names its user (its e-mail
+//! only when the provider verified it); tokens with a wrong audience, a
+//! wrong signature or past their expiry are refused.
 //! Needs `TWAKE_AI_TEST_NODE_DIR` (a folder with oidc-provider installed;
 //! `make test` makes it with scripts/node-env.sh) and the models.
 
@@ -44,12 +45,13 @@ fn token(issuer: &str, client: &str, resource: &str) -> String {
 
 #[test]
 fn oidc_tokens_from_a_real_provider() {
-    let Some(node_dir) = std::env::var_os("TWAKE_AI_TEST_NODE_DIR") else {
-        eprintln!("skipped: set TWAKE_AI_TEST_NODE_DIR to a folder with oidc-provider installed (make test does)");
+    let Some(node_dir) = twake_testkit::needs(
+        "TWAKE_AI_TEST_NODE_DIR",
+        "set it to the folder scripts/node-env.sh prints, with oidc-provider installed (make test does)",
+    ) else {
         return;
     };
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped: needs TWAKE_AI_TEST_MODELS=1 (serve loads the models)");
+    if !twake_testkit::models() {
         return;
     }
     // ES modules resolve packages next to the script: run it from node_dir.
@@ -73,6 +75,7 @@ fn oidc_tokens_from_a_real_provider() {
     let good = token(&issuer, "alice@valmont.fr", audience);
     let other_audience = token(&issuer, "alice@valmont.fr", "urn:other:api");
     let short = token(&issuer, "expired@valmont.fr", audience);
+    let unverified = token(&issuer, "unverified@valmont.fr", audience);
     // Flip one character of the signature.
     let (head, sig) = good.rsplit_once('.').unwrap();
     let flipped = if sig.starts_with('A') { "B" } else { "A" };
@@ -103,6 +106,12 @@ fn oidc_tokens_from_a_real_provider() {
     let (code, body) = me(&good);
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("alice@valmont.fr"), "{body}");
+    // An address the provider did not verify is nobody's: the user is the
+    // issuer's `sub`, which no e-mail address of ours can be.
+    let (code, body) = me(&unverified);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("oidc:127.0.0.1:unverified%40valmont.fr"), "{body}");
+    assert!(!body.contains("\"unverified@valmont.fr\""), "{body}");
     let (code, body) = me(&other_audience);
     assert_eq!(code, 401, "wrong audience accepted: {body}");
     assert!(body.contains("InvalidAudience"), "{body}");

@@ -283,6 +283,7 @@ impl Workspace {
             tenant,
             sensitivity: Some(Sensitivity::Secret),
             prune: false,
+            participants: false,
         };
         let report = self.ingest(std::slice::from_ref(&file), &opts, &mut |_| {}).await?;
         if let Some((_, reason)) = report.failed.first() {

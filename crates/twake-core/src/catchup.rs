@@ -79,7 +79,12 @@ pub fn parse_since(s: &str, now: i64) -> Option<Since> {
     if s == "last-read" {
         return Some(Since::LastRead);
     }
-    let back = |unit: i64, n: &str| n.parse::<i64>().ok().filter(|n| *n >= 0).map(|n| Since::At(now - n * unit));
+    // Checked arithmetic: "99999999999999999d" is an error, not an
+    // overflow; a duration back past 1970 means since the beginning.
+    let back = |unit: i64, n: &str| {
+        let secs = n.parse::<i64>().ok().filter(|n| *n >= 0)?.checked_mul(unit)?;
+        now.checked_sub(secs).map(|at| Since::At(at.max(0)))
+    };
     if let Some(n) = s.strip_suffix('h') {
         return back(3600, n);
     }
@@ -409,7 +414,8 @@ mod tests {
         assert_eq!(parse_since("7d", now), Some(Since::At(now - 7 * 86_400)));
         assert_eq!(parse_since("2026-11-29", now), Some(Since::At(now)));
         assert_eq!(parse_since("2026-11-29T08:30Z", now), Some(Since::At(now + 8 * 3600 + 1800)));
-        for bad in ["hier", "2026-13-01", "-3d", "2026-11-29T25:00Z", "2026-11-29 08:30"] {
+        assert_eq!(parse_since("99999999999d", now), Some(Since::At(0)), "since the beginning");
+        for bad in ["hier", "2026-13-01", "-3d", "2026-11-29T25:00Z", "2026-11-29 08:30", "999999999999999999h"] {
             assert_eq!(parse_since(bad, now), None, "{bad}");
         }
     }

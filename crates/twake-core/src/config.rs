@@ -20,6 +20,22 @@ pub struct Config {
     pub sensitivity: crate::sensitivity::SensitivityConfig,
     pub quotas: crate::quota::QuotaConfig,
     pub gateway: crate::gateway::GatewayConfig,
+    pub ingest: IngestConfig,
+}
+
+/// What ingestion accepts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// The largest file read, in MB: a larger one fails with a clear
+    /// error (and nothing already indexed is lost).
+    pub max_file_mb: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { max_file_mb: 256 }
+    }
 }
 
 /// How readers are derived from sources.
@@ -39,6 +55,16 @@ impl Default for AccessConfig {
     }
 }
 
+/// What an OIDC token whose `email` claim is not verified signs in as.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UnverifiedEmail {
+    /// Its `sub`, qualified by the issuer.
+    Sub,
+    /// Nobody: 401.
+    Refuse,
+}
+
 /// OpenID Connect: bearer JWTs from this issuer are accepted besides API
 /// keys (LemonLDAP::NG, Keycloak and any provider with a discovery
 /// document and a JWKS).
@@ -50,8 +76,13 @@ pub struct AuthConfig {
     pub oidc_issuer: Option<String>,
     /// The audience tokens must be issued for.
     pub oidc_audience: String,
-    /// The claim that names the user (falls back to `sub`).
+    /// The claim that names the user (falls back to `sub`). The `email`
+    /// claim counts only when `email_verified` is true.
     pub oidc_user_claim: String,
+    /// A token whose `email` is not verified: `"sub"` names its user by
+    /// the issuer and `sub` (`oidc:<issuer host>:<sub>`, never an e-mail
+    /// address of ours); `"refuse"` answers 401.
+    pub oidc_unverified_email: UnverifiedEmail,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub oidc_leeway_seconds: u64,
     /// The web UI's client at the issuer (authorization code + PKCE); its
@@ -76,6 +107,7 @@ impl Default for AuthConfig {
             oidc_issuer: None,
             oidc_audience: "twake-ai".into(),
             oidc_user_claim: "email".into(),
+            oidc_unverified_email: UnverifiedEmail::Sub,
             oidc_leeway_seconds: 30,
             oidc_client_id: None,
             oidc_client_secret: None,
@@ -93,11 +125,20 @@ pub struct ServerConfig {
     /// Generations (answers, completions) a user may have running or queued
     /// at once (0: no limit).
     pub concurrent_per_user: u32,
+    /// The largest request body of a JSON route, in bytes (413 above).
+    pub max_request_bytes: u64,
+    /// The largest upload (`POST /api/v1/files`, all its files), in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { requests_per_minute: 120, concurrent_per_user: 2 }
+        ServerConfig {
+            requests_per_minute: 120,
+            concurrent_per_user: 2,
+            max_request_bytes: 4 << 20,
+            max_upload_bytes: 100 << 20,
+        }
     }
 }
 

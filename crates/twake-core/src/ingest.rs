@@ -92,11 +92,15 @@ pub struct IngestOptions {
     /// `sensitivity.default`); rules, markings and detectors raise it.
     pub sensitivity: Option<Sensitivity>,
     pub prune: bool,
+    /// Whether a mail's participants read it too (when
+    /// `access.mail_participants` says so). Off for a file a user uploads:
+    /// the `To:` of an `.eml` they wrote themselves gives nobody anything.
+    pub participants: bool,
 }
 
 impl IngestOptions {
     pub fn readers(readers: Vec<Principal>) -> Self {
-        IngestOptions { readers, tenant: Tenant::default(), sensitivity: None, prune: false }
+        IngestOptions { readers, tenant: Tenant::default(), sensitivity: None, prune: false, participants: true }
     }
 }
 
@@ -291,6 +295,14 @@ impl Workspace {
     ) -> Result<Option<(FileOutcome, Vec<String>)>, String> {
         let tenant = &opts.tenant;
         let path = input.path.display().to_string();
+        let max_mb = self.config.ingest.max_file_mb;
+        let size = tokio::fs::metadata(&input.path).await.map_err(|e| format!("cannot read file: {e}"))?.len();
+        if size > max_mb << 20 {
+            return Err(format!(
+                "the file is {:.1} MB, above the limit of {max_mb} MB (`ingest.max_file_mb`): split it, or raise the limit",
+                size as f64 / f64::from(1 << 20)
+            ));
+        }
         let bytes = tokio::fs::read(&input.path).await.map_err(|e| format!("cannot read file: {e}"))?;
         let name = input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let format = match input.forced.or_else(|| Format::detect(&name, &bytes[..bytes.len().min(4096)])) {
@@ -334,7 +346,7 @@ impl Workspace {
             tenant: tenant.clone(),
             sensitivity: opts.sensitivity,
         };
-        let (n_docs, n_chunks) = self.store_documents(&record, extracted.documents).await?;
+        let (n_docs, n_chunks) = self.store_documents(&record, extracted.documents, opts.participants).await?;
         let outcome = if previous.is_some() {
             FileOutcome::Updated { documents: n_docs, chunks: n_chunks }
         } else {
@@ -346,11 +358,14 @@ impl Workspace {
     /// Chunks, embeds, labels and stores the documents of one file (or of
     /// one item of a connected source) in one store transaction, replacing
     /// what was stored under its path, then updates the derived indexes.
-    /// The caller holds `ingest_lock`. Returns (documents, chunks).
+    /// The caller holds `ingest_lock`. Returns (documents, chunks). A
+    /// mail's participants read it too when `participants` is set and
+    /// `access.mail_participants` says so.
     pub(crate) async fn store_documents(
         &self,
         record: &FileRecord,
         documents: Vec<Document>,
+        participants: bool,
     ) -> Result<(usize, usize), String> {
         let readers = &record.readers[..];
         let mut docs = Vec::new();
@@ -379,7 +394,7 @@ impl Workspace {
                 })
                 .collect::<Vec<_>>();
             n_chunks += chunks.len();
-            let grants = crate::access::grants(&doc, readers, self.config.access.mail_participants);
+            let grants = crate::access::grants(&doc, readers, self.config.access.mail_participants && participants);
             new_docs.push(NewDocument {
                 doc,
                 chunks,

@@ -73,6 +73,12 @@ impl Workspace {
         label: &str,
         tokens_per_day: Option<u64>,
     ) -> Result<(i64, String)> {
+        if user.kind() != twake_types::PrincipalKind::User {
+            return Err(CoreError::Other(format!(
+                "{user} is not a user: an API key signs in one person (give it to a user; \
+                 groups, rooms and shares are reached through their members)"
+            )));
+        }
         let secret = format!("{PREFIX}{}", hex::encode(random_bytes(24)?));
         let h = hash(&pepper(&self.data_dir)?, &secret);
         let id = self.store.insert_key(user.as_str(), label, &h, tokens_per_day).await?;
@@ -90,7 +96,10 @@ impl Workspace {
             .store
             .key_principal(&h)
             .await?
-            .and_then(|(p, id, limit)| Principal::parse(&p).ok().map(|p| (p, id, limit))))
+            .and_then(|(p, id, limit)| Principal::parse(&p).ok().map(|p| (p, id, limit)))
+            // A key made for a group before keys were refused to groups
+            // signs nobody in.
+            .filter(|(p, ..)| p.kind() == twake_types::PrincipalKind::User))
     }
 
     pub async fn revoke_key(&self, id: i64) -> Result<bool> {

@@ -12,7 +12,7 @@ use twake_core::{Config, CoreError, Tenant, Workspace};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_over_budget_is_refused_and_passes_once_the_budget_renews() {
-    if !models_enabled("the_request_over_budget_is_refused_and_passes_once_the_budget_renews") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -71,6 +71,13 @@ async fn the_request_over_budget_is_refused_and_passes_once_the_budget_renews() 
     // Eve, not in the group, is not affected.
     let eve = pass(&ws, "eve@valmont.fr").await;
     assert!(refused(ws.quota_check(&Requester { pass: &eve, key: None }).await).is_none());
+
+    // Only a user gets a key: a group signing in would match every rule
+    // that names it (`auth.admins` included).
+    for who in ["group:stagiaires", "room:!r:valmont.fr", "share:drive"] {
+        let e = ws.create_key(&p(who), "x").await.unwrap_err().to_string();
+        assert!(e.contains("is not a user"), "{who}: {e}");
+    }
 
     // A key's own limit.
     let (id, _) = ws.create_key_with_limit(&p("eve@valmont.fr"), "bot", Some(100)).await.unwrap();

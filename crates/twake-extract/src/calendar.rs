@@ -200,7 +200,7 @@ fn parse_when(p: &Prop) -> Option<When> {
     if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let date = (d[..4].parse().ok()?, num(&d[4..6])?, num(&d[6..8])?);
+    let date = (d.get(..4)?.parse().ok()?, num(d.get(4..6)?)?, num(d.get(6..8)?)?);
     if !(1..=12).contains(&date.1) || !(1..=31).contains(&date.2) {
         return None;
     }
@@ -209,7 +209,7 @@ fn parse_when(p: &Prop) -> Option<When> {
     if t.len() < 4 {
         return None;
     }
-    let time = (num(&t[..2])?, num(&t[2..4])?, t.get(4..6).and_then(num).unwrap_or(0));
+    let time = (num(t.get(..2)?)?, num(t.get(2..4)?)?, t.get(4..6).and_then(num).unwrap_or(0));
     let zone = match (utc, p.param("TZID")) {
         (true, _) => Zone::Utc,
         (false, Some(tz)) => Zone::Named(tz.trim_start_matches('/').to_string()),
@@ -260,7 +260,7 @@ fn parse_offset(s: &str) -> Option<i64> {
     if rest.len() < 4 {
         return None;
     }
-    let (h, m) = (rest[..2].parse::<i64>().ok()?, rest[2..4].parse::<i64>().ok()?);
+    let (h, m) = (rest.get(..2)?.parse::<i64>().ok()?, rest.get(2..4)?.parse::<i64>().ok()?);
     let sec = rest.get(4..6).and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
     Some(sign * (h * 3600 + m * 60 + sec))
 }
@@ -279,7 +279,7 @@ fn onset(t: &Component, year: i64) -> Option<i64> {
     }
     let month: u32 = part("BYMONTH")?.parse().ok()?;
     let byday = part("BYDAY")?;
-    let (n, wd) = byday.split_at(byday.len().checked_sub(2)?);
+    let (n, wd) = byday.split_at_checked(byday.len().checked_sub(2)?)?;
     let weekday = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"].iter().position(|d| *d == wd)? as i64;
     let n: i64 = if n.is_empty() { 1 } else { n.trim_start_matches('+').parse().ok()? };
     let day = nth_weekday(year, month, n, weekday)?;
@@ -457,7 +457,7 @@ fn recurrence(rule: &str) -> String {
         let names: Vec<&str> = days
             .split(',')
             .map(|d| {
-                let code = &d[d.len().saturating_sub(2)..];
+                let code = d.get(d.len().saturating_sub(2)..).unwrap_or(d);
                 match code {
                     "MO" => "Monday",
                     "TU" => "Tuesday",
@@ -472,8 +472,8 @@ fn recurrence(rule: &str) -> String {
             .collect();
         s.push_str(&format!(" on {}", names.join(", ")));
     }
-    if let Some(until) = part("UNTIL").filter(|u| u.len() >= 8) {
-        s.push_str(&format!(" until {}-{}-{}", &until[..4], &until[4..6], &until[6..8]));
+    if let Some((y, m, d)) = part("UNTIL").and_then(|u| Some((u.get(..4)?, u.get(4..6)?, u.get(6..8)?))) {
+        s.push_str(&format!(" until {y}-{m}-{d}"));
     }
     if let Some(count) = part("COUNT") {
         s.push_str(&format!(", {count} times"));

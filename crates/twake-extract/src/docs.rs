@@ -155,11 +155,59 @@ fn mark_html_blocks(html: &str) -> String {
     out
 }
 
+/// The deepest nesting of arrays (`[`) and dictionaries (`<<`) read from a
+/// PDF: the parser descends them by recursion, and a file of nested
+/// brackets would overflow its stack (an abort, which no `catch_unwind`
+/// contains). Counted over the raw bytes, streams included: random bytes
+/// wander far below this in any file under the ingestion limit.
+const MAX_PDF_NESTING: usize = 1000;
+/// The stack of the thread the PDF parser runs on: room for that nesting.
+const PDF_STACK_BYTES: usize = 64 << 20;
+
+/// How deep `[`/`<<` nest in `bytes`, counted without parsing.
+fn pdf_nesting(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0);
+    while i < bytes.len() {
+        let pair = bytes.get(i + 1) == Some(&bytes[i]);
+        match bytes[i] {
+            b'[' => depth += 1,
+            b']' => depth = depth.saturating_sub(1),
+            b'<' if pair => {
+                depth += 1;
+                i += 1;
+            }
+            b'>' if pair => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ => {}
+        }
+        deepest = deepest.max(depth);
+        i += 1;
+    }
+    deepest
+}
+
 pub fn pdf(stem: &str, bytes: &[u8]) -> Result<Document> {
+    if pdf_nesting(bytes) > MAX_PDF_NESTING {
+        return Err(ExtractError::Corrupt {
+            format: "PDF",
+            reason: format!("arrays or dictionaries nested more than {MAX_PDF_NESTING} deep: refused"),
+        });
+    }
     let owned = bytes.to_vec();
-    // The PDF parser panics on some malformed files: contain it.
-    let pages = std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem_by_pages(&owned))
-        .map_err(|_| ExtractError::Corrupt { format: "PDF", reason: "the PDF parser gave up on this file".into() })?
+    // The PDF parser panics on some malformed files: contain it, on a
+    // thread of its own with a stack for deep (but capped) nesting.
+    let parsed = std::thread::Builder::new()
+        .name("pdf".into())
+        .stack_size(PDF_STACK_BYTES)
+        .spawn(move || std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem_by_pages(&owned)).ok())
+        .map_err(|e| ExtractError::Corrupt { format: "PDF", reason: format!("cannot start the PDF parser: {e}") })?
+        .join()
+        .ok()
+        .flatten();
+    let pages = parsed
+        .ok_or_else(|| ExtractError::Corrupt { format: "PDF", reason: "the PDF parser gave up on this file".into() })?
         .map_err(|e| ExtractError::Corrupt { format: "PDF", reason: e.to_string() })?;
     let mut sections = Vec::new();
     let mut body = String::new();
@@ -180,16 +228,58 @@ pub fn pdf(stem: &str, bytes: &[u8]) -> Result<Document> {
     non_empty("PDF", doc(title, body, sections), " (no text layer: is it a scan? OCR it first)")
 }
 
-fn zip_entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str) -> Option<Vec<u8>> {
-    let mut f = zip.by_name(name).ok()?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).ok()?;
-    Some(buf)
+/// What one office file (a zip archive) may expand to: an entry, the
+/// whole archive, and how many entries it may list. A small file that
+/// would expand past these (a zip bomb) is refused, not read.
+pub(crate) const MAX_ENTRY_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_ARCHIVE_BYTES: u64 = 256 << 20;
+const MAX_ENTRIES: usize = 10_000;
+
+/// An office file's archive, read within the caps above.
+struct Zip<'a> {
+    archive: zip::ZipArchive<Cursor<&'a [u8]>>,
+    format: &'static str,
+    /// Uncompressed bytes read so far.
+    read: u64,
 }
 
-fn open_zip<'a>(format: &'static str, bytes: &'a [u8]) -> Result<zip::ZipArchive<Cursor<&'a [u8]>>> {
-    zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| ExtractError::Corrupt { format, reason: format!("not a valid zip container: {e}") })
+impl Zip<'_> {
+    /// An entry's bytes (`None`: absent or unreadable); an error when it
+    /// expands past its cap.
+    fn entry(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        let Ok(f) = self.archive.by_name(name) else { return Ok(None) };
+        let cap = MAX_ENTRY_BYTES.min(MAX_ARCHIVE_BYTES.saturating_sub(self.read));
+        let mut buf = Vec::new();
+        // Never trust the declared size: read one byte past the cap at most.
+        if f.take(cap + 1).read_to_end(&mut buf).is_err() {
+            return Ok(None);
+        }
+        if buf.len() as u64 > cap {
+            return Err(ExtractError::Corrupt {
+                format: self.format,
+                reason: format!(
+                    "{name} expands to more than {} MB ({} MB at most per entry, {} MB per file): refused as a zip bomb",
+                    cap >> 20,
+                    MAX_ENTRY_BYTES >> 20,
+                    MAX_ARCHIVE_BYTES >> 20
+                ),
+            });
+        }
+        self.read += buf.len() as u64;
+        Ok(Some(buf))
+    }
+}
+
+fn open_zip<'a>(format: &'static str, bytes: &'a [u8]) -> Result<Zip<'a>> {
+    let archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| ExtractError::Corrupt { format, reason: format!("not a valid zip container: {e}") })?;
+    if archive.len() > MAX_ENTRIES {
+        return Err(ExtractError::Corrupt {
+            format,
+            reason: format!("{} entries in its archive, more than {MAX_ENTRIES}: refused", archive.len()),
+        });
+    }
+    Ok(Zip { archive, format, read: 0 })
 }
 
 fn xml_error(format: &'static str, e: impl std::fmt::Display) -> ExtractError {
@@ -301,9 +391,10 @@ fn from_paragraphs(
 pub fn docx(stem: &str, bytes: &[u8]) -> Result<Document> {
     const F: &str = "DOCX";
     let mut zip = open_zip(F, bytes)?;
-    let xml = zip_entry(&mut zip, "word/document.xml")
+    let xml = zip
+        .entry("word/document.xml")?
         .ok_or_else(|| ExtractError::Corrupt { format: F, reason: "word/document.xml is missing".into() })?;
-    let title = zip_entry(&mut zip, "docProps/core.xml").and_then(|x| dc_title(&x));
+    let title = zip.entry("docProps/core.xml")?.and_then(|x| dc_title(&x));
     let mut reader = quick_xml::Reader::from_reader(xml.as_slice());
     let mut buf = Vec::new();
     let mut paras: Vec<(Option<usize>, String)> = Vec::new();
@@ -333,16 +424,17 @@ pub fn docx(stem: &str, bytes: &[u8]) -> Result<Document> {
         buf.clear();
     }
     let mut d = from_paragraphs(F, stem, title, &paras)?;
-    d.marking = zip_entry(&mut zip, "docProps/custom.xml").and_then(|x| classification(&x));
+    d.marking = zip.entry("docProps/custom.xml")?.and_then(|x| classification(&x));
     Ok(d)
 }
 
 pub fn odt(stem: &str, bytes: &[u8]) -> Result<Document> {
     const F: &str = "ODT";
     let mut zip = open_zip(F, bytes)?;
-    let xml = zip_entry(&mut zip, "content.xml")
+    let xml = zip
+        .entry("content.xml")?
         .ok_or_else(|| ExtractError::Corrupt { format: F, reason: "content.xml is missing".into() })?;
-    let title = zip_entry(&mut zip, "meta.xml").and_then(|x| dc_title(&x));
+    let title = zip.entry("meta.xml")?.and_then(|x| dc_title(&x));
     let mut reader = quick_xml::Reader::from_reader(xml.as_slice());
     let mut buf = Vec::new();
     let mut paras: Vec<(Option<usize>, String)> = Vec::new();
@@ -387,7 +479,7 @@ pub fn odt(stem: &str, bytes: &[u8]) -> Result<Document> {
         buf.clear();
     }
     let mut d = from_paragraphs(F, stem, title, &paras)?;
-    d.marking = zip_entry(&mut zip, "meta.xml").and_then(|x| classification(&x));
+    d.marking = zip.entry("meta.xml")?.and_then(|x| classification(&x));
     Ok(d)
 }
 
@@ -395,6 +487,7 @@ pub fn pptx(stem: &str, bytes: &[u8]) -> Result<Document> {
     const F: &str = "PPTX";
     let mut zip = open_zip(F, bytes)?;
     let mut slides: Vec<(u32, String)> = zip
+        .archive
         .file_names()
         .filter_map(|n| {
             let num = n.strip_prefix("ppt/slides/slide")?.strip_suffix(".xml")?.parse().ok()?;
@@ -405,11 +498,11 @@ pub fn pptx(stem: &str, bytes: &[u8]) -> Result<Document> {
         return Err(ExtractError::Corrupt { format: F, reason: "no slide found under ppt/slides/".into() });
     }
     slides.sort();
-    let title = zip_entry(&mut zip, "docProps/core.xml").and_then(|x| dc_title(&x));
+    let title = zip.entry("docProps/core.xml")?.and_then(|x| dc_title(&x));
     let mut sections = Vec::new();
     let mut body = String::new();
     for (num, name) in slides {
-        let xml = zip_entry(&mut zip, &name).unwrap_or_default();
+        let xml = zip.entry(&name)?.unwrap_or_default();
         let mut reader = quick_xml::Reader::from_reader(xml.as_slice());
         let mut buf = Vec::new();
         let (mut text, mut in_t) = (String::new(), false);
@@ -438,13 +531,38 @@ pub fn pptx(stem: &str, bytes: &[u8]) -> Result<Document> {
         .or_else(|| sections.first().and_then(|s| s.text.lines().next()).map(str::to_string))
         .unwrap_or_else(|| stem.to_string());
     let mut d = non_empty(F, doc(title, body, sections), "")?;
-    d.marking = zip_entry(&mut zip, "docProps/custom.xml").and_then(|x| classification(&x));
+    d.marking = zip.entry("docProps/custom.xml")?.and_then(|x| classification(&x));
     Ok(d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A DOCX whose document expands from a few hundred KB to `size` bytes.
+    fn docx_of(size: usize) -> Vec<u8> {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let o = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("word/document.xml", o).unwrap();
+        w.write_all(b"<w:document><w:body><w:p><w:r><w:t>Bombe</w:t></w:r></w:p>").unwrap();
+        let pad = vec![b' '; 1 << 20];
+        for _ in 0..size >> 20 {
+            w.write_all(&pad).unwrap();
+        }
+        w.write_all(b"</w:body></w:document>").unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_zip_bomb_is_refused_before_it_expands() {
+        let bomb = docx_of((MAX_ENTRY_BYTES as usize) + (2 << 20));
+        assert!(bomb.len() < 1 << 20, "{} bytes compressed", bomb.len());
+        let e = docx("bombe", &bomb).unwrap_err().to_string();
+        assert!(e.contains("zip bomb") && e.contains("word/document.xml"), "{e}");
+        // Under the cap, the same file is read.
+        assert_eq!(docx("petit", &docx_of(1 << 20)).unwrap().body.trim(), "Bombe");
+    }
 
     #[test]
     fn markdown_sections_follow_heading_path() {

@@ -10,7 +10,7 @@ use crate::{ExtractError, Result};
 fn parse_time(s: &str) -> Option<u64> {
     let s = s.trim().replace(',', ".");
     let (hms, ms) = s.split_once('.').unwrap_or((&s, "0"));
-    let ms: u64 = format!("{ms:0<3}")[..3].parse().ok()?;
+    let ms: u64 = format!("{ms:0<3}").get(..3)?.parse().ok()?;
     let parts: Vec<u64> = hms.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
     let secs = match parts.as_slice() {
         [h, m, s] => h * 3600 + m * 60 + s,

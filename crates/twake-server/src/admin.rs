@@ -131,6 +131,12 @@ pub async fn create_key(State(state): State<AppState>, user: User, body: Bytes) 
     admin(&state, &user)?;
     let req: NewKey = parse_json(&body)?;
     let owner = Principal::parse(req.user.trim()).map_err(|e| ApiError::invalid(e.to_string(), Some("user")))?;
+    if owner.kind() != twake_types::PrincipalKind::User {
+        return Err(ApiError::invalid(
+            format!("{owner} is not a user: an API key signs in one person; give it to a user."),
+            Some("user"),
+        ));
+    }
     let label = if req.label.trim().is_empty() { "web" } else { req.label.trim() };
     let (id, key) = state.workspace.create_key(&owner, label).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": id, "key": key}))).into_response())

@@ -30,6 +30,21 @@ impl ApiError {
         }
     }
 
+    /// 413: the body is above the configured limit (`key`).
+    pub fn too_large(limit: u64, key: &str) -> Self {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            kind: "invalid_request_error",
+            code: Some("request_too_large"),
+            param: None,
+            message: format!(
+                "The request body is larger than {limit} bytes, this server's limit (`server.{key}`): \
+                 send less, or ask the administrator to raise it."
+            ),
+            retry_after: None,
+        }
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::UNAUTHORIZED,

@@ -22,7 +22,7 @@ pub mod ui;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -174,6 +174,33 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     resp
 }
 
+/// The keep-alive of every event stream: a comment each second while an
+/// answer is being checked sentence by sentence, so that a client who
+/// left is noticed at once (the write fails) and its generation dropped.
+pub(crate) fn keep_alive() -> axum::response::sse::KeepAlive {
+    axum::response::sse::KeepAlive::new().interval(std::time::Duration::from_secs(1))
+}
+
+/// A body over its limit is refused by the extractor with a plain-text
+/// 413; every route answers in the API's error shape, naming the limit.
+async fn too_large(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let upload = req.uri().path() == "/api/v1/files";
+    let resp = next.run(req).await;
+    let json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return resp;
+    }
+    let cfg = &state.workspace.config.server;
+    if upload {
+        ApiError::too_large(cfg.max_upload_bytes, "max_upload_bytes").into_response()
+    } else {
+        ApiError::too_large(cfg.max_request_bytes, "max_request_bytes").into_response()
+    }
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -204,6 +231,8 @@ async fn not_found() -> ApiError {
 
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
+    let limits = &state.workspace.config.server;
+    let (body_max, upload_max) = (limits.max_request_bytes as usize, limits.max_upload_bytes as usize);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -237,7 +266,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/usage", get(admin::usage))
         .route("/api/v1/usage", get(native::usage))
         .route("/api/v1/sources", get(native::sources))
-        .route("/api/v1/files", get(native::files).post(native::upload).delete(native::delete_file))
+        .route(
+            "/api/v1/files",
+            get(native::files)
+                .post(native::upload)
+                .layer(DefaultBodyLimit::max(upload_max))
+                .delete(native::delete_file),
+        )
         .route("/api/v1/jobs/{id}", get(native::job))
         .route("/api/v1/openapi.json", get(native::openapi))
         .route("/", get(ui::index))
@@ -250,6 +285,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/oidc/login", get(ui::oidc_login))
         .route("/ui/oidc/callback", get(ui::oidc_callback))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_max))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), too_large))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }

@@ -354,7 +354,7 @@ pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Resu
 }
 
 fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits::Slot) -> Response {
-    use axum::response::sse::{Event, KeepAlive, Sse};
+    use axum::response::sse::{Event, Sse};
     use tokio_stream::StreamExt;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     tokio::spawn(async move {
@@ -369,7 +369,14 @@ fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits
             };
             let _ = text_tx.send(event);
         };
-        let event = match state.workspace.ask(&question, &user.pass(), &mut on_text).await {
+        // The client gone (the stream dropped), the answer is dropped with
+        // its generation, and the slot is freed.
+        let pass = user.pass();
+        let answered = tokio::select! {
+            a = state.workspace.ask(&question, &pass, &mut on_text) => a,
+            () = tx.closed() => return,
+        };
+        let event = match answered {
             Ok(a) => {
                 if let Some(s) = &a.stats {
                     state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
@@ -383,7 +390,7 @@ fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits
         let _ = tx.send(event);
     });
     let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(stream).keep_alive(crate::keep_alive()).into_response()
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -887,8 +894,12 @@ fn safe_name(name: &str) -> Option<String> {
 }
 
 /// Uploads files (multipart `file` fields, and an optional `readers` field:
-/// comma-separated addresses; the uploader always reads their files) and
-/// ingests them in the background. Answers 202 with the job to poll.
+/// comma-separated principals the uploader's own pass holds — themselves
+/// and their groups; the uploader always reads their files) and ingests
+/// them in the background. Answers 202 with the job to poll. Nobody pushes
+/// content into the search of people they do not share a group with, and
+/// an uploaded mail's participants become readers only when an admin
+/// uploads it.
 #[utoipa::path(post, path = "/api/v1/files", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "`file` fields (one or more) and an optional `readers` field"),
     responses((status = 202, body = Job), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -896,30 +907,60 @@ pub async fn upload(State(state): State<AppState>, user: User, mut multipart: Mu
     let dir = state.workspace.data_dir.join("uploads").join(user.0.as_str());
     let mut saved: Vec<PathBuf> = Vec::new();
     let mut readers = vec![user.0.clone()];
-    while let Some(field) =
-        multipart.next_field().await.map_err(|e| ApiError::invalid(format!("Malformed multipart body: {e}"), None))?
-    {
+    let malformed = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(state.workspace.config.server.max_upload_bytes, "max_upload_bytes")
+        } else {
+            ApiError::invalid(format!("Malformed multipart body: {e}"), None)
+        }
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
         match field.name() {
             Some("file") => {
                 let name = field
                     .file_name()
                     .and_then(safe_name)
                     .ok_or_else(|| ApiError::invalid("Each `file` field needs a file name.", Some("file")))?;
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| ApiError::invalid(format!("Upload interrupted: {e}"), Some("file")))?;
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
                 let path = dir.join(&name);
-                std::fs::write(&path, &bytes)
-                    .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+                // Written as it arrives (never the whole file in memory);
+                // a part over the limit leaves no partial file behind.
+                let store = |e: std::io::Error| ApiError::internal(format!("cannot store the upload: {e}"));
+                let mut out = std::fs::File::create(&path).map_err(store)?;
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => std::io::Write::write_all(&mut out, &chunk).map_err(store)?,
+                        Ok(None) => break,
+                        Err(e) => {
+                            drop(out);
+                            let _ = std::fs::remove_file(&path);
+                            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                                let max = state.workspace.config.server.max_upload_bytes;
+                                return Err(ApiError::too_large(max, "max_upload_bytes"));
+                            }
+                            return Err(ApiError::invalid(format!("Upload interrupted: {e}"), Some("file")));
+                        }
+                    }
+                }
                 saved.push(path);
             }
             Some("readers") => {
                 let text = field.text().await.map_err(|e| ApiError::invalid(e.to_string(), Some("readers")))?;
                 let more =
                     Principal::parse_list(&text).map_err(|e| ApiError::invalid(e.to_string(), Some("readers")))?;
+                let held = |p: &Principal| user.pass().principals().is_some_and(|ps| ps.contains(p));
+                if let Some(stranger) = more.iter().find(|p| !held(p))
+                    && !user.is_admin(&state)
+                {
+                    return Err(ApiError::invalid(
+                        format!(
+                            "You may share an upload only with yourself and the groups you belong to, \
+                             not with {stranger}: ask an administrator, or share it through a group."
+                        ),
+                        Some("readers"),
+                    ));
+                }
                 readers.extend(more);
             }
             other => {
@@ -951,8 +992,9 @@ pub async fn upload(State(state): State<AppState>, user: User, mut multipart: Mu
     let tenant = user.pass().tenant().cloned().unwrap_or_default();
     let jobs: Arc<Jobs> = state.jobs.clone();
     let ws = state.workspace.clone();
+    let admin = user.is_admin(&state);
     tokio::spawn(async move {
-        let opts = IngestOptions { readers, tenant, sensitivity: None, prune: false };
+        let opts = IngestOptions { readers, tenant, sensitivity: None, prune: false, participants: admin };
         let progress_jobs = jobs.clone();
         let mut progress = move |ev: IngestEvent<'_>| {
             if let IngestEvent::FileDone { path, outcome } = ev {

@@ -1,6 +1,7 @@
 //! OpenID Connect bearer tokens: JWTs validated against the issuer's
 //! discovery document and JWKS (signature, `iss`, `aud`, `exp`, `nbf`), the
-//! user taken from a configured claim (`email` by default) or `sub`.
+//! user taken from a configured claim (`email` by default, only when
+//! `email_verified` is true) or else the issuer's `sub` (see [`user_of`]).
 //! An unknown key id triggers one JWKS refresh (key rotation), at most every
 //! 30 seconds, so a flood of bad tokens cannot hammer the issuer.
 //!
@@ -16,8 +17,8 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use tokio::sync::RwLock;
-use twake_core::config::AuthConfig;
-use twake_types::Principal;
+use twake_core::config::{AuthConfig, UnverifiedEmail};
+use twake_types::{Principal, PrincipalKind};
 
 use crate::ApiError;
 
@@ -50,6 +51,7 @@ pub struct Oidc {
     issuer: String,
     audience: String,
     user_claim: String,
+    unverified: UnverifiedEmail,
     leeway: u64,
     jwks_uri: String,
     http: reqwest::Client,
@@ -107,6 +109,7 @@ impl Oidc {
             issuer: d.issuer,
             audience: cfg.oidc_audience.clone(),
             user_claim: cfg.oidc_user_claim.clone(),
+            unverified: cfg.oidc_unverified_email,
             leeway: cfg.oidc_leeway_seconds,
             jwks_uri: d.jwks_uri,
             http,
@@ -132,13 +135,8 @@ impl Oidc {
     }
 
     fn user_of(&self, claims: &serde_json::Value) -> Result<Principal, ApiError> {
-        let bad = |why: String| ApiError::unauthorized(format!("Invalid bearer token: {why}."));
-        let user = claims
-            .get(&self.user_claim)
-            .or_else(|| claims.get("sub"))
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| bad(format!("no `{}` or `sub` claim", self.user_claim)))?;
-        Principal::parse(user).map_err(|e| bad(e.to_string()))
+        user_of(claims, &self.user_claim, &self.issuer, self.unverified)
+            .map_err(|why| ApiError::unauthorized(format!("Invalid bearer token: {why}.")))
     }
 
     /// The claims of a token signed by the issuer for `audience`.
@@ -295,4 +293,85 @@ async fn fetch_keys(http: &reqwest::Client, uri: &str) -> Result<Keys, OidcError
         }
     }
     Ok(keys)
+}
+
+/// The user a verified token's claims name. The configured claim counts
+/// when it is not `email`, or is an `email` the issuer says it verified
+/// (`email_verified`: true): an unverified address is anybody's to type.
+/// Otherwise, and when the claim is absent, the user is the issuer's
+/// `sub`, qualified as `oidc:<issuer host>:<sub>` (`@` written `%40`), so
+/// that it is never an e-mail address of ours nor a group — unless the
+/// configuration says to refuse unverified addresses. Every identity is a
+/// user: a claim naming `group:…`, `room:…` or `share:…` is refused.
+pub fn user_of(
+    claims: &serde_json::Value,
+    user_claim: &str,
+    issuer: &str,
+    unverified: UnverifiedEmail,
+) -> Result<Principal, String> {
+    let named = claims.get(user_claim).and_then(|v| v.as_str()).filter(|s| !s.trim().is_empty());
+    let verified = user_claim != "email"
+        || matches!(claims.get("email_verified"), Some(serde_json::Value::Bool(true)))
+        || claims.get("email_verified").and_then(|v| v.as_str()) == Some("true");
+    let user = match named {
+        Some(name) if verified => Principal::parse(name).map_err(|e| e.to_string())?,
+        Some(_) if unverified == UnverifiedEmail::Refuse => {
+            return Err("its `email` claim is not verified (`email_verified` is not true), and \
+                        `auth.oidc_unverified_email` is \"refuse\""
+                .into());
+        }
+        _ => {
+            let sub = claims
+                .get("sub")
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.trim().is_empty())
+                .ok_or_else(|| format!("no verified `{user_claim}` and no `sub` claim"))?;
+            let host = issuer.split("://").nth(1).unwrap_or(issuer).split(['/', ':']).next().unwrap_or("");
+            let sub: String = sub.chars().map(|c| if c == '@' { "%40".to_string() } else { c.to_string() }).collect();
+            Principal::parse(&format!("oidc:{host}:{sub}")).map_err(|e| e.to_string())?
+        }
+    };
+    if user.kind() != PrincipalKind::User {
+        return Err(format!("it names {user}, which is not a user"));
+    }
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn user(claims: serde_json::Value, unverified: UnverifiedEmail) -> Result<String, String> {
+        user_of(&claims, "email", "https://auth.valmont.fr/realms/v", unverified).map(|p| p.to_string())
+    }
+
+    #[test]
+    fn an_email_names_the_user_only_when_verified() {
+        let verified = json!({"sub": "42", "email": "alice.martin@valmont.fr", "email_verified": true});
+        assert_eq!(user(verified, UnverifiedEmail::Sub).unwrap(), "alice.martin@valmont.fr");
+        let typed = json!({"sub": "666", "email": "alice.martin@valmont.fr"});
+        assert_eq!(user(typed.clone(), UnverifiedEmail::Sub).unwrap(), "oidc:auth.valmont.fr:666");
+        assert!(user(typed, UnverifiedEmail::Refuse).unwrap_err().contains("not verified"));
+        let unverified =
+            json!({"sub": "alice.martin@valmont.fr", "email": "alice.martin@valmont.fr", "email_verified": false});
+        let u = user(unverified, UnverifiedEmail::Sub).unwrap();
+        assert_eq!(u, "oidc:auth.valmont.fr:alice.martin%40valmont.fr");
+        assert_eq!(Principal::parse(&u).unwrap().domain(), None, "no mail domain, so no tenant by domain");
+        // Another claim is taken as configured.
+        let c = json!({"sub": "7", "preferred_username": "bob"});
+        assert_eq!(user_of(&c, "preferred_username", "https://idp", UnverifiedEmail::Refuse).unwrap().as_str(), "bob");
+    }
+
+    #[test]
+    fn every_identity_is_a_user() {
+        let group = json!({"sub": "1", "email": "group:it", "email_verified": true});
+        assert!(user(group, UnverifiedEmail::Sub).unwrap_err().contains("not a user"));
+        let c = json!({"sub": "room:!x", "preferred_username": "share:drive"});
+        assert!(user_of(&c, "preferred_username", "https://idp", UnverifiedEmail::Sub).is_err());
+        // A `sub` is qualified by the issuer: "group:it" there is a user.
+        assert_eq!(user(json!({"sub": "group:it"}), UnverifiedEmail::Sub).unwrap(), "oidc:auth.valmont.fr:group:it");
+        assert!(user(json!({}), UnverifiedEmail::Sub).is_err());
+    }
 }

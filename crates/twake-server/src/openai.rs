@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -278,7 +278,13 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
         if let Some(call) = ws.route(&question, &pass).await? {
             tokio::spawn(async move {
                 let _slot = slot;
-                match ws.run_tool(call, &pass, &mut |_| {}).await {
+                // The client gone, the assistant's run is dropped.
+                let mut quiet = |_: usize| {};
+                let ran = tokio::select! {
+                    r = ws.run_tool(call, &pass, &mut quiet) => r,
+                    () = tx.closed() => return,
+                };
+                match ran {
                     Ok(t) => {
                         payer.charge_tokens(&state2, t.tokens, t.price_per_million).await;
                         let _ = tx.send(Msg::Text(t.text.clone()));
@@ -316,7 +322,13 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
                     AnswerEvent::Text(t) => Msg::Text(t.to_string()),
                 });
             };
-            match ws.ask(&question, &pass, &mut on_text).await {
+            // The client gone (stream or response dropped), the answer is
+            // dropped with its generation, and the slot is freed.
+            let answered = tokio::select! {
+                a = ws.ask(&question, &pass, &mut on_text) => a,
+                () = tx.closed() => return,
+            };
+            match answered {
                 Ok(a) => {
                     payer.charge(&state2, a.stats.as_ref(), a.route.price_per_million).await;
                     let _ = tx.send(Msg::Done {
@@ -478,7 +490,7 @@ fn stream_response(
         }
     });
     let stream = UnboundedReceiverStream::new(erx).map(Ok::<_, Infallible>);
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(stream).keep_alive(crate::keep_alive()).into_response()
 }
 
 #[derive(Deserialize)]
@@ -516,7 +528,7 @@ fn base64_f32(v: &[f32]) -> String {
     out
 }
 
-pub async fn embeddings(State(state): State<AppState>, _user: User, body: Bytes) -> Result<Response, ApiError> {
+pub async fn embeddings(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let req: EmbeddingsRequest = parse_json(&body)?;
     let ws = &state.workspace;
     let id = model_id(ws.embedder().name());
@@ -560,8 +572,13 @@ pub async fn embeddings(State(state): State<AppState>, _user: User, body: Bytes)
             Some("dimensions"),
         ));
     }
+    // Embeddings use the model threads like a generation: they count
+    // against the caller's budgets and concurrent slots too.
+    user.check_quota(&state).await?;
+    let _slot = state.limits.acquire(user.0.as_str())?;
     let out = ws.embedder().embed_counted(texts).await?;
     let tokens: usize = out.iter().map(|(_, n)| n).sum();
+    user.payer().charge_tokens(&state, tokens as u64, ws.config.models.price_per_million_tokens).await;
     let data: Vec<Value> = out
         .iter()
         .enumerate()

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use twake_core::ingest::IngestOptions;
-use twake_core::{Config, Principal, Workspace};
+use twake_core::{Config, Principal, Tenant, Workspace};
 use twake_server::{AppState, router};
 
 fn root() -> PathBuf {
@@ -71,12 +71,39 @@ async fn json_call(
     (s, serde_json::from_slice(&b).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&b)})))
 }
 
-fn enabled(name: &str) -> bool {
-    let on = std::env::var_os("TWAKE_AI_TEST_MODELS").is_some();
-    if !on {
-        eprintln!("skipped {name}: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
+/// Serves the fixture's router on a loopback port (for tests that need a
+/// real connection, which they can drop).
+async fn serve_on_loopback(state: &AppState) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, router(state.clone())).into_future());
+    addr
+}
+
+/// POSTs `body` as `key` on a raw connection and reads until `until`
+/// holds for what came back; the connection is returned to be dropped.
+async fn stream_until(
+    addr: std::net::SocketAddr,
+    uri: &str,
+    key: &str,
+    body: &str,
+    until: impl Fn(&str) -> bool,
+) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST {uri} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !until(&seen) {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "{uri}: stream closed early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    on
+    conn
 }
 
 fn assert_error(v: &Value, code_or_type: &str) {
@@ -88,7 +115,7 @@ fn assert_error(v: &Value, code_or_type: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentication_models_embeddings_and_errors() {
-    if !enabled("authentication_models_embeddings_and_errors") {
+    if !twake_testkit::models() {
         return;
     }
     let f = fixture().await;
@@ -192,7 +219,7 @@ async fn authentication_models_embeddings_and_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_completions_plain_streamed_and_per_user() {
-    if !enabled("chat_completions_plain_streamed_and_per_user") {
+    if !twake_testkit::models() {
         return;
     }
     let f = fixture().await;
@@ -311,7 +338,7 @@ async fn chat_completions_plain_streamed_and_per_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_user_rate_limit_answers_429_with_retry_after() {
-    if !enabled("per_user_rate_limit_answers_429_with_retry_after") {
+    if !twake_testkit::models() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -336,7 +363,7 @@ async fn per_user_rate_limit_answers_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_ingests_in_a_job_and_files_are_listed_per_user() {
-    if !enabled("upload_ingests_in_a_job_and_files_are_listed_per_user") {
+    if !twake_testkit::models() {
         return;
     }
     let f = fixture().await;
@@ -430,39 +457,77 @@ async fn upload_ingests_in_a_job_and_files_are_listed_per_user() {
         .body(Body::from(format!("--{boundary}--\r\n")))
         .unwrap();
     assert_eq!(router(s.clone()).oneshot(req).await.unwrap().status(), StatusCode::BAD_REQUEST);
+
+    // Readers are principals the uploader's pass holds: Bob cannot push a
+    // file into Alice's search, but may share it with his group.
+    let p = |x: &str| Principal::parse(x).unwrap();
+    s.workspace.add_member(&Tenant::default(), &p("group:achats"), &p("bob@valmont.fr")).await.unwrap();
+    let upload = |name: &str, text: &str, readers: Option<&str>| {
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n{text}\r\n"
+        );
+        if let Some(r) = readers {
+            body += &format!("--{boundary}\r\nContent-Disposition: form-data; name=\"readers\"\r\n\r\n{r}\r\n");
+        }
+        body += &format!("--{boundary}--\r\n");
+        Request::builder()
+            .method("POST")
+            .uri("/api/v1/files")
+            .header("authorization", format!("Bearer {}", f.bob))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let resp = router(s.clone())
+        .oneshot(upload("pousse.md", "# Pousse\nOffre spéciale ZX-81.", Some("alice@valmont.fr")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["error"]["param"], "readers", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("alice@valmont.fr"), "{v}");
+    // An uploaded mail's participants are no readers: the To: of an .eml
+    // Bob wrote gives Alice nothing.
+    let eml = "From: Bob Leroy <bob@valmont.fr>\r\nTo: Alice Martin <alice@valmont.fr>\r\nSubject: Offre ZX-81\r\n\
+               Message-ID: <zx81@valmont.fr>\r\nDate: Mon, 30 Nov 2026 10:00:00 +0100\r\n\r\nOffre spéciale ZX-81 pour toi.\r\n";
+    let resp = router(s.clone()).oneshot(upload("offre.eml", eml, Some("group:achats"))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let job: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let id = job["id"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, v) = json_call(s, "GET", &format!("/api/v1/jobs/{id}"), Some(&f.bob), None).await;
+        if v["state"] != "running" {
+            assert_eq!((v["state"].as_str(), v["new"].as_u64()), (Some("done"), Some(1)), "{v}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "job never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let q = r#"{"query":"offre spéciale ZX-81","k":5}"#;
+    let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.bob), Some(q)).await;
+    assert!(v["results"][0]["path"].as_str().unwrap().ends_with("offre.eml"), "{v}");
+    let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(q)).await;
+    assert!(v["results"].as_array().unwrap().iter().all(|r| !r["path"].as_str().unwrap().contains("offre")), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_cancels_generation_and_a_full_queue_answers_503() {
-    if !enabled("disconnect_cancels_generation_and_a_full_queue_answers_503") {
+    if !twake_testkit::models() {
         return;
     }
     use std::sync::atomic::Ordering;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut config = Config::default();
     config.server.concurrent_per_user = 0;
     config.server.requests_per_minute = 0;
     let f = fixture_with(config).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(axum::serve(listener, router(f.state.clone())).into_future());
+    let addr = serve_on_loopback(&f.state).await;
 
     // A long streamed generation whose client goes away after the first tokens.
     let body = r#"{"model":"qwen2.5-coder-1.5b-instruct-q4_k_m","stream":true,"max_tokens":400,"messages":[{"role":"user","content":"Write a long story about a datacenter migration."}]}"#;
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        f.alice,
-        body.len()
-    );
-    conn.write_all(req.as_bytes()).await.unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    while seen.matches("\"content\"").count() < 3 {
-        let n = conn.read(&mut buf).await.unwrap();
-        assert!(n > 0, "stream closed early: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let conn =
+        stream_until(addr, "/v1/chat/completions", &f.alice, body, |seen| seen.matches("\"content\"").count() >= 3)
+            .await;
     assert_eq!(f.state.metrics.in_flight_generations.load(Ordering::Relaxed), 1);
     drop(conn);
     // 400 tokens take about a minute here; a cancelled generation ends at once.
@@ -502,7 +567,7 @@ async fn disconnect_cancels_generation_and_a_full_queue_answers_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_membership_change_applies_to_the_next_request_with_the_same_key() {
-    if !enabled("a_membership_change_applies_to_the_next_request_with_the_same_key") {
+    if !twake_testkit::models() {
         return;
     }
     let f = fixture().await;
@@ -531,7 +596,7 @@ async fn a_membership_change_applies_to_the_next_request_with_the_same_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spent_budgets_answer_429_quota_exceeded_before_any_generation() {
-    if !enabled("spent_budgets_answer_429_quota_exceeded_before_any_generation") {
+    if !twake_testkit::models() {
         return;
     }
     let mut config = Config::default();
@@ -544,8 +609,12 @@ async fn spent_budgets_answer_429_quota_exceeded_before_any_generation() {
     let alice = ws.pass_for(&p("alice@valmont.fr")).await.unwrap();
     ws.quota_record(&twake_core::quota::Requester { pass: &alice, key: None }, 50_000).await.unwrap();
     let chat = r#"{"model":"twake-ai","messages":[{"role":"user","content":"Quand a lieu la bascule ?"}]}"#;
-    for (uri, body) in [("/v1/chat/completions", chat), ("/api/v1/ask", r#"{"question":"Quand a lieu la bascule ?"}"#)]
-    {
+    let embed = r#"{"model":"multilingual-e5-small-q4_0","input":"bascule"}"#;
+    for (uri, body) in [
+        ("/v1/chat/completions", chat),
+        ("/api/v1/ask", r#"{"question":"Quand a lieu la bascule ?"}"#),
+        ("/v1/embeddings", embed),
+    ] {
         let (st, b, headers) = call(s, "POST", uri, Some(&f.alice), Some(body)).await;
         assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{uri}");
         let v: Value = serde_json::from_slice(&b).unwrap();
@@ -585,6 +654,14 @@ async fn spent_budgets_answer_429_quota_exceeded_before_any_generation() {
     let of = |who: &str| report.iter().find(|(p, _)| p == who).map(|(_, u)| u.tokens);
     assert_eq!(of(&format!("key:{id}")), Some(used));
     assert_eq!(of("bob@valmont.fr"), Some(used));
+    // Embeddings are charged like completions.
+    let carol = p("carol@valmont.fr");
+    let (_, carol_key) = ws.create_key(&carol, "embed").await.unwrap();
+    let (st, v) = json_call(s, "POST", "/v1/embeddings", Some(&carol_key), Some(embed)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let spent = v["usage"]["total_tokens"].as_u64().unwrap();
+    let report = ws.usage_report(day, day).await.unwrap();
+    assert_eq!(report.iter().find(|(p, _)| p == "carol@valmont.fr").map(|(_, u)| u.tokens), Some(spent));
     // Bob's other key is not limited by the bot's.
     let (st, _) = json_call(s, "POST", "/v1/chat/completions", Some(&f.bob), Some(&raw)).await;
     assert_eq!(st, StatusCode::OK);
@@ -592,7 +669,7 @@ async fn spent_budgets_answer_429_quota_exceeded_before_any_generation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minutes_and_thread_summaries_over_the_native_api() {
-    if !enabled("minutes_and_thread_summaries_over_the_native_api") {
+    if !twake_testkit::models() {
         return;
     }
     let f = fixture().await;
@@ -639,7 +716,7 @@ async fn minutes_and_thread_summaries_over_the_native_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reply_drafts_and_rewrites_over_the_native_api() {
-    if !enabled("reply_drafts_and_rewrites_over_the_native_api") {
+    if !twake_testkit::models() {
         return;
     }
     let f = fixture().await;
@@ -689,4 +766,88 @@ async fn reply_drafts_and_rewrites_over_the_native_api() {
     let (_, u) = json_call(s, "GET", "/api/v1/usage", Some(&f.alice), None).await;
     let mine = u["budgets"].as_array().unwrap().iter().find(|b| b["principal"] == "alice@valmont.fr").unwrap().clone();
     assert_eq!(mine["used_tokens_today"], v["tokens"], "charged: {u}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_their_limit_get_a_413_in_the_api_error_shape() {
+    if !twake_testkit::models() {
+        return;
+    }
+    let mut config = Config::default();
+    config.server.max_request_bytes = 2048;
+    config.server.max_upload_bytes = 64 << 10;
+    let f = fixture_with(config).await;
+    let s = &f.state;
+    // A JSON route: over the limit is a 413 naming it; under, it works.
+    let big = format!(r#"{{"query":"{}","k":3}}"#, "bascule ".repeat(400));
+    let (st, v) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(&big)).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["error"]["code"], "request_too_large", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("server.max_request_bytes"), "{v}");
+    let (st, v) = json_call(s, "POST", "/v1/chat/completions", Some(&f.alice), Some(&big)).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("request_too_large")), "{v}");
+    let (st, _) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(r#"{"query":"bascule","k":3}"#)).await;
+    assert_eq!(st, StatusCode::OK);
+    // Uploads have their own, larger limit: 40 KB passes where JSON would
+    // not; 100 KB is refused in the same shape, and nothing is left behind.
+    let upload = |size: usize| {
+        let b = "Lim1t";
+        let body = format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gros.md\"\r\n\r\n# Gros\n{}\r\n--{b}--\r\n",
+            "Ligne de texte du fichier volumineux.\n".repeat(size / 38)
+        );
+        Request::builder()
+            .method("POST")
+            .uri("/api/v1/files")
+            .header("authorization", format!("Bearer {}", f.bob))
+            .header("content-type", format!("multipart/form-data; boundary={b}"))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let resp = router(s.clone()).oneshot(upload(100 << 10)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("server.max_upload_bytes"), "{v}");
+    let stored = s.workspace.data_dir.join("uploads/bob@valmont.fr/gros.md");
+    assert!(!stored.exists(), "a refused upload leaves no partial file");
+    let resp = router(s.clone()).oneshot(upload(40 << 10)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_an_answer_cancels_it_and_frees_its_slot() {
+    if !twake_testkit::models() {
+        return;
+    }
+    let mut config = Config::default();
+    config.server.concurrent_per_user = 1;
+    config.server.requests_per_minute = 0;
+    let f = fixture_with(config).await;
+    let addr = serve_on_loopback(&f.state).await;
+    let s = &f.state;
+    let embed = r#"{"model":"multilingual-e5-small-q4_0","input":"bascule"}"#;
+    let question = "Résume les échanges sur la migration du datacenter de Lyon.";
+    let ask = format!(r#"{{"question":"{question}","stream":true}}"#);
+    let chat = format!(r#"{{"model":"twake-ai","stream":true,"messages":[{{"role":"user","content":"{question}"}}]}}"#);
+    for (uri, body, started) in [("/api/v1/ask", ask, "event: text"), ("/v1/chat/completions", chat, "\"content\"")] {
+        let conn = stream_until(addr, uri, &f.alice, &body, |seen| seen.contains(started)).await;
+        // The answer holds Alice's only slot while it is written.
+        let (st, v) = json_call(s, "POST", "/v1/embeddings", Some(&f.alice), Some(embed)).await;
+        assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{uri}: {v}");
+        drop(conn);
+        // A summary takes tens of seconds more here; one whose client left
+        // ends at once, and its slot with it.
+        let left = std::time::Instant::now();
+        loop {
+            let (st, _) = json_call(s, "POST", "/v1/embeddings", Some(&f.alice), Some(embed)).await;
+            if st == StatusCode::OK {
+                break;
+            }
+            assert!(
+                left.elapsed() < std::time::Duration::from_secs(6),
+                "{uri}: the answer went on after its client left"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }

@@ -707,8 +707,8 @@ impl Run<'_> {
                 continue;
             }
             let path = format!("{prefix}{uidvalidity}/{uid}");
-            let documents = match twake_extract::extract(twake_extract::Format::Eml, &path, raw) {
-                Ok(x) => x.documents,
+            let documents = match super::parse_mail(&path, raw.to_vec()).await.1 {
+                Ok(documents) => documents,
                 Err(e) => {
                     let n =
                         format!("message UID {uid} in {} cannot be read as a mail ({e}): skipped", folder_display(f));
@@ -730,7 +730,7 @@ impl Run<'_> {
                 tenant: self.row.tenant.clone(),
                 sensitivity: None,
             };
-            self.ws.store_documents(&record, documents).await.map_err(CoreError::Other)?;
+            self.ws.store_documents(&record, documents, true).await.map_err(CoreError::Other)?;
             self.report.stored += 1;
             self.items += 1;
         }

@@ -129,12 +129,15 @@ impl Session {
             let account = session["primaryAccounts"][MAIL].as_str().map(String::from).ok_or_else(|| {
                 CoreError::Other(format!("the JMAP server offers no mail account ({MAIL}) to {:?}", spec.username))
             })?;
-            let join = |u: &str| {
-                base.join(u).map_err(|e| CoreError::Other(format!("the JMAP session has an invalid URL {u:?} ({e})")))
-            };
-            s.api = join(api)?;
+            s.api = same_origin(&base, "apiUrl", api)?;
             s.download = session["downloadUrl"].as_str().unwrap_or_default().to_string();
             s.event_source = session["eventSourceUrl"].as_str().map(String::from);
+            if !s.download.is_empty() {
+                same_origin(&base, "downloadUrl", &s.download)?;
+            }
+            if let Some(events) = &s.event_source {
+                same_origin(&base, "eventSourceUrl", events)?;
+            }
             s.base = base.clone();
             s.account = account;
             if s.download.is_empty() {
@@ -181,7 +184,9 @@ impl Session {
         self.call(method, args).await?.map_err(|t| CoreError::Other(format!("{method} failed on the server: {t}")))
     }
 
-    async fn download(&self, blob: &str) -> Result<Vec<u8>> {
+    /// A blob's bytes, or `None` when it is longer than `max` bytes (read
+    /// no further than that, whatever size the server declared).
+    async fn download(&self, blob: &str, max: u64) -> Result<Option<Vec<u8>>> {
         let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
         let url = self
             .download
@@ -193,11 +198,34 @@ impl Session {
             .base
             .join(&url)
             .map_err(|e| CoreError::Other(format!("the JMAP download URL {url:?} is invalid ({e})")))?;
-        let resp = self.send(Method::GET, &url, None).await?;
-        let bytes =
-            resp.bytes().await.map_err(|e| CoreError::Other(format!("downloading message {blob}: {}", cause(e))))?;
-        Ok(bytes.to_vec())
+        let mut resp = self.send(Method::GET, &url, None).await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|e| CoreError::Other(format!("downloading message {blob}: {}", cause(e))))?
+        {
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Ok(None);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
     }
+}
+
+/// A URL of the session resolved against it, refused when it is on
+/// another origin (scheme, host, port): the credentials go only to the
+/// server whose session it is, never to a host the session names.
+fn same_origin(base: &Url, what: &str, u: &str) -> Result<Url> {
+    let url =
+        base.join(u).map_err(|e| CoreError::Other(format!("the JMAP session has an invalid {what} {u:?} ({e})")))?;
+    if url.origin() != base.origin() {
+        return Err(CoreError::Other(format!(
+            "the JMAP session's {what} {u:?} is on another server than the session ({}): refused, \
+             TwakeAI sends the credentials only to the session's own origin",
+            base.origin().ascii_serialization()
+        )));
+    }
+    Ok(url)
 }
 
 fn truncate(s: &str) -> String {
@@ -408,10 +436,18 @@ impl Run<'_> {
                 self.state.skipped.insert(id.to_string());
                 continue;
             }
-            let raw = self.session.download(blob).await?;
+            // The declared size is the server's word: the download itself
+            // stops at the limit too.
+            let Some(raw) = self.session.download(blob, self.max_bytes).await? else {
+                let n = format!("message {subject:?} is larger than the limit of {} MB: skipped", self.max_bytes >> 20);
+                self.notice(n, progress);
+                self.state.skipped.insert(id.to_string());
+                continue;
+            };
             let path = self.path(id);
-            let documents = match twake_extract::extract(twake_extract::Format::Eml, &path, &raw) {
-                Ok(x) => x.documents,
+            let (raw, parsed) = super::parse_mail(&path, raw).await;
+            let documents = match parsed {
+                Ok(documents) => documents,
                 Err(e) => {
                     self.notice(format!("message {subject:?} cannot be read as a mail ({e}): skipped"), progress);
                     self.state.skipped.insert(id.to_string());
@@ -465,6 +501,14 @@ pub(crate) async fn wait_for_change(spec: &JmapSpec, secret: &Secret, saved: &st
             Ok(Ok(Some(c))) => c,
         };
         pending.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+        if pending.len() > MAX_EVENT_BYTES && !pending.contains("\n\n") {
+            // One event never ends: a server (or what poses as one) that
+            // would fill our memory.
+            return Err(CoreError::Other(format!(
+                "the event source sent an event of more than {} KB: stopped listening",
+                MAX_EVENT_BYTES >> 10
+            )));
+        }
         while let Some(end) = pending.find("\n\n") {
             let event: String = pending.drain(..end + 2).collect();
             if let Some(now) = email_state(&event, &s.account)
@@ -475,6 +519,9 @@ pub(crate) async fn wait_for_change(spec: &JmapSpec, secret: &Secret, saved: &st
         }
     }
 }
+
+/// The longest server-sent event read from the event source.
+const MAX_EVENT_BYTES: usize = 64 << 10;
 
 /// The account's mail state announced by one server-sent `state` event.
 fn email_state(event: &str, account: &str) -> Option<String> {
@@ -506,5 +553,23 @@ mod tests {
         assert_eq!(email_state("event: ping\ndata: {\"interval\":60}\n\n", "alice"), None);
         let mailbox_only = "event: state\ndata: {\"changed\":{\"alice\":{\"Mailbox\":\"3\"}}}\n\n";
         assert_eq!(email_state(mailbox_only, "alice"), None);
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_sessions_own_origin() {
+        let base = Url::parse("https://mail.valmont.fr/.well-known/jmap").unwrap();
+        let ok = same_origin(&base, "apiUrl", "/jmap/").unwrap();
+        assert_eq!(ok.as_str(), "https://mail.valmont.fr/jmap/");
+        let template = "https://mail.valmont.fr/jmap/download/{accountId}/{blobId}/{name}?type={type}";
+        assert!(same_origin(&base, "downloadUrl", template).is_ok());
+        for other in [
+            "https://evil.org/jmap/",
+            "http://mail.valmont.fr/jmap/",
+            "https://mail.valmont.fr:8443/jmap/",
+            "//evil.org/download/{blobId}",
+        ] {
+            let e = same_origin(&base, "downloadUrl", other).unwrap_err().to_string();
+            assert!(e.contains("another server"), "{other}: {e}");
+        }
     }
 }

@@ -36,8 +36,9 @@ pub struct MatrixSpec {
     /// The account TwakeAI reads with (filled in at connection).
     #[serde(default)]
     pub user_id: String,
-    /// The mail domain of TwakeAI users: `@alice:server` is
-    /// `alice@<user_domain>`; default: the Matrix server name.
+    /// The mail domain of TwakeAI users: `@alice:server` on the
+    /// homeserver's own server name is `alice@<user_domain>`; default:
+    /// that server name. Users of other servers map only through `users`.
     #[serde(default)]
     pub user_domain: Option<String>,
     /// Explicit mappings, Matrix ID → the user's e-mail address.
@@ -47,13 +48,31 @@ pub struct MatrixSpec {
 
 impl MatrixSpec {
     /// The TwakeAI user a Matrix ID stands for (`None`: not a user ID).
+    /// Only IDs of the homeserver's own server name (that of `user_id`)
+    /// become `local@<user_domain>`: `@alice.martin:evil.org`, from a
+    /// federated server, is not Alice. Another server's user is mapped by
+    /// `users`, or else is an outside user whose principal is the Matrix
+    /// ID itself (it reads the rooms it was in, and nothing of ours; no
+    /// e-mail address or sign-in can be taken for it).
     pub fn principal(&self, mxid: &str) -> Option<Principal> {
         if let Some(mail) = self.users.get(mxid) {
             return Principal::parse(mail).ok();
         }
         let (local, server) = mxid.strip_prefix('@')?.split_once(':')?;
+        if local.is_empty() || server.is_empty() {
+            return None;
+        }
+        if Some(server) != self.server_name() {
+            return Principal::parse(mxid).ok();
+        }
         let domain = self.user_domain.as_deref().unwrap_or(server);
         Principal::parse(&format!("{local}@{domain}")).ok()
+    }
+
+    /// The homeserver's own server name: that of the account TwakeAI
+    /// reads with.
+    fn server_name(&self) -> Option<&str> {
+        self.user_id.split_once(':').map(|(_, s)| s).filter(|s| !s.is_empty())
     }
 }
 
@@ -572,7 +591,7 @@ async fn store(
         tenant: tenant.clone(),
         sensitivity: None,
     };
-    ws.store_documents(&record, vec![doc]).await.map_err(CoreError::Other)?;
+    ws.store_documents(&record, vec![doc], true).await.map_err(CoreError::Other)?;
     Ok(stored)
 }
 
@@ -619,8 +638,23 @@ mod tests {
         assert_eq!(s.principal("@alice:localhost").unwrap().as_str(), "alice@valmont.fr");
         assert_eq!(s.principal("@boss:localhost").unwrap().as_str(), "claire.dubois@valmont.fr");
         assert_eq!(s.principal("!room:localhost"), None);
-        let plain = MatrixSpec { user_domain: None, ..s };
+        let plain = MatrixSpec { user_domain: None, user_id: "@twake:example.org".into(), ..s.clone() };
         assert_eq!(plain.principal("@bob:example.org").unwrap().as_str(), "bob@example.org");
+        // Another server's user is not ours, whatever its local part.
+        let stranger = s.principal("@alice.martin:evil.org").unwrap();
+        assert_eq!(stranger.as_str(), "@alice.martin:evil.org");
+        assert_ne!(stranger.as_str(), "alice.martin@valmont.fr");
+        assert_eq!(stranger.kind(), twake_types::PrincipalKind::User);
+        // Not even one named like our mail domain.
+        assert_eq!(s.principal("@alice:valmont.fr").unwrap().as_str(), "@alice:valmont.fr");
+        assert_eq!(plain.principal("@bob:localhost").unwrap().as_str(), "@bob:localhost");
+        // Unless the source maps it explicitly.
+        let mapped = MatrixSpec {
+            users: [("@alice:partner.eu".to_string(), "alice.martin@valmont.fr".to_string())].into(),
+            ..s.clone()
+        };
+        assert_eq!(mapped.principal("@alice:partner.eu").unwrap().as_str(), "alice.martin@valmont.fr");
+        assert_eq!(s.principal("@:localhost"), None);
     }
 
     #[test]

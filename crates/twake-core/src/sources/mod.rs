@@ -239,8 +239,30 @@ pub(crate) async fn store_item(
         tenant: tenant.clone(),
         sensitivity: None,
     };
-    ws.store_documents(&record, documents).await.map_err(CoreError::Other)?;
+    ws.store_documents(&record, documents, true).await.map_err(CoreError::Other)?;
     Ok(if before.is_some() { Stored::Replaced } else { Stored::New })
+}
+
+/// The documents of one mail a connector fetched, parsed on a blocking
+/// thread (MIME parsing of a large mail must not stall the async workers
+/// that serve requests); `Err` says why the mail cannot be read.
+pub(crate) async fn parse_mail(
+    path: &str,
+    raw: Vec<u8>,
+) -> (Vec<u8>, std::result::Result<Vec<twake_types::Document>, String>) {
+    let path = path.to_string();
+    let joined = tokio::task::spawn_blocking(move || {
+        let parsed = twake_extract::extract(twake_extract::Format::Eml, &path, &raw)
+            .map(|x| x.documents)
+            .map_err(|e| e.to_string());
+        (raw, parsed)
+    })
+    .await;
+    match joined {
+        Ok(done) => done,
+        // The parser panicked: the mail is skipped, the sync goes on.
+        Err(e) => (Vec::new(), Err(format!("the parser failed ({e})"))),
+    }
 }
 
 /// Whether a stored path is an item of a connected source (not a file).

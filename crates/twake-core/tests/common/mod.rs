@@ -13,14 +13,6 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
-pub fn models_enabled(test: &str) -> bool {
-    if std::env::var_os("TWAKE_AI_TEST_MODELS").is_none() {
-        eprintln!("skipped {test}: set TWAKE_AI_TEST_MODELS=1 after `twake-ai models pull` (make test does both)");
-        return false;
-    }
-    true
-}
-
 pub fn p(s: &str) -> Principal {
     Principal::parse(s).unwrap()
 }
