@@ -212,6 +212,10 @@ pub async fn run(command: AccessCommand, ws: Arc<Workspace>) -> Result<ExitCode>
                     for m in &members {
                         let m = Principal::parse(m)?;
                         let added = ws.add_member(&t, &c, &m).await?;
+                        if added {
+                            ws.audit_admin(&crate::cli_actor(), t.as_str(), &format!("membership added: {m} in {c}"))
+                                .await?;
+                        }
                         println!("{m} {} {c} (tenant {t})", if added { "added to" } else { "was already in" });
                     }
                 }
@@ -222,6 +226,8 @@ pub async fn run(command: AccessCommand, ws: Arc<Workspace>) -> Result<ExitCode>
                         if !ws.remove_member(&t, &c, &m).await? {
                             bail!("{m} is not a member of {c} in tenant {t} (`twake-ai access groups list`)");
                         }
+                        ws.audit_admin(&crate::cli_actor(), t.as_str(), &format!("membership removed: {m} from {c}"))
+                            .await?;
                         println!("{m} removed from {c} (tenant {t}); effective on their next request");
                     }
                 }

@@ -661,6 +661,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 KeysCommand::Create { user, label, tokens_per_day } => {
                     let user = Principal::parse(&user).with_context(|| format!("invalid user {user:?}"))?;
                     let (id, secret) = ws.create_key_with_limit(&user, &label, tokens_per_day).await?;
+                    let tenant = ws.tenant_of(&user).await?;
+                    ws.audit_admin(
+                        &cli_actor(),
+                        tenant.as_str(),
+                        &format!("API key {id} created for {user} ({label})"),
+                    )
+                    .await?;
                     eprintln!("key {id} created for {user}; it is shown only now:");
                     println!("{secret}");
                 }
@@ -679,6 +686,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     if !ws.revoke_key(id).await? {
                         bail!("no active key with id {id} (`twake-ai keys list` shows them)");
                     }
+                    ws.audit_admin(&cli_actor(), "", &format!("API key {id} revoked")).await?;
                     println!("key {id} revoked");
                 }
             }
@@ -897,4 +905,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             audit::run(command, &ws).await
         }
     }
+}
+
+/// Who acts through the command line, as the provenance log names them:
+/// the operating system's user (the CLI has no other identity).
+pub(crate) fn cli_actor() -> String {
+    format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()))
 }

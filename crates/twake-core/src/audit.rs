@@ -219,6 +219,31 @@ impl Workspace {
         Ok(row.seq)
     }
 
+    /// Records an administrator's action (a key created or revoked, a
+    /// membership changed) in the signed log: `actor` did `what` in
+    /// `tenant`. The record names no model (`model` is `admin`) and keeps
+    /// the action in `decision`.
+    pub async fn audit_admin(&self, actor: &str, tenant: &str, what: &str) -> Result<i64> {
+        self.audit_append(AuditRecord {
+            seq: 0,
+            at: self.clock.now(),
+            user: actor.to_string(),
+            tenant: tenant.to_string(),
+            question_sha256: sha256_hex(what.as_bytes()),
+            passages: vec![],
+            model: "admin".into(),
+            endpoint: String::new(),
+            jurisdiction: String::new(),
+            decision: what.to_string(),
+            pseudonymisation: String::new(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            answered: false,
+            prev_hash: String::new(),
+        })
+        .await
+    }
+
     /// Verifies the whole log with `key` (default: the installation's).
     pub async fn audit_verify(&self, key: Option<VerifyingKey>) -> Result<Verification> {
         let key = match key {

@@ -94,6 +94,10 @@ pub struct AuthConfig {
     /// Where the issuer sends the browser back (`…/ui/oidc/callback`);
     /// unset: built from the request's `Host`.
     pub oidc_redirect_url: Option<String>,
+    /// How long a web UI session lasts, in hours (one opened with the
+    /// identity provider no longer than its ID token). Signing out, or
+    /// revoking the key it was opened with, ends it before.
+    pub session_hours: u32,
     /// Who may open the administration pages and routes: users, or
     /// `group:NAME` (any member, nested groups included). A list, or one
     /// comma-separated string (`TWAKE_AI__AUTH__ADMINS=a@x.fr,group:it`).
@@ -112,6 +116,7 @@ impl Default for AuthConfig {
             oidc_client_id: None,
             oidc_client_secret: None,
             oidc_redirect_url: None,
+            session_hours: 12,
             admins: vec![],
         }
     }

@@ -102,6 +102,43 @@ impl Workspace {
             .filter(|(p, ..)| p.kind() == twake_types::PrincipalKind::User))
     }
 
+    /// Opens a web UI session for `user` (signed in with the key `key`,
+    /// or by the identity provider when `None`) for `seconds`; returns its
+    /// id, which only the cookie holds (the store keeps its hash). A
+    /// session opened with a key ends with it.
+    pub async fn open_session(&self, user: &Principal, key: Option<i64>, seconds: i64) -> Result<String> {
+        if user.kind() != twake_types::PrincipalKind::User {
+            return Err(CoreError::Other(format!("{user} is not a user: no session")));
+        }
+        let id = hex::encode(random_bytes(32)?);
+        let h = hash(&pepper(&self.data_dir)?, &format!("session:{id}"));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let expires = (now as i64).saturating_add(seconds.max(0));
+        self.store.insert_session(&h, user.as_str(), key, expires).await?;
+        Ok(id)
+    }
+
+    /// The user of a live session, with its key's id and daily limit.
+    #[allow(clippy::type_complexity)]
+    pub async fn session_user(&self, id: &str) -> Result<Option<(Principal, Option<(i64, Option<u64>)>)>> {
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let h = hash(&pepper(&self.data_dir)?, &format!("session:{id}"));
+        Ok(self
+            .store
+            .session(&h)
+            .await?
+            .and_then(|(p, key)| Principal::parse(&p).ok().map(|p| (p, key)))
+            .filter(|(p, _)| p.kind() == twake_types::PrincipalKind::User))
+    }
+
+    /// Ends a session (signing out); false when it was not live.
+    pub async fn close_session(&self, id: &str) -> Result<bool> {
+        let h = hash(&pepper(&self.data_dir)?, &format!("session:{id}"));
+        Ok(self.store.delete_session(&h).await?)
+    }
+
     pub async fn revoke_key(&self, id: i64) -> Result<bool> {
         Ok(self.store.revoke_key(id).await?)
     }

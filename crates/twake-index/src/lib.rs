@@ -192,6 +192,31 @@ impl Store {
         }
     }
 
+    pub async fn insert_session(
+        &self,
+        hash: &str,
+        principal: &str,
+        key_id: Option<i64>,
+        expires_at: i64,
+    ) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.insert_session(hash, principal, key_id, expires_at).await,
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    pub async fn session(&self, hash: &str) -> Result<Option<(String, Option<(i64, Option<u64>)>)>> {
+        match self {
+            Store::Sqlite(s) => s.session(hash).await,
+        }
+    }
+
+    pub async fn delete_session(&self, hash: &str) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.delete_session(hash).await,
+        }
+    }
+
     pub async fn keys(&self) -> Result<Vec<ApiKeyRecord>> {
         match self {
             Store::Sqlite(s) => s.keys().await,

@@ -66,6 +66,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at INTEGER,
     tokens_per_day INTEGER
 );
+-- Web UI sessions: the hash of a random id the cookie holds; one signed
+-- in with an API key lives while its key does.
+CREATE TABLE IF NOT EXISTS sessions (
+    hash TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    key_id INTEGER,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS memberships (
     tenant TEXT NOT NULL,
     container TEXT NOT NULL,
@@ -980,6 +989,69 @@ impl SqliteStore {
                 .await
                 .map_err(self.err())?;
         Ok(row.map(|r| (r.get(0), r.get(1), r.get::<Option<i64>, _>(2).map(|t| t.max(0) as u64))))
+    }
+
+    /// Records a web UI session (`hash` of its id) until `expires_at`
+    /// (Unix seconds); expired ones are removed on the way.
+    pub async fn insert_session(
+        &self,
+        hash: &str,
+        principal: &str,
+        key_id: Option<i64>,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= strftime('%s','now')")
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        sqlx::query(
+            "INSERT INTO sessions (hash, principal, key_id, created_at, expires_at) VALUES (?, ?, ?, strftime('%s','now'), ?)",
+        )
+        .bind(hash)
+        .bind(principal)
+        .bind(key_id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The principal of a live session, with its key's id and daily limit
+    /// when it was opened with a key: expired sessions and those whose key
+    /// was revoked are not live.
+    #[allow(clippy::type_complexity)]
+    pub async fn session(&self, hash: &str) -> Result<Option<(String, Option<(i64, Option<u64>)>)>> {
+        let row = sqlx::query(
+            "SELECT s.principal, s.key_id, k.tokens_per_day, k.id IS NOT NULL AND k.revoked_at IS NULL \
+             FROM sessions s LEFT JOIN api_keys k ON k.id = s.key_id \
+             WHERE s.hash = ? AND s.expires_at > strftime('%s','now')",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(row.and_then(|r| {
+            let key: Option<i64> = r.get(1);
+            let live_key: bool = r.get(3);
+            match key {
+                Some(id) if live_key => {
+                    Some((r.get(0), Some((id, r.get::<Option<i64>, _>(2).map(|t| t.max(0) as u64)))))
+                }
+                Some(_) => None,
+                None => Some((r.get(0), None)),
+            }
+        }))
+    }
+
+    /// Ends a session; false when there was none.
+    pub async fn delete_session(&self, hash: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM sessions WHERE hash = ?")
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// Revokes a key; false when no live key has this id.

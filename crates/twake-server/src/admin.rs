@@ -77,7 +77,11 @@ pub async fn add_member(
     admin(&state, &user)?;
     let (tenant, container, member) = membership_parts(user.pass().tenant(), &q)?;
     match state.workspace.add_member(&tenant, &container, &member).await {
-        Ok(true) => Ok(StatusCode::CREATED.into_response()),
+        Ok(true) => {
+            let what = format!("membership added: {member} in {container}");
+            state.workspace.audit_admin(user.0.as_str(), tenant.as_str(), &what).await?;
+            Ok(StatusCode::CREATED.into_response())
+        }
         Ok(false) => Ok(StatusCode::OK.into_response()),
         Err(twake_core::CoreError::Config(why)) => Err(ApiError::invalid(why, Some("container"))),
         Err(e) => Err(e.into()),
@@ -95,6 +99,8 @@ pub async fn remove_member(
     admin(&state, &user)?;
     let (tenant, container, member) = membership_parts(user.pass().tenant(), &q)?;
     if state.workspace.remove_member(&tenant, &container, &member).await? {
+        let what = format!("membership removed: {member} from {container}");
+        state.workspace.audit_admin(user.0.as_str(), tenant.as_str(), &what).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::not_found(
@@ -139,6 +145,9 @@ pub async fn create_key(State(state): State<AppState>, user: User, body: Bytes) 
     }
     let label = if req.label.trim().is_empty() { "web" } else { req.label.trim() };
     let (id, key) = state.workspace.create_key(&owner, label).await?;
+    let tenant = state.workspace.tenant_of(&owner).await?;
+    let what = format!("API key {id} created for {owner} ({label})");
+    state.workspace.audit_admin(user.0.as_str(), tenant.as_str(), &what).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": id, "key": key}))).into_response())
 }
 
@@ -148,6 +157,8 @@ pub async fn create_key(State(state): State<AppState>, user: User, body: Bytes) 
 pub async fn revoke_key(State(state): State<AppState>, user: User, Path(id): Path<i64>) -> Result<Response, ApiError> {
     admin(&state, &user)?;
     if state.workspace.revoke_key(id).await? {
+        let tenant = user.pass().tenant().map(|t| t.to_string()).unwrap_or_default();
+        state.workspace.audit_admin(user.0.as_str(), &tenant, &format!("API key {id} revoked")).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::not_found("key_not_found", "id", format!("No active key {id}.")))

@@ -43,13 +43,24 @@ pub struct AppState {
     pub jobs: Arc<native::Jobs>,
     /// Set when an OIDC issuer is configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
+    /// The address `serve` listens on (`None` under `oneshot` tests): the
+    /// session cookie is `Secure` unless it is a loopback one, and the OIDC
+    /// callback is derived from it only then.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl AppState {
     pub fn new(workspace: Arc<Workspace>) -> Self {
         let cfg = &workspace.config.server;
         let limits = Arc::new(limits::Limits::new(cfg.requests_per_minute, cfg.concurrent_per_user));
-        AppState { workspace, metrics: Arc::new(Metrics::default()), limits, jobs: Arc::default(), oidc: None }
+        AppState {
+            workspace,
+            metrics: Arc::new(Metrics::default()),
+            limits,
+            jobs: Arc::default(),
+            oidc: None,
+            listen: None,
+        }
     }
 
     /// Also accepts the bearer JWTs of the configured OIDC issuer.
@@ -133,15 +144,14 @@ impl FromRequestParts<AppState> for User {
                 Some(oidc) if token.split('.').count() == 3 => (oidc.verify(token).await?, None),
                 _ => by_key(state, token).await?,
             },
-            // Else the web UI's session cookie.
+            // Else the web UI's session cookie: a session the server
+            // keeps (sign-out and revoking its key end it).
             None => match ui::session(parts)? {
-                Some(ui::Session::Key(token)) => by_key(state, token).await?,
-                Some(ui::Session::IdToken(token)) => match &state.oidc {
-                    Some(oidc) => (oidc.verify_session(token).await?, None),
-                    None => {
-                        return Err(ApiError::unauthorized("Sign-in with the identity provider is not configured."));
-                    }
-                },
+                Some(id) => state.workspace.session_user(id).await?.ok_or_else(|| {
+                    ApiError::unauthorized(
+                        "Your session has ended (signed out, expired or its key revoked): sign in again.",
+                    )
+                })?,
                 None => {
                     return Err(ApiError::unauthorized(
                         "You didn't provide an API key. Send `Authorization: Bearer <key>`; `twake-ai keys create --user EMAIL` makes one.",
@@ -292,7 +302,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, mut state: AppState) -> std::io::Result<()> {
+    state.listen = Some(listener.local_addr()?);
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await
 }
 

@@ -124,16 +124,6 @@ impl Oidc {
         self.user_of(&claims)
     }
 
-    /// The user a web UI session's ID token (audience: the web client)
-    /// names, or 401.
-    pub async fn verify_session(&self, token: &str) -> Result<Principal, ApiError> {
-        let Some(web) = &self.web else {
-            return Err(ApiError::unauthorized("Sign-in with the identity provider is not configured."));
-        };
-        let claims = self.claims(token, &web.client_id).await?;
-        self.user_of(&claims)
-    }
-
     fn user_of(&self, claims: &serde_json::Value) -> Result<Principal, ApiError> {
         user_of(claims, &self.user_claim, &self.issuer, self.unverified)
             .map_err(|why| ApiError::unauthorized(format!("Invalid bearer token: {why}.")))
@@ -221,14 +211,15 @@ impl Oidc {
     }
 
     /// Trades an authorization code for the ID token, checks it (issuer,
-    /// audience, expiry, signature, `nonce`) and returns it with its user.
+    /// audience, expiry, signature, `nonce`) and returns its expiry (Unix
+    /// seconds) and its user.
     pub async fn exchange(
         &self,
         code: &str,
         redirect: &str,
         verifier: &str,
         nonce: &str,
-    ) -> Result<(String, Principal), ApiError> {
+    ) -> Result<(i64, Principal), ApiError> {
         let Some(web) = &self.web else {
             return Err(ApiError::unauthorized("Sign-in with the identity provider is not configured."));
         };
@@ -259,7 +250,9 @@ impl Oidc {
             return Err(failed("the ID token's nonce is not the one sent".into()));
         }
         let user = self.user_of(&claims)?;
-        Ok((id_token.to_string(), user))
+        // The session lasts no longer than the ID token it comes from.
+        let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+        Ok((exp, user))
     }
 
     /// Re-reads the JWKS (key rotation), at most every 30 seconds.

@@ -2,13 +2,18 @@
 //! in the binary) that talks to the native API with the same routes as any
 //! client, and the sign-in around it.
 //!
-//! Sign-in puts one credential in an `HttpOnly`, `SameSite=Strict` cookie,
-//! `twake_session`: an API key (`key:…`, checked against the store on every
-//! request, so revoking the key ends the session) or the ID token of the
-//! identity provider (`oidc:…`, verified like a bearer JWT on every request,
-//! with the web client as audience, until it expires). The server keeps no
-//! session state. A cookie-authenticated request that changes anything must
-//! also carry `X-Twake-UI: 1`, which a cross-site form cannot send.
+//! Sign-in (with an API key, or by the identity provider) opens a session
+//! the server keeps (`Workspace::open_session`): the `HttpOnly`,
+//! `SameSite=Strict` cookie `twake_session` holds only its random id —
+//! never the key or a token — and the store its hash. Signing out deletes
+//! it; a session opened with a key ends when the key is revoked; one
+//! opened by the identity provider lasts no longer than its ID token, and
+//! none longer than `auth.session_hours`. The cookie is `Secure` unless
+//! `serve` listens on a loopback address (or a proxy says HTTPS). The OIDC
+//! callback URL is `auth.oidc_redirect_url`, derived from the listening
+//! address only on loopback, never from a request's `Host`. A
+//! cookie-authenticated request that changes anything must also carry
+//! `X-Twake-UI: 1`, which a cross-site form cannot send.
 //!
 //! Invariant: the page loads nothing from any other host (the
 //! `Content-Security-Policy` says `default-src 'self'`).
@@ -36,26 +41,16 @@ const SCRIPT: &str = include_str!("../ui/app.js");
 const STYLE: &str = include_str!("../ui/app.css");
 const ICON: &str = include_str!("../ui/icon.svg");
 
-/// The credential a session cookie holds.
-pub enum Session<'a> {
-    Key(&'a str),
-    IdToken(&'a str),
-}
-
-/// The session cookie of a request, if any. Refuses (403) a changing
+/// The session id of a request's cookie, if any. Refuses (403) a changing
 /// request that has the cookie but not the UI's header.
-pub fn session(parts: &Parts) -> Result<Option<Session<'_>>, ApiError> {
+pub fn session(parts: &Parts) -> Result<Option<&str>, ApiError> {
     let Some(value) = cookie(&parts.headers, SESSION) else { return Ok(None) };
     if !matches!(parts.method, Method::GET | Method::HEAD) && !parts.headers.contains_key(UI_HEADER) {
         return Err(ApiError::forbidden(
             "A request signed in by the web UI's cookie must send `X-Twake-UI: 1` (cross-site requests are refused).",
         ));
     }
-    Ok(if let Some(k) = value.strip_prefix("key:") {
-        Some(Session::Key(k))
-    } else {
-        value.strip_prefix("oidc:").map(Session::IdToken)
-    })
+    Ok(Some(value).filter(|v| !v.is_empty()))
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -69,11 +64,32 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Whether the browser reached us over HTTPS (directly behind a proxy that
-/// says so, or as the configured redirect URL says).
+/// Whether cookies are `Secure`: always, unless `serve` listens on a
+/// loopback address (a browser on the same machine, over plain HTTP) and
+/// neither a proxy nor the configured redirect URL says HTTPS.
 fn secure(state: &AppState, headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+    !state.listen.is_some_and(|a| a.ip().is_loopback())
+        || headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
         || state.workspace.config.auth.oidc_redirect_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+}
+
+/// Opens a session and the cookie that holds its id.
+async fn open_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &twake_core::Principal,
+    key: Option<i64>,
+    until: Option<i64>,
+) -> Result<HeaderValue, ApiError> {
+    let mut seconds = i64::from(state.workspace.config.auth.session_hours) * 3600;
+    if let Some(exp) = until {
+        seconds = seconds.min(exp - state.workspace.now());
+    }
+    if seconds <= 0 {
+        return Err(ApiError::unauthorized("The identity provider's token has already expired: sign in again."));
+    }
+    let id = state.workspace.open_session(user, key, seconds).await?;
+    Ok(set_cookie(SESSION, &id, "/", "Strict", None, secure(state, headers)))
 }
 
 fn set_cookie(name: &str, value: &str, path: &str, same_site: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
@@ -149,20 +165,27 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic() && b != b';' && b != b',') {
         return Err(ApiError::unauthorized("Incorrect or revoked API key provided."));
     }
-    let (user, _) = crate::by_key(&state, key).await?;
+    let (user, key) = crate::by_key(&state, key).await?;
+    let c = open_session(&state, &headers, &user, key.map(|(id, _)| id), None).await?;
     let mut r = Json(json!({ "user": user.as_str() })).into_response();
-    let c = set_cookie(SESSION, &format!("key:{key}"), "/", "Strict", None, secure(&state, &headers));
     r.headers_mut().append(header::SET_COOKIE, c);
     Ok(r)
 }
 
-/// `POST /ui/logout`: forgets the session cookie; answers where to end
-/// the identity provider's session too, if it has such an endpoint.
+/// `POST /ui/logout`: ends the session (the server forgets it, so a copy
+/// of the cookie is worth nothing) and clears the cookie; answers where to
+/// end the identity provider's session too, if it has such an endpoint.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !headers.contains_key(UI_HEADER) {
         return ApiError::forbidden("Sign out from the web UI (it sends `X-Twake-UI: 1`).").into_response();
     }
-    let was_oidc = cookie(&headers, SESSION).is_some_and(|v| v.starts_with("oidc:"));
+    let mut was_oidc = false;
+    if let Some(id) = cookie(&headers, SESSION) {
+        was_oidc = matches!(state.workspace.session_user(id).await, Ok(Some((_, None))));
+        if let Err(e) = state.workspace.close_session(id).await {
+            return ApiError::from(e).into_response();
+        }
+    }
     let end = state
         .oidc
         .as_ref()
@@ -180,14 +203,17 @@ fn random_token() -> Result<String, ApiError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn redirect_url(state: &AppState, headers: &HeaderMap) -> String {
+/// The OIDC callback URL: the configured one; on a loopback address, the
+/// listening address's. Never a request's `Host`, which the client writes.
+fn redirect_url(state: &AppState) -> Option<String> {
     if let Some(u) = &state.workspace.config.auth.oidc_redirect_url {
-        return u.clone();
+        return Some(u.clone());
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    let scheme = if secure(state, headers) { "https" } else { "http" };
-    format!("{scheme}://{host}/ui/oidc/callback")
+    state.listen.filter(|a| a.ip().is_loopback()).map(|a| format!("http://{a}/ui/oidc/callback"))
 }
+
+const NO_REDIRECT: &str = "auth.oidc_redirect_url is not configured: the server listens on a public address, \
+                           so it cannot know its own URL (set it to https://<your host>/ui/oidc/callback).";
 
 /// A page for a sign-in that went wrong: what happened and a way back.
 fn sign_in_failed(status: StatusCode, why: &str) -> Response {
@@ -214,7 +240,9 @@ pub async fn oidc_login(State(state): State<AppState>, headers: HeaderMap) -> Re
     let (Ok(st), Ok(verifier), Ok(nonce)) = (random_token(), random_token(), random_token()) else {
         return sign_in_failed(StatusCode::INTERNAL_SERVER_ERROR, "No randomness available on the server.");
     };
-    let redirect = redirect_url(&state, &headers);
+    let Some(redirect) = redirect_url(&state) else {
+        return sign_in_failed(StatusCode::INTERNAL_SERVER_ERROR, NO_REDIRECT);
+    };
     let Some(url) = oidc.authorize_url(&redirect, &st, &verifier, &nonce) else {
         return sign_in_failed(StatusCode::BAD_GATEWAY, "The identity provider's authorization endpoint is not a URL.");
     };
@@ -261,15 +289,20 @@ pub async fn oidc_callback(State(state): State<AppState>, headers: HeaderMap, Qu
     let Some(code) = q.code else {
         return sign_in_failed(StatusCode::BAD_REQUEST, "The identity provider sent no authorization code.");
     };
-    let redirect = redirect_url(&state, &headers);
-    match oidc.exchange(&code, &redirect, &verifier, &nonce).await {
-        Ok((token, user)) => {
+    let Some(redirect) = redirect_url(&state) else {
+        return sign_in_failed(StatusCode::INTERNAL_SERVER_ERROR, NO_REDIRECT);
+    };
+    let opened = match oidc.exchange(&code, &redirect, &verifier, &nonce).await {
+        Ok((exp, user)) => open_session(&state, &headers, &user, None, Some(exp)).await.map(|c| (c, user)),
+        Err(e) => Err(e),
+    };
+    match opened {
+        Ok((session, user)) => {
             tracing::info!(target: "api", user = user.as_str(), "signed in to the web UI");
-            let secure = secure(&state, &headers);
             let mut r = Redirect::to("/").into_response();
             let h = r.headers_mut();
-            h.append(header::SET_COOKIE, set_cookie(SESSION, &format!("oidc:{token}"), "/", "Strict", None, secure));
-            h.append(header::SET_COOKIE, set_cookie(PENDING, "", "/ui/oidc", "Lax", Some(0), secure));
+            h.append(header::SET_COOKIE, session);
+            h.append(header::SET_COOKIE, set_cookie(PENDING, "", "/ui/oidc", "Lax", Some(0), secure(&state, &headers)));
             r
         }
         Err(e) => sign_in_failed(e.status, &e.message),
@@ -304,6 +337,6 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, _) = req.into_parts();
-        assert!(matches!(session(&parts), Ok(Some(Session::Key("twk_abc")))));
+        assert!(matches!(session(&parts), Ok(Some("key:twk_abc"))));
     }
 }

@@ -851,3 +851,115 @@ async fn a_client_that_leaves_an_answer_cancels_it_and_frees_its_slot() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_session_is_the_servers_and_signing_out_or_revoking_its_key_ends_it() {
+    if !twake_testkit::models() {
+        return;
+    }
+    let f = fixture().await;
+    let s = &f.state;
+    let ws = &s.workspace;
+    let (key_id, key) = ws.create_key(&Principal::parse("carol@valmont.fr").unwrap(), "web").await.unwrap();
+    let sign_in = || async {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/ui/session")
+            .header("content-type", "application/json")
+            .header("x-twake-ui", "1")
+            .body(Body::from(format!(r#"{{"key":"{key}"}}"#)))
+            .unwrap();
+        let resp = router(s.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.headers()["set-cookie"].to_str().unwrap().to_string()
+    };
+    let with_cookie = |method: &str, uri: &str, cookie: &str| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("cookie", cookie)
+            .header("x-twake-ui", "1")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let set = sign_in().await;
+    // The cookie holds a session id, never the key; it is Secure unless
+    // the server listens on loopback (here: no known address).
+    assert!(!set.contains(&key) && !set.contains("twk_"), "{set}");
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+    let me = router(s.clone()).oneshot(with_cookie("GET", "/api/v1/me", &cookie)).await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    // Signing out ends the session on the server: a copy of the cookie is
+    // worth nothing.
+    let out = router(s.clone()).oneshot(with_cookie("POST", "/ui/logout", &cookie)).await.unwrap();
+    assert_eq!(out.status(), StatusCode::OK);
+    let me = router(s.clone()).oneshot(with_cookie("GET", "/api/v1/me", &cookie)).await.unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    // Revoking the key ends the sessions opened with it.
+    let cookie = sign_in().await.split(';').next().unwrap().to_string();
+    assert_eq!(
+        router(s.clone()).oneshot(with_cookie("GET", "/api/v1/me", &cookie)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert!(ws.revoke_key(key_id).await.unwrap());
+    let me = router(s.clone()).oneshot(with_cookie("GET", "/api/v1/me", &cookie)).await.unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    // A key as the cookie, as sessions used to be, signs nobody in.
+    let old = format!("twake_session=key:{}", f.alice);
+    assert_eq!(
+        router(s.clone()).oneshot(with_cookie("GET", "/api/v1/me", &old)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_actions_are_records_of_the_signed_log() {
+    if !twake_testkit::models() {
+        return;
+    }
+    let mut config = Config::default();
+    config.auth.admins = vec!["alice@valmont.fr".into()];
+    let f = fixture_with(config).await;
+    let s = &f.state;
+    let (st, v) = json_call(
+        s,
+        "POST",
+        "/api/v1/admin/keys",
+        Some(&f.alice),
+        Some(r#"{"user":"carol@valmont.fr","label":"bot"}"#),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let (st, v) =
+        json_call(s, "POST", "/api/v1/admin/keys", Some(&f.alice), Some(r#"{"user":"group:it","label":"x"}"#)).await;
+    assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("user")), "a group gets no key: {v}");
+    let m = "/api/v1/admin/memberships?container=group:achats&member=carol%40valmont.fr";
+    assert_eq!(call(s, "POST", m, Some(&f.alice), None).await.0, StatusCode::CREATED);
+    assert_eq!(call(s, "DELETE", m, Some(&f.alice), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(s, "DELETE", &format!("/api/v1/admin/keys/{id}"), Some(&f.alice), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (st, v) = json_call(s, "GET", "/api/v1/admin/audit", Some(&f.alice), None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["verified"], true, "{v}");
+    let done: Vec<&str> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["model"] == "admin" && r["user"] == "alice@valmont.fr")
+        .map(|r| r["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        done,
+        [
+            format!("API key {id} revoked"),
+            "membership removed: carol@valmont.fr from group:achats".to_string(),
+            "membership added: carol@valmont.fr in group:achats".to_string(),
+            format!("API key {id} created for carol@valmont.fr (bot)"),
+        ],
+        "{v}"
+    );
+}
