@@ -66,7 +66,7 @@ test: models lint layering
 	env -u TWAKE_AI_TEST_ALLOW_SKIP scripts/test.sh
 
 # Every parser on mutated real files, far longer than the bounded run in
-# `make test`; an input that makes one panic is kept in tests/fixtures/fuzz/.
+# `make test`; an input that makes one panic is kept in tests/fuzz-crashes/.
 FUZZ_ROUNDS ?= 100000
 fuzz: deps
 	TWAKE_AI_FUZZ_ROUNDS=$(FUZZ_ROUNDS) TWAKE_AI_FUZZ_LAST=$(CARGO_TARGET_DIR)/fuzz-last-input cargo test --release --locked -p twake-extract --test fuzz -- --nocapture

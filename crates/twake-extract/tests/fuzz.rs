@@ -3,7 +3,7 @@
 //! mutated at random with a fixed seed: bytes flipped, cut, spliced,
 //! deleted, multi-byte characters, NULs and long runs of one byte
 //! inserted. A parser may answer an error; it may not panic. An input that
-//! made one panic is written to `tests/fixtures/fuzz/` (`FORMAT-HASH.bin`)
+//! made one panic is written to `tests/fuzz-crashes/` (`FORMAT-HASH.bin`)
 //! and replayed by every later run, so a fixed crash stays fixed.
 //!
 //! `make test` runs a bounded number of rounds; `make fuzz` many more
@@ -101,9 +101,7 @@ fn seeds() -> Vec<(Format, String, Vec<u8>)> {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let p = e.path();
             if p.is_dir() {
-                if p.file_name().is_some_and(|n| n != "fuzz") {
-                    dirs.push(p);
-                }
+                dirs.push(p);
                 continue;
             }
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
@@ -140,7 +138,7 @@ fn panics(format: Format, name: &str, input: &[u8]) -> Option<String> {
 }
 
 fn crash_dir() -> PathBuf {
-    root().join("tests/fixtures/fuzz")
+    root().join("tests/fuzz-crashes")
 }
 
 /// One test, so that no other test runs while the panic hook is quiet.
