@@ -103,19 +103,34 @@ impl Workspace {
     }
 
     /// Opens a web UI session for `user` (signed in with the key `key`,
-    /// or by the identity provider when `None`) for `seconds`; returns its
-    /// id, which only the cookie holds (the store keeps its hash). A
-    /// session opened with a key ends with it.
-    pub async fn open_session(&self, user: &Principal, key: Option<i64>, seconds: i64) -> Result<String> {
+    /// or by the identity provider when `None`) for `seconds`, and not past
+    /// `not_after` (Unix seconds: an ID token's expiry); returns its id,
+    /// which only the cookie holds (the store keeps its hash), or `None`
+    /// when `not_after` is already past. A session opened with a key ends
+    /// with it.
+    pub async fn open_session(
+        &self,
+        user: &Principal,
+        key: Option<i64>,
+        seconds: i64,
+        not_after: Option<i64>,
+    ) -> Result<Option<String>> {
         if user.kind() != twake_types::PrincipalKind::User {
             return Err(CoreError::Other(format!("{user} is not a user: no session")));
         }
+        // The store compares expiries with its own (system) clock.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let mut expires = (now as i64).saturating_add(seconds.max(0));
+        if let Some(limit) = not_after {
+            expires = expires.min(limit);
+        }
+        if expires <= now as i64 {
+            return Ok(None);
+        }
         let id = hex::encode(random_bytes(32)?);
         let h = hash(&pepper(&self.data_dir)?, &format!("session:{id}"));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let expires = (now as i64).saturating_add(seconds.max(0));
         self.store.insert_session(&h, user.as_str(), key, expires).await?;
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// The user of a live session, with its key's id and daily limit.

@@ -949,7 +949,8 @@ pub async fn upload(State(state): State<AppState>, user: User, mut multipart: Mu
                 let text = field.text().await.map_err(|e| ApiError::invalid(e.to_string(), Some("readers")))?;
                 let more =
                     Principal::parse_list(&text).map_err(|e| ApiError::invalid(e.to_string(), Some("readers")))?;
-                let held = |p: &Principal| user.pass().principals().is_some_and(|ps| ps.contains(p));
+                let pass = user.pass();
+                let held = |p: &Principal| pass.principals().is_some_and(|ps| ps.contains(p));
                 if let Some(stranger) = more.iter().find(|p| !held(p))
                     && !user.is_admin(&state)
                 {

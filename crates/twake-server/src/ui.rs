@@ -81,14 +81,10 @@ async fn open_session(
     key: Option<i64>,
     until: Option<i64>,
 ) -> Result<HeaderValue, ApiError> {
-    let mut seconds = i64::from(state.workspace.config.auth.session_hours) * 3600;
-    if let Some(exp) = until {
-        seconds = seconds.min(exp - state.workspace.now());
-    }
-    if seconds <= 0 {
+    let seconds = i64::from(state.workspace.config.auth.session_hours) * 3600;
+    let Some(id) = state.workspace.open_session(user, key, seconds, until).await? else {
         return Err(ApiError::unauthorized("The identity provider's token has already expired: sign in again."));
-    }
-    let id = state.workspace.open_session(user, key, seconds).await?;
+    };
     Ok(set_cookie(SESSION, &id, "/", "Strict", None, secure(state, headers)))
 }
 
