@@ -16,7 +16,7 @@ DATA ?= ./data
 ALICE := alice.martin@valmont.fr
 BOB := bob.leroy@valmont.fr
 
-.PHONY: deps build models demo ingest-demo test lint layering fuzz bench bench-sources eval eval-answers eval-assistants clean-data
+.PHONY: deps build models demo ingest-demo test lint layering fuzz crash bench bench-sources eval eval-answers eval-assistants clean-data
 
 deps:
 	@scripts/install-deps.sh
@@ -70,6 +70,13 @@ test: models lint layering
 FUZZ_ROUNDS ?= 100000
 fuzz: deps
 	TWAKE_AI_FUZZ_ROUNDS=$(FUZZ_ROUNDS) TWAKE_AI_FUZZ_LAST=$(CARGO_TARGET_DIR)/fuzz-last-input cargo test --release --locked -p twake-extract --test fuzz -- --nocapture
+
+# `twake-ai ingest` killed with SIGKILL at random points CRASH_KILLS times
+# (3 in `make test`), then run to its end: compared with an uninterrupted
+# run, and `twake-ai check` must find store and indexes in step.
+CRASH_KILLS ?= 25
+crash: models
+	TWAKE_AI_TEST_MODELS=1 TWAKE_AI_CRASH_KILLS=$(CRASH_KILLS) cargo test --release --locked -p twake-ai --test crash ingestion -- --nocapture
 
 bench: models
 	$(BIN) bench --output docs/BENCHMARKS.md

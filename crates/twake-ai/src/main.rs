@@ -109,6 +109,14 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Verify the store against the lexical and vector indexes, chunk by
+    /// chunk (exit code 3 when they disagree); `--repair` rebuilds them.
+    Check {
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure ingestion, search and generation speed; writes a Markdown table.
     Bench(bench::BenchArgs),
     /// Who may read what: groups, tenants, readers, reports and the canary check.
@@ -704,6 +712,31 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let ws = std::sync::Arc::new(Workspace::open(&cli.data_dir, config).await?);
             access::run(command, ws).await
         }
+        Command::Check { repair, json } => {
+            let ws = Workspace::open_as_is(&cli.data_dir, config).await?;
+            let found = ws.check(repair).await?;
+            let after = if found.repaired.is_empty() { None } else { Some(ws.check(false).await?) };
+            let last = after.as_ref().unwrap_or(&found);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "found": found, "after_repair": after, "consistent": last.consistent() })
+                );
+            } else {
+                print_check(&found);
+                for r in &found.repaired {
+                    println!("repaired: {r}");
+                }
+                if let Some(a) = &after {
+                    println!("after the repair:");
+                    print_check(a);
+                }
+                if !last.consistent() && !repair {
+                    eprintln!("the indexes disagree with the store: `twake-ai check --repair` rebuilds them from it");
+                }
+            }
+            Ok(if last.consistent() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        }
         Command::Usage { month, day, json } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;
             let (from, to) = match (month, day) {
@@ -911,4 +944,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 /// the operating system's user (the CLI has no other identity).
 pub(crate) fn cli_actor() -> String {
     format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()))
+}
+
+fn print_check(r: &twake_core::consistency::CheckReport) {
+    println!("store: {} files, {} documents, {} chunks, generation {}", r.files, r.documents, r.chunks, r.generation);
+    for p in &r.store_problems {
+        println!("  store problem: {p}");
+    }
+    for (chunk, path) in &r.bad_vectors {
+        println!("  damaged vector: chunk {chunk} of {path}");
+    }
+    let generation = r.lexical_generation.map_or("none recorded".to_string(), |g| g.to_string());
+    println!(
+        "lexical index: {} missing, {} extra, last commit at generation {generation}{}",
+        r.lexical_missing_count,
+        r.lexical_extra_count,
+        if r.lexical_generation == Some(r.generation) { "" } else { " (behind the store)" }
+    );
+    if !r.lexical_missing.is_empty() {
+        println!("  missing chunks: {:?}", r.lexical_missing);
+    }
+    if !r.lexical_extra.is_empty() {
+        println!("  chunks no longer stored: {:?}", r.lexical_extra);
+    }
+    println!("vector index: {} of {} chunks", r.vectors, r.vectors_expected);
+    println!("{}", if r.consistent() { "consistent" } else { "INCONSISTENT" });
 }

@@ -114,7 +114,7 @@ impl Workspace {
     pub async fn set_readers(&self, path: &str, readers: &[Principal]) -> Result<(bool, Option<String>)> {
         let _guard = self.ingest_lock.lock().await;
         let found = self.set_readers_locked(path, readers).await?;
-        self.lexical_mut().commit()?;
+        self.commit_lexical()?;
         let mut kept = None;
         if found
             && let Some(file) = self.store.file(path).await?
@@ -130,7 +130,7 @@ impl Workspace {
         let mut readers = readers.to_vec();
         readers.sort();
         readers.dedup();
-        let Some(docs) = self.store.set_file_readers(path, &readers).await? else { return Ok(false) };
+        let Some((docs, generation)) = self.store.set_file_readers(path, &readers).await? else { return Ok(false) };
         let rows = self.store.chunks_of_docs(Some(&docs), &AccessPass::system("re-index changed readers")).await?;
         let (mut vectors, mut lexical) = (self.vectors_mut(), self.lexical_mut());
         lexical.remove_docs(&docs)?;
@@ -141,6 +141,8 @@ impl Workspace {
             }
             lexical.add(crate::workspace::access_of(v), text)?;
         }
+        drop((vectors, lexical));
+        self.advance(generation);
         Ok(true)
     }
 

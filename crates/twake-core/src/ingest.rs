@@ -242,18 +242,15 @@ impl Workspace {
         Ok(report)
     }
 
-    pub(crate) fn commit_lexical(&self) -> Result<()> {
-        Ok(self.lexical_mut().commit()?)
-    }
-
     /// Removes the documents of files that no longer exist.
     async fn prune(&self) -> Result<usize> {
         let mut n = 0;
         for f in self.store.files().await? {
             // Items of connected sources (`matrix://…`) are no files.
             if !crate::sources::is_source_item(&f.path) && !Path::new(&f.path).exists() {
-                let removed = self.store.remove_file(&f.path).await?;
+                let (removed, generation) = self.store.remove_file(&f.path).await?;
                 self.drop_derived(&removed)?;
+                self.advance(generation);
                 n += 1;
             }
         }
@@ -275,8 +272,9 @@ impl Workspace {
         if self.store.file(path).await?.is_none() {
             return Ok(false);
         }
-        let removed = self.store.remove_file(path).await?;
+        let (removed, generation) = self.store.remove_file(path).await?;
         self.drop_derived(&removed)?;
+        self.advance(generation);
         Ok(true)
     }
 
@@ -404,8 +402,10 @@ impl Workspace {
             });
         }
         let n_docs = new_docs.len();
-        let (removed, added) = self.store.replace_file(record, &new_docs).await.map_err(|e| e.to_string())?;
+        let (removed, added, generation) =
+            self.store.replace_file(record, &new_docs).await.map_err(|e| e.to_string())?;
         self.index_docs(&removed, &added).await.map_err(|e| e.to_string())?;
+        self.advance(generation);
         Ok((n_docs, n_chunks))
     }
 

@@ -15,6 +15,7 @@ pub mod bench;
 pub mod brief;
 pub mod catchup;
 pub mod config;
+pub mod consistency;
 pub mod conversations;
 pub mod dates;
 pub mod facts;

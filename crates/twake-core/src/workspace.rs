@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use twake_index::{ChunkAccess, FlatIndex, LexicalIndex, SqliteStore, Store, StoredVector, TantivyIndex, VectorIndex};
+use twake_index::{ChunkAccess, LexicalIndex, SqliteStore, Store, StoredVector, TantivyIndex, VectorIndex};
 use twake_llm::{EmbedderOptions, GgufChat, GgufEmbedder, ModelOptions};
 use twake_types::AccessPass;
 
@@ -74,6 +74,9 @@ pub struct Workspace {
     pub(crate) embedder: Embedder,
     chat: tokio::sync::OnceCell<Arc<GgufChat>>,
     pub(crate) ingest_lock: tokio::sync::Mutex<()>,
+    /// The store generation the in-memory indexes reflect (see
+    /// [`Workspace::refresh`]).
+    pub(crate) indexed: std::sync::atomic::AtomicI64,
     /// The syncs running in this process and how far they are (the API
     /// shows them live).
     pub(crate) syncing: std::sync::Mutex<std::collections::BTreeMap<String, crate::sources::SyncProgress>>,
@@ -86,8 +89,20 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Opens (or creates) the data directory and loads the embedding model.
+    /// Opens (or creates) the data directory and loads the embedding model;
+    /// a lexical index behind the store (a crash between a store commit and
+    /// the index's) is rebuilt from the store.
     pub async fn open(data_dir: &Path, config: Config) -> Result<Self> {
+        Self::open_with(data_dir, config, true).await
+    }
+
+    /// Opens the data directory without mending the lexical index, for
+    /// `twake-ai check` to see it as it is.
+    pub async fn open_as_is(data_dir: &Path, config: Config) -> Result<Self> {
+        Self::open_with(data_dir, config, false).await
+    }
+
+    async fn open_with(data_dir: &Path, config: Config, repair: bool) -> Result<Self> {
         config.sensitivity.validate().map_err(CoreError::Config)?;
         config.gateway.candidates().map_err(CoreError::Config)?;
         let fresh = !data_dir.exists();
@@ -125,40 +140,17 @@ impl Workspace {
 
         // The derived indexes are rebuilt from the store: vectors always (in
         // memory), the lexical index when it disagrees with the store.
-        let pass = AccessPass::system("rebuild derived indexes at open");
-        let rows = store.chunks_of_docs(None, &pass).await?;
-        let mut flat = FlatIndex::new(embedder.dim());
-        for (v, _) in &rows {
-            flat.insert(access_of(v), v.scale, &v.embedding)?;
-        }
-        let mut lexical = TantivyIndex::open(&data_dir.join("lexical"))?;
-        if lexical.num_docs() != rows.len() as u64 {
-            tracing::info!(target: "ingest", chunks = rows.len(), "rebuilding the lexical index from the store");
-            let rebuilt = lexical.clear().and_then(|()| {
-                for (v, text) in &rows {
-                    lexical.add(access_of(v), text)?;
-                }
-                lexical.commit()
-            });
-            match rebuilt {
-                // Another process (a sync, `serve`) is writing: the store is
-                // ahead of the index's last commit, not out of step with it.
-                // Reading goes on with the index as committed.
-                Err(twake_index::IndexError::Busy { .. }) => {
-                    tracing::info!(target: "ingest", "another process is writing the lexical index: not rebuilding it");
-                    // Reopened: a writer taken on another tenant's shard
-                    // is let go, its uncommitted clearing discarded.
-                    lexical = TantivyIndex::open(&data_dir.join("lexical"))?;
-                }
-                other => other?,
-            }
-        }
-        Ok(Workspace {
+        let generation = store.generation().await?;
+        let rows = store.chunks_of_docs(None, &AccessPass::system("rebuild derived indexes at open")).await?;
+        let flat = crate::consistency::vectors_from(embedder.dim(), &rows)?;
+        let lexical = TantivyIndex::open(&data_dir.join("lexical"))?;
+        let ws = Workspace {
             config,
             data_dir: data_dir.to_path_buf(),
             store,
             lexical: RwLock::new(LexicalIndex::Tantivy(lexical)),
             vectors: RwLock::new(VectorIndex::Flat(flat)),
+            indexed: std::sync::atomic::AtomicI64::new(generation),
             embedder,
             chat: tokio::sync::OnceCell::new(),
             ingest_lock: tokio::sync::Mutex::new(()),
@@ -166,7 +158,11 @@ impl Workspace {
             audit_lock: tokio::sync::Mutex::new(()),
             audit_key: tokio::sync::OnceCell::new(),
             clock: crate::quota::Clock::System,
-        })
+        };
+        if repair {
+            ws.rebuild_lexical_if_stale(generation, &rows)?;
+        }
+        Ok(ws)
     }
 
     /// Replaces the clock quotas read (tests move a fixed clock by hand).

@@ -47,10 +47,33 @@ impl LexicalIndex {
         }
     }
 
-    /// Makes the changes durable and visible to searches.
-    pub fn commit(&mut self) -> Result<()> {
+    /// Makes the changes durable and visible to searches, and records that
+    /// the index now reflects the store's `generation`.
+    pub fn commit(&mut self, generation: i64) -> Result<()> {
         match self {
-            LexicalIndex::Tantivy(t) => t.commit(),
+            LexicalIndex::Tantivy(t) => t.commit_at(generation),
+        }
+    }
+
+    /// The store generation of the last commit (`None`: unknown, as after
+    /// a crash between a commit and its record, or in an older layout).
+    pub fn generation(&self) -> Option<i64> {
+        match self {
+            LexicalIndex::Tantivy(t) => t.generation(),
+        }
+    }
+
+    /// Sees what another process committed since this one opened the index.
+    pub fn reload(&mut self) -> Result<()> {
+        match self {
+            LexicalIndex::Tantivy(t) => t.reload(),
+        }
+    }
+
+    /// Every chunk id in the index, sorted (for `twake-ai check`).
+    pub fn chunk_ids(&self) -> Result<Vec<i64>> {
+        match self {
+            LexicalIndex::Tantivy(t) => t.chunk_ids(),
         }
     }
 
@@ -168,9 +191,12 @@ impl Shard {
         Ok(self.writer.as_mut().expect("just set"))
     }
 
+    /// Commits and lets the writer go, so that another process (a CLI
+    /// ingest while `serve` runs, or the reverse) can take it.
     fn commit(&mut self) -> Result<()> {
-        if let Some(w) = self.writer.as_mut() {
+        if let Some(mut w) = self.writer.take() {
             w.commit().map_err(|e| lex_err(&self.path, e))?;
+            w.wait_merging_threads().map_err(|e| lex_err(&self.path, e))?;
         }
         self.reader.reload().map_err(self.err())?;
         Ok(())
@@ -282,6 +308,59 @@ impl TantivyIndex {
             shard.commit()?;
         }
         Ok(())
+    }
+
+    /// Commits every tenant's index, then records `generation` in
+    /// `<dir>/generation` (written aside and renamed: a crash leaves the
+    /// older record, and the next open rebuilds).
+    pub fn commit_at(&mut self, generation: i64) -> Result<()> {
+        self.commit()?;
+        let file = self.dir.join("generation");
+        let tmp = self.dir.join("generation.tmp");
+        std::fs::write(&tmp, generation.to_string()).map_err(data_err(&tmp))?;
+        std::fs::rename(&tmp, &file).map_err(data_err(&file))?;
+        Ok(())
+    }
+
+    pub fn generation(&self) -> Option<i64> {
+        std::fs::read_to_string(self.dir.join("generation")).ok()?.trim().parse().ok()
+    }
+
+    /// Opens the tenants' indexes created since, and moves every reader to
+    /// the last commit.
+    pub fn reload(&mut self) -> Result<()> {
+        for entry in std::fs::read_dir(&self.dir).map_err(data_err(&self.dir))? {
+            let entry = entry.map_err(data_err(&self.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir()
+                && !self.shards.contains_key(&name)
+                && Tenant::parse(&name).is_ok_and(|t| t.as_str() == name)
+            {
+                self.shards.insert(name, Shard::open(&entry.path())?);
+            }
+        }
+        for shard in self.shards.values() {
+            shard.reader.reload().map_err(shard.err())?;
+        }
+        Ok(())
+    }
+
+    pub fn chunk_ids(&self) -> Result<Vec<i64>> {
+        let mut ids = Vec::new();
+        for shard in self.shards.values() {
+            let searcher = shard.reader.searcher();
+            for segment in searcher.segment_readers() {
+                let store = segment.get_store_reader(64).map_err(|e| lex_err(&shard.path, e.into()))?;
+                for doc in segment.doc_ids_alive() {
+                    let d: TantivyDocument = store.get(doc).map_err(shard.err())?;
+                    if let Some(id) = d.get_first(shard.f.chunk).and_then(|v| v.as_i64()) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     pub fn num_docs(&self) -> u64 {

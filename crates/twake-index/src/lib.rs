@@ -139,16 +139,44 @@ impl Store {
     }
 
     /// Replaces one file's documents in one transaction; returns the ids of
-    /// the documents removed and added.
-    pub async fn replace_file(&self, file: &FileRecord, docs: &[NewDocument]) -> Result<(Vec<i64>, Vec<i64>)> {
+    /// the documents removed and added, and the new generation.
+    pub async fn replace_file(&self, file: &FileRecord, docs: &[NewDocument]) -> Result<(Vec<i64>, Vec<i64>, i64)> {
         match self {
             Store::Sqlite(s) => s.replace_file(file, docs).await,
         }
     }
 
-    pub async fn remove_file(&self, path: &str) -> Result<Vec<i64>> {
+    pub async fn remove_file(&self, path: &str) -> Result<(Vec<i64>, i64)> {
         match self {
             Store::Sqlite(s) => s.remove_file(path).await,
+        }
+    }
+
+    /// Counts the changes to what the derived indexes hold: a process whose
+    /// indexes reflect an older generation than this reloads them.
+    pub async fn generation(&self) -> Result<i64> {
+        match self {
+            Store::Sqlite(s) => s.generation().await,
+        }
+    }
+
+    pub async fn set_chunk_vector(&self, chunk_id: i64, scale: f32, embedding: &[i8]) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.set_chunk_vector(chunk_id, scale, embedding).await,
+        }
+    }
+
+    pub async fn chunk_index_text(&self, chunk_id: i64) -> Result<Option<String>> {
+        match self {
+            Store::Sqlite(s) => s.chunk_index_text(chunk_id).await,
+        }
+    }
+
+    /// The storage engine's own integrity findings (empty when sound) and
+    /// the chunks (id, path) whose vector is not of `dim` bytes.
+    pub async fn check(&self, dim: usize) -> Result<(Vec<String>, Vec<(i64, String)>)> {
+        match self {
+            Store::Sqlite(s) => s.check(dim).await,
         }
     }
 
@@ -284,7 +312,7 @@ impl Store {
         }
     }
 
-    pub async fn set_file_readers(&self, path: &str, readers: &[Principal]) -> Result<Option<Vec<i64>>> {
+    pub async fn set_file_readers(&self, path: &str, readers: &[Principal]) -> Result<Option<(Vec<i64>, i64)>> {
         match self {
             Store::Sqlite(s) => s.set_file_readers(path, readers).await,
         }

@@ -593,8 +593,9 @@ impl SqliteStore {
     }
 
     /// Replaces everything known about one file in one transaction. Returns
-    /// the ids of the documents removed and of the documents added.
-    pub async fn replace_file(&self, file: &FileRecord, docs: &[NewDocument]) -> Result<(Vec<i64>, Vec<i64>)> {
+    /// the ids of the documents removed and of the documents added, and
+    /// the store generation this change made.
+    pub async fn replace_file(&self, file: &FileRecord, docs: &[NewDocument]) -> Result<(Vec<i64>, Vec<i64>, i64)> {
         let mut tx = self.pool.begin().await.map_err(self.err())?;
         let removed: Vec<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE path = ?")
             .bind(&file.path)
@@ -662,12 +663,33 @@ impl SqliteStore {
             }
             added.push(id);
         }
+        let generation = self.bump(&mut tx).await?;
         tx.commit().await.map_err(self.err())?;
-        Ok((removed, added))
+        Ok((removed, added, generation))
     }
 
-    /// Forgets a file; returns the ids of its documents.
-    pub async fn remove_file(&self, path: &str) -> Result<Vec<i64>> {
+    /// Counts, in the transaction that makes it, a change to what the
+    /// derived indexes hold (chunks, their documents' readers); returns the
+    /// new generation. Another process's writes show as a generation its
+    /// derived indexes have not seen.
+    async fn bump(&self, tx: &mut sqlx::SqliteConnection) -> Result<i64> {
+        let g: String = sqlx::query_scalar(
+            "INSERT INTO meta (key, value) VALUES ('generation', '1') \
+             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(self.err())?;
+        Ok(g.parse().unwrap_or(0))
+    }
+
+    /// The generation of the chunks and readers (0 before the first write).
+    pub async fn generation(&self) -> Result<i64> {
+        Ok(self.meta("generation").await?.and_then(|g| g.parse().ok()).unwrap_or(0))
+    }
+
+    /// Forgets a file; returns the ids of its documents and the generation.
+    pub async fn remove_file(&self, path: &str) -> Result<(Vec<i64>, i64)> {
         let mut tx = self.pool.begin().await.map_err(self.err())?;
         let removed: Vec<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE path = ?")
             .bind(path)
@@ -675,8 +697,9 @@ impl SqliteStore {
             .await
             .map_err(self.err())?;
         sqlx::query("DELETE FROM files WHERE path = ?").bind(path).execute(&mut *tx).await.map_err(self.err())?;
+        let generation = self.bump(&mut tx).await?;
         tx.commit().await.map_err(self.err())?;
-        Ok(removed)
+        Ok((removed, generation))
     }
 
     /// Chunks of the given documents (all when `None`) that the pass may
@@ -1109,6 +1132,50 @@ impl SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(self.err())?;
         Ok(())
     }
+
+    /// Replaces one chunk's vector (a repair: the text and access stay).
+    pub async fn set_chunk_vector(&self, chunk_id: i64, scale: f32, embedding: &[i8]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.err())?;
+        let bytes: Vec<u8> = embedding.iter().map(|&x| x as u8).collect();
+        sqlx::query("UPDATE chunks SET scale = ?, embedding = ? WHERE id = ?")
+            .bind(scale)
+            .bind(bytes)
+            .bind(chunk_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        self.bump(&mut tx).await?;
+        tx.commit().await.map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The text a chunk's vector is computed from (title and text).
+    pub async fn chunk_index_text(&self, chunk_id: i64) -> Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT d.title, c.text FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id = ?")
+                .bind(chunk_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.err())?;
+        Ok(row.map(|r| format!("{}\n{}", r.get::<String, _>(0), r.get::<String, _>(1))))
+    }
+
+    /// What SQLite's own check finds wrong with the database file (empty
+    /// when it is sound), and every chunk (id, file path) whose stored
+    /// vector is not of `dim` bytes.
+    pub async fn check(&self, dim: usize) -> Result<(Vec<String>, Vec<(i64, String)>)> {
+        let problems: Vec<String> =
+            sqlx::query_scalar("PRAGMA quick_check").fetch_all(&self.pool).await.map_err(self.err())?;
+        let problems = problems.into_iter().filter(|p| p != "ok").collect();
+        let bad = sqlx::query(
+            "SELECT c.id, d.path FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE length(c.embedding) != ? ORDER BY c.id",
+        )
+        .bind(dim as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok((problems, bad.iter().map(|r| (r.get(0), r.get(1))).collect()))
+    }
 }
 
 /// `AND <the document is in the pass's tenant and has one of its principals as reader>`.
@@ -1323,8 +1390,9 @@ impl SqliteStore {
 
     /// Replaces the file-level readers of an ingested file (grants with
     /// reason `readers`); grants from mail roles stay. Returns the file's
-    /// document ids, or `None` when no such file was ingested.
-    pub async fn set_file_readers(&self, path: &str, readers: &[Principal]) -> Result<Option<Vec<i64>>> {
+    /// document ids and the generation, or `None` when no such file was
+    /// ingested.
+    pub async fn set_file_readers(&self, path: &str, readers: &[Principal]) -> Result<Option<(Vec<i64>, i64)>> {
         let mut tx = self.pool.begin().await.map_err(self.err())?;
         let joined = readers.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",");
         let r = sqlx::query("UPDATE files SET readers = ? WHERE path = ?")
@@ -1356,8 +1424,9 @@ impl SqliteStore {
                     .map_err(self.err())?;
             }
         }
+        let generation = self.bump(&mut tx).await?;
         tx.commit().await.map_err(self.err())?;
-        Ok(Some(docs))
+        Ok(Some((docs, generation)))
     }
 
     /// The documents the pass may read, with every grant (not only the

@@ -52,6 +52,16 @@ impl VectorIndex {
             VectorIndex::Flat(f) => f.vector(chunk_id),
         }
     }
+
+    pub fn len(&self) -> usize {
+        match self {
+            VectorIndex::Flat(f) => f.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A chunk's identity and access, as every index stores it.

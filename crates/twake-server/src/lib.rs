@@ -302,9 +302,25 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+/// Meanwhile, what other processes change in the data directory (a CLI
+/// ingest, a sync) is seen within a second.
 pub async fn serve(listener: tokio::net::TcpListener, mut state: AppState) -> std::io::Result<()> {
     state.listen = Some(listener.local_addr()?);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await
+    let fresh = tokio::spawn(keep_fresh(state.workspace.clone()));
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await;
+    fresh.abort();
+    served
+}
+
+async fn keep_fresh(ws: Arc<Workspace>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = ws.refresh().await {
+            tracing::warn!(target: "api", error = %e, "cannot reload the indexes from the store");
+        }
+    }
 }
 
 async fn shutdown() {
