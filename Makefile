@@ -16,7 +16,7 @@ DATA ?= ./data
 ALICE := alice.martin@valmont.fr
 BOB := bob.leroy@valmont.fr
 
-.PHONY: deps build models demo ingest-demo test lint layering fuzz crash bench bench-sources eval eval-answers eval-assistants clean-data
+.PHONY: deps build models demo ingest-demo test lint layering fuzz crash load bench bench-sources eval eval-answers eval-assistants clean-data
 
 deps:
 	@scripts/install-deps.sh
@@ -77,6 +77,13 @@ fuzz: deps
 CRASH_KILLS ?= 25
 crash: models
 	TWAKE_AI_TEST_MODELS=1 TWAKE_AI_CRASH_KILLS=$(CRASH_KILLS) cargo test --release --locked -p twake-ai --test crash ingestion -- --nocapture
+
+# 64 then 256 concurrent clients on search, ask and the OpenAI API for
+# LOAD_SECONDS each against a `serve` child (`make test` runs 12 clients
+# for 10 s): only 200s and fast 429/503 with Retry-After, memory held.
+LOAD_SECONDS ?= 60
+load: models
+	$(BIN) load --clients 64,256 --seconds $(LOAD_SECONDS)
 
 bench: models
 	$(BIN) bench --output docs/BENCHMARKS.md

@@ -335,7 +335,7 @@ async fn check_http(ws: &Arc<Workspace>, canary: &Canary, others: &[Principal], 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let mut state = twake_server::AppState::new(ws.clone());
-    state.limits = Arc::new(twake_server::limits::Limits::new(0, 0));
+    state.limits = Arc::new(twake_server::limits::Limits::new(0, 0, 0));
     let server = tokio::spawn(twake_server::serve(listener, state));
     let client = reqwest::Client::new();
     let mut keys = Vec::new();

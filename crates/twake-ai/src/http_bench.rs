@@ -15,7 +15,7 @@ use twake_core::bench::Row;
 use twake_core::ingest::IngestOptions;
 use twake_core::{Config, Principal, Workspace};
 
-const QUERIES: &[&str] = &[
+pub(crate) const QUERIES: &[&str] = &[
     "date de bascule Lyon",
     "network switches delivery",
     "jours de télétravail",
@@ -26,8 +26,14 @@ const QUERIES: &[&str] = &[
     "formation RGPD",
 ];
 
-/// One HTTP/1.1 request on a kept-alive connection; returns the status.
-async fn post(conn: &mut BufStream<TcpStream>, path: &str, key: &str, body: &str) -> Result<u16> {
+/// What a request got back: its status and its `Retry-After` (seconds).
+pub(crate) struct Reply {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+}
+
+/// One HTTP/1.1 request on a kept-alive connection.
+pub(crate) async fn post(conn: &mut BufStream<TcpStream>, path: &str, key: &str, body: &str) -> Result<Reply> {
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -37,20 +43,23 @@ async fn post(conn: &mut BufStream<TcpStream>, path: &str, key: &str, body: &str
     let mut line = String::new();
     conn.read_line(&mut line).await?;
     let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("bad status line")?;
-    let mut len = 0usize;
+    let (mut len, mut retry_after) = (0usize, None);
     loop {
         line.clear();
         conn.read_line(&mut line).await?;
         if line == "\r\n" || line.is_empty() {
             break;
         }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
             len = v.trim().parse()?;
+        } else if let Some(v) = lower.strip_prefix("retry-after:") {
+            retry_after = v.trim().parse().ok();
         }
     }
     let mut buf = vec![0u8; len];
     conn.read_exact(&mut buf).await?;
-    Ok(status)
+    Ok(Reply { status, retry_after })
 }
 
 struct Measure {
@@ -95,7 +104,7 @@ async fn http_load(
             let mut lat = Vec::with_capacity(per);
             for i in 0..per {
                 let t = Instant::now();
-                let status = post(&mut conn, path, &key, &body(c * per + i)).await?;
+                let status = post(&mut conn, path, &key, &body(c * per + i)).await?.status;
                 if status != 200 {
                     bail!("{path} answered {status}");
                 }
@@ -132,7 +141,7 @@ async fn inprocess_load(ws: Arc<Workspace>, embed: bool, clients: usize, total: 
     gather(tasks, started).await
 }
 
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

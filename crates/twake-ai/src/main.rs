@@ -19,6 +19,7 @@ mod audit;
 mod bench;
 mod eval;
 mod http_bench;
+mod load;
 mod sources;
 mod writing;
 
@@ -117,6 +118,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Many concurrent clients on search, ask and the OpenAI API against a
+    /// `serve` child for a bounded time (exit code 1 unless every answer is
+    /// a 200 or a fast 429/503 with Retry-After, and memory holds).
+    Load(load::LoadArgs),
     /// Measure ingestion, search and generation speed; writes a Markdown table.
     Bench(bench::BenchArgs),
     /// Who may read what: groups, tenants, readers, reports and the canary check.
@@ -700,6 +705,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Load(args) => Ok(if load::run(args, config).await? { ExitCode::SUCCESS } else { ExitCode::from(1) }),
         Command::Bench(args) => {
             bench::run(args, config).await?;
             Ok(ExitCode::SUCCESS)

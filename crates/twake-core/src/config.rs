@@ -130,6 +130,11 @@ pub struct ServerConfig {
     /// Generations (answers, completions) a user may have running or queued
     /// at once (0: no limit).
     pub concurrent_per_user: u32,
+    /// Generations running or waiting for the model across all users at
+    /// once; beyond, a 503 with `Retry-After` at once rather than a wait
+    /// that grows with the queue (0: no limit). The model answers one
+    /// generation at a time: this bounds how long an admitted one waits.
+    pub max_generations: u32,
     /// The largest request body of a JSON route, in bytes (413 above).
     pub max_request_bytes: u64,
     /// The largest upload (`POST /api/v1/files`, all its files), in bytes.
@@ -141,6 +146,7 @@ impl Default for ServerConfig {
         ServerConfig {
             requests_per_minute: 120,
             concurrent_per_user: 2,
+            max_generations: 3,
             max_request_bytes: 4 << 20,
             max_upload_bytes: 100 << 20,
         }

@@ -101,6 +101,20 @@ impl ApiError {
         }
     }
 
+    /// Every generation slot of the server is taken.
+    pub fn server_busy(limit: u32) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "server_error",
+            code: Some("server_busy"),
+            param: None,
+            message: format!(
+                "The server is already answering {limit} requests (`server.max_generations`); retry in a moment."
+            ),
+            retry_after: Some(10),
+        }
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,

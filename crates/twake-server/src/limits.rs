@@ -1,6 +1,8 @@
 //! Per-user limits: requests per minute (fixed one-minute windows) and
-//! generations in flight. Both answer 429 with `Retry-After`, at once.
-//! Kept in memory per server process (one replica's view).
+//! generations in flight, both answered 429 with `Retry-After` at once;
+//! and the server's: generations in flight across all users, answered 503
+//! with `Retry-After` at once. Kept in memory per server process (one
+//! replica's view).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,15 +22,19 @@ struct UserState {
 pub struct Limits {
     per_minute: u32,
     concurrent: u32,
+    /// Generations in flight across all users, and their limit (0: none).
+    total: u32,
+    in_flight: Arc<AtomicU32>,
     users: Mutex<HashMap<String, UserState>>,
 }
 
-/// A generation slot; freed when dropped (the stream or task ends).
-pub struct Slot(Option<Arc<AtomicU32>>);
+/// A generation slot (the user's, the server's); freed when dropped (the
+/// stream or task ends).
+pub struct Slot(Vec<Arc<AtomicU32>>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(c) = &self.0 {
+        for c in &self.0 {
             c.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -46,8 +52,8 @@ fn too_many(message: String, retry_after: u64) -> ApiError {
 }
 
 impl Limits {
-    pub fn new(per_minute: u32, concurrent: u32) -> Self {
-        Limits { per_minute, concurrent, users: Mutex::new(HashMap::new()) }
+    pub fn new(per_minute: u32, concurrent: u32, total: u32) -> Self {
+        Limits { per_minute, concurrent, total, in_flight: Arc::default(), users: Mutex::new(HashMap::new()) }
     }
 
     fn with_user<T>(&self, user: &str, f: impl FnOnce(&mut UserState) -> T) -> T {
@@ -83,10 +89,26 @@ impl Limits {
         })
     }
 
-    /// Takes a generation slot; refuses past the concurrent limit.
+    /// Takes a generation slot, the user's and the server's: refuses past
+    /// the user's concurrent limit (429) or the server's (503).
     pub fn acquire(&self, user: &str) -> Result<Slot, ApiError> {
+        let mut slot = self.acquire_user(user)?;
+        if self.total > 0 {
+            let prev = self.in_flight.fetch_add(1, Ordering::AcqRel);
+            if prev >= self.total {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                return Err(ApiError::server_busy(self.total));
+            }
+            slot.0.push(self.in_flight.clone());
+        }
+        Ok(slot)
+    }
+
+    /// Takes the user's slot only (work that does not wait for the chat
+    /// model, such as embeddings).
+    pub fn acquire_user(&self, user: &str) -> Result<Slot, ApiError> {
         if self.concurrent == 0 {
-            return Ok(Slot(None));
+            return Ok(Slot(vec![]));
         }
         self.with_user(user, |st| {
             let c = st.in_flight.clone();
@@ -98,7 +120,7 @@ impl Limits {
                     1,
                 ));
             }
-            Ok(Slot(Some(c)))
+            Ok(Slot(vec![c]))
         })
     }
 }
@@ -109,7 +131,7 @@ mod tests {
 
     #[test]
     fn per_minute_budget_and_concurrency() {
-        let l = Limits::new(2, 1);
+        let l = Limits::new(2, 1, 0);
         assert!(l.check_rate("a").is_ok());
         assert!(l.check_rate("a").is_ok());
         let e = l.check_rate("a").unwrap_err();
@@ -120,9 +142,26 @@ mod tests {
         assert!(l.acquire("a").is_err());
         drop(slot);
         assert!(l.acquire("a").is_ok());
-        let none = Limits::new(0, 0);
+        let none = Limits::new(0, 0, 0);
         for _ in 0..1000 {
             none.check_rate("a").unwrap();
         }
+    }
+
+    #[test]
+    fn the_servers_generations_are_bounded_across_users() {
+        let l = Limits::new(0, 2, 2);
+        let a = l.acquire("a").unwrap();
+        let b = l.acquire("b").unwrap();
+        let e = l.acquire("c").err().expect("a third generation is refused");
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.retry_after.is_some());
+        // The refused one took nothing: c's own slot is free.
+        drop(a);
+        let c = l.acquire("c").unwrap();
+        assert!(l.acquire("b").is_err());
+        drop((b, c));
+        // Embeddings take the user's slot only.
+        let _e = (l.acquire_user("a").unwrap(), l.acquire("b").unwrap(), l.acquire("c").unwrap());
     }
 }

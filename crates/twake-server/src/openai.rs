@@ -575,7 +575,7 @@ pub async fn embeddings(State(state): State<AppState>, user: User, body: Bytes) 
     // Embeddings use the model threads like a generation: they count
     // against the caller's budgets and concurrent slots too.
     user.check_quota(&state).await?;
-    let _slot = state.limits.acquire(user.0.as_str())?;
+    let _slot = state.limits.acquire_user(user.0.as_str())?;
     let out = ws.embedder().embed_counted(texts).await?;
     let tokens: usize = out.iter().map(|(_, n)| n).sum();
     user.payer().charge_tokens(&state, tokens as u64, ws.config.models.price_per_million_tokens).await;
