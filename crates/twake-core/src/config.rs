@@ -103,6 +103,11 @@ pub struct AuthConfig {
     /// comma-separated string (`TWAKE_AI__AUTH__ADMINS=a@x.fr,group:it`).
     #[serde(deserialize_with = "list_or_commas")]
     pub admins: Vec<String>,
+    /// Administrators of one tenant each: `acme = ["bob@acme.fr",
+    /// "group:it"]` lets those users of tenant `acme` (and only of it) see
+    /// and change its users, memberships, keys, reports, usage and
+    /// provenance records — nothing of another tenant.
+    pub tenant_admins: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for AuthConfig {
@@ -118,6 +123,7 @@ impl Default for AuthConfig {
             oidc_redirect_url: None,
             session_hours: 12,
             admins: vec![],
+            tenant_admins: Default::default(),
         }
     }
 }

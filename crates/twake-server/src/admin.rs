@@ -1,8 +1,13 @@
 //! Administration routes under `/api/v1/admin`, for the users and groups
-//! `auth.admins` names (403 for anyone else): users and groups, API keys,
-//! models and their clearances, a user's access report, the provenance log
-//! with its verification, and usage per day. The web UI's admin pages read
-//! these; they are plain JSON for any other client too.
+//! `auth.admins` names (the installation's administrators) and
+//! `auth.tenant_admins` names (one tenant's; 403 for anyone else): users
+//! and groups, API keys, models and their clearances, a user's access
+//! report, the provenance log with its verification, and usage per day.
+//! A tenant's administrator sees and changes only that tenant: the users
+//! of other tenants, their keys, memberships, records and usage are not
+//! listed, and naming them is refused (403) or not found (404, for a key).
+//! The web UI's admin pages read these; they are plain JSON for any other
+//! client too.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -17,12 +22,59 @@ use crate::error::parse_json;
 use crate::native::ErrorBody;
 use crate::{ApiError, AppState, User, json_ok};
 
-/// The caller, if they are an administrator; 403 otherwise.
-fn admin(state: &AppState, user: &User) -> Result<(), ApiError> {
-    if user.is_admin(state) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("{} is not an administrator (auth.admins names who is).", user.0.as_str())))
+/// What an administrator administers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Installation,
+    Tenant(Tenant),
+}
+
+impl Scope {
+    pub fn covers(&self, tenant: &Tenant) -> bool {
+        match self {
+            Scope::Installation => true,
+            Scope::Tenant(t) => t == tenant,
+        }
+    }
+
+    fn check(&self, user: &User, tenant: &Tenant) -> Result<(), ApiError> {
+        if self.covers(tenant) {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(format!("{} administers tenant {} only, not {tenant}.", user.0.as_str(), self)))
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Installation => f.write_str("(all)"),
+            Scope::Tenant(t) => f.write_str(t.as_str()),
+        }
+    }
+}
+
+/// What the caller administers; 403 when nothing.
+fn admin(state: &AppState, user: &User) -> Result<Scope, ApiError> {
+    user.admin_scope(state).ok_or_else(|| {
+        ApiError::forbidden(format!(
+            "{} is not an administrator (auth.admins and auth.tenant_admins name who is).",
+            user.0.as_str()
+        ))
+    })
+}
+
+/// Whether a user (a principal of a user kind) is of a tenant the scope
+/// covers; containers and other principals count only for the installation.
+async fn covers_user(state: &AppState, scope: &Scope, who: &str) -> Result<bool, ApiError> {
+    if *scope == Scope::Installation {
+        return Ok(true);
+    }
+    match Principal::parse(who) {
+        Ok(p) if p.kind() == twake_types::PrincipalKind::User => {
+            Ok(scope.covers(&state.workspace.tenant_of(&p).await?))
+        }
+        _ => Ok(false),
     }
 }
 
@@ -31,9 +83,20 @@ fn admin(state: &AppState, user: &User) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/admin/users", security(("bearer" = [])),
     responses((status = 200, description = "`{users: [..], memberships: [{tenant, container, member}]}`"), (status = 403, body = ErrorBody)))]
 pub async fn users(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
-    admin(&state, &user)?;
-    let users = state.workspace.known_users().await?;
-    let memberships = state.workspace.memberships().await?;
+    let scope = admin(&state, &user)?;
+    let mut users = Vec::new();
+    for u in state.workspace.known_users().await? {
+        if covers_user(&state, &scope, u.as_str()).await? {
+            users.push(u);
+        }
+    }
+    let memberships: Vec<_> = state
+        .workspace
+        .memberships()
+        .await?
+        .into_iter()
+        .filter(|m| Tenant::parse(&m.tenant).is_ok_and(|t| scope.covers(&t)))
+        .collect();
     Ok(json_ok(json!({
         "users": users.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "memberships": memberships.iter().map(|m| json!({"tenant": m.tenant, "container": m.container, "member": m.member})).collect::<Vec<_>>(),
@@ -74,8 +137,9 @@ pub async fn add_member(
     user: User,
     Query(q): Query<MembershipQuery>,
 ) -> Result<Response, ApiError> {
-    admin(&state, &user)?;
+    let scope = admin(&state, &user)?;
     let (tenant, container, member) = membership_parts(user.pass().tenant(), &q)?;
+    scope.check(&user, &tenant)?;
     match state.workspace.add_member(&tenant, &container, &member).await {
         Ok(true) => {
             let what = format!("membership added: {member} in {container}");
@@ -96,8 +160,9 @@ pub async fn remove_member(
     user: User,
     Query(q): Query<MembershipQuery>,
 ) -> Result<Response, ApiError> {
-    admin(&state, &user)?;
+    let scope = admin(&state, &user)?;
     let (tenant, container, member) = membership_parts(user.pass().tenant(), &q)?;
+    scope.check(&user, &tenant)?;
     if state.workspace.remove_member(&tenant, &container, &member).await? {
         let what = format!("membership removed: {member} from {container}");
         state.workspace.audit_admin(user.0.as_str(), tenant.as_str(), &what).await?;
@@ -115,8 +180,13 @@ pub async fn remove_member(
 #[utoipa::path(get, path = "/api/v1/admin/keys", security(("bearer" = [])),
     responses((status = 200, description = "`{keys: [{id, user, label, created_at, revoked}]}`"), (status = 403, body = ErrorBody)))]
 pub async fn keys(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
-    admin(&state, &user)?;
-    let keys = state.workspace.keys().await?;
+    let scope = admin(&state, &user)?;
+    let mut keys = Vec::new();
+    for k in state.workspace.keys().await? {
+        if covers_user(&state, &scope, &k.principal).await? {
+            keys.push(k);
+        }
+    }
     Ok(json_ok(json!({
         "keys": keys.iter().map(|k| json!({"id": k.id, "user": k.principal, "label": k.label, "created_at": k.created_at, "revoked": k.revoked})).collect::<Vec<_>>(),
     })))
@@ -134,7 +204,7 @@ struct NewKey {
 #[utoipa::path(post, path = "/api/v1/admin/keys", security(("bearer" = [])),
     responses((status = 201, description = "`{id, key}`"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_key(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
-    admin(&state, &user)?;
+    let scope = admin(&state, &user)?;
     let req: NewKey = parse_json(&body)?;
     let owner = Principal::parse(req.user.trim()).map_err(|e| ApiError::invalid(e.to_string(), Some("user")))?;
     if owner.kind() != twake_types::PrincipalKind::User {
@@ -144,8 +214,9 @@ pub async fn create_key(State(state): State<AppState>, user: User, body: Bytes) 
         ));
     }
     let label = if req.label.trim().is_empty() { "web" } else { req.label.trim() };
-    let (id, key) = state.workspace.create_key(&owner, label).await?;
     let tenant = state.workspace.tenant_of(&owner).await?;
+    scope.check(&user, &tenant)?;
+    let (id, key) = state.workspace.create_key(&owner, label).await?;
     let what = format!("API key {id} created for {owner} ({label})");
     state.workspace.audit_admin(user.0.as_str(), tenant.as_str(), &what).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": id, "key": key}))).into_response())
@@ -155,10 +226,20 @@ pub async fn create_key(State(state): State<AppState>, user: User, body: Bytes) 
 #[utoipa::path(delete, path = "/api/v1/admin/keys/{id}", security(("bearer" = [])), params(("id" = i64, Path, description = "key id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_key(State(state): State<AppState>, user: User, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    admin(&state, &user)?;
-    if state.workspace.revoke_key(id).await? {
-        let tenant = user.pass().tenant().map(|t| t.to_string()).unwrap_or_default();
-        state.workspace.audit_admin(user.0.as_str(), &tenant, &format!("API key {id} revoked")).await?;
+    let scope = admin(&state, &user)?;
+    // A key of another tenant is, to a tenant's administrator, no key.
+    let owner = state.workspace.keys().await?.into_iter().find(|k| k.id == id && !k.revoked).map(|k| k.principal);
+    let covered = match &owner {
+        Some(o) => covers_user(&state, &scope, o).await?,
+        None => false,
+    };
+    if covered && state.workspace.revoke_key(id).await? {
+        let owner = owner.unwrap_or_default();
+        let tenant = match Principal::parse(&owner) {
+            Ok(p) => state.workspace.tenant_of(&p).await?.to_string(),
+            Err(_) => String::new(),
+        };
+        state.workspace.audit_admin(user.0.as_str(), &tenant, &format!("API key {id} of {owner} revoked")).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::not_found("key_not_found", "id", format!("No active key {id}.")))
@@ -208,8 +289,9 @@ pub async fn access_report(
     user: User,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    admin(&state, &user)?;
+    let scope = admin(&state, &user)?;
     let who = Principal::parse(q.user.trim()).map_err(|e| ApiError::invalid(e.to_string(), Some("user")))?;
+    scope.check(&user, &state.workspace.tenant_of(&who).await?)?;
     let r = state.workspace.access_report(&who).await?;
     Ok(json_ok(json!({
         "user": r.user.as_str(),
@@ -240,10 +322,11 @@ pub async fn audit(
     user: User,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    admin(&state, &user)?;
+    let scope = admin(&state, &user)?;
     let check = state.workspace.audit_verify(None).await?;
     let filter = AuditFilter { user: q.user.filter(|u| !u.trim().is_empty()), ..AuditFilter::default() };
     let mut records = state.workspace.audit_show(&filter).await?;
+    records.retain(|r| Tenant::parse(&r.tenant).is_ok_and(|t| scope.covers(&t)));
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let skip = records.len().saturating_sub(limit);
     let records: Vec<_> = records.drain(skip..).rev().collect();
@@ -269,12 +352,15 @@ pub async fn usage(
     user: User,
     Query(q): Query<UsageQuery>,
 ) -> Result<Response, ApiError> {
-    admin(&state, &user)?;
+    let scope = admin(&state, &user)?;
     let n = q.days.unwrap_or(14).clamp(1, 90);
     let today = state.workspace.now().div_euclid(86_400);
     let from = today - n + 1;
     let mut by_day: Vec<serde_json::Map<String, serde_json::Value>> = vec![serde_json::Map::new(); n as usize];
     for (day, p, u) in state.workspace.usage_by_day(from, today).await? {
+        if !covers_user(&state, &scope, &p).await? {
+            continue;
+        }
         if let Some(principals) = by_day.get_mut((day - from) as usize) {
             principals.insert(p, json!({"tokens": u.tokens, "cost": u.cost, "requests": u.requests}));
         }

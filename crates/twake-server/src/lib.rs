@@ -52,7 +52,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(workspace: Arc<Workspace>) -> Self {
         let cfg = &workspace.config.server;
-        let limits = Arc::new(limits::Limits::new(cfg.requests_per_minute, cfg.concurrent_per_user));
+        let limits =
+            Arc::new(limits::Limits::new(cfg.requests_per_minute, cfg.concurrent_per_user, cfg.max_generations));
         AppState {
             workspace,
             metrics: Arc::new(Metrics::default()),
@@ -96,9 +97,24 @@ impl User {
     /// Whether `auth.admins` names the user or one of the containers they
     /// act as (groups, nested ones included).
     pub fn is_admin(&self, state: &AppState) -> bool {
-        let admins = &state.workspace.config.auth.admins;
-        admins.iter().any(|a| a == self.0.as_str())
-            || self.1.principals().is_some_and(|ps| ps.iter().any(|p| admins.iter().any(|a| a == p.as_str())))
+        self.named_in(&state.workspace.config.auth.admins)
+    }
+
+    fn named_in(&self, names: &[String]) -> bool {
+        names.iter().any(|a| a == self.0.as_str())
+            || self.1.principals().is_some_and(|ps| ps.iter().any(|p| names.iter().any(|a| a == p.as_str())))
+    }
+
+    /// What the user administers: the installation (`auth.admins`), their
+    /// own tenant (`auth.tenant_admins`, under their tenant's name), or
+    /// nothing.
+    pub fn admin_scope(&self, state: &AppState) -> Option<admin::Scope> {
+        if self.is_admin(state) {
+            return Some(admin::Scope::Installation);
+        }
+        let tenant = self.1.tenant()?;
+        let names = state.workspace.config.auth.tenant_admins.get(tenant.as_str())?;
+        self.named_in(names).then(|| admin::Scope::Tenant(tenant.clone()))
     }
 
     /// What `charge` needs, owned (for generation tasks).

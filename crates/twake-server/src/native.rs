@@ -144,8 +144,12 @@ pub fn sources_json(passages: &[SearchHit]) -> serde_json::Value {
 #[derive(Serialize, ToSchema)]
 pub struct MeResponse {
     user: String,
-    /// May open the administration routes (`auth.admins`).
+    /// May open the administration routes (`auth.admins`, or
+    /// `auth.tenant_admins` for their tenant).
     admin: bool,
+    /// The one tenant they administer (absent: all, or none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin_tenant: Option<String>,
 }
 
 /// A document as its reader opens it from a citation.
@@ -641,7 +645,12 @@ pub async fn rewrite(State(state): State<AppState>, user: User, body: Bytes) -> 
 /// The authenticated user.
 #[utoipa::path(get, path = "/api/v1/me", security(("bearer" = [])), responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, user: User) -> Response {
-    json_ok(MeResponse { user: user.0.as_str().to_string(), admin: user.is_admin(&state) })
+    let scope = user.admin_scope(&state);
+    let admin_tenant = match &scope {
+        Some(crate::admin::Scope::Tenant(t)) => Some(t.to_string()),
+        _ => None,
+    };
+    json_ok(MeResponse { user: user.0.as_str().to_string(), admin: scope.is_some(), admin_tenant })
 }
 
 /// A document the caller may read, with its passages (a citation's

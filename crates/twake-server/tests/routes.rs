@@ -520,6 +520,7 @@ async fn disconnect_cancels_generation_and_a_full_queue_answers_503() {
     let mut config = Config::default();
     config.server.concurrent_per_user = 0;
     config.server.requests_per_minute = 0;
+    config.server.max_generations = 0;
     let f = fixture_with(config).await;
     let addr = serve_on_loopback(&f.state).await;
 
@@ -563,6 +564,30 @@ async fn disconnect_cancels_generation_and_a_full_queue_answers_503() {
     let busy = statuses.iter().filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE).count();
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     assert!(busy >= 1 && ok >= 8 && busy + ok == 12, "{statuses:?}");
+
+    // The server's own bound comes first: past `server.max_generations`
+    // in flight, a 503 `server_busy` before anything waits.
+    let mut state = f.state.clone();
+    state.limits = Arc::new(twake_server::limits::Limits::new(0, 0, 2));
+    let calls = (0..6).map(|_| {
+        let state = state.clone();
+        let key = f.alice.clone();
+        tokio::spawn(async move { call(&state, "POST", "/v1/chat/completions", Some(&key), Some(short)).await })
+    });
+    let (mut ok, mut busy) = (0, 0);
+    for c in calls.collect::<Vec<_>>() {
+        let (st, body, headers) = c.await.unwrap();
+        if st == StatusCode::SERVICE_UNAVAILABLE {
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["code"], "server_busy", "{v}");
+            assert!(headers.contains_key("retry-after"));
+            busy += 1;
+        } else {
+            assert_eq!(st, StatusCode::OK);
+            ok += 1;
+        }
+    }
+    assert!(ok >= 2 && busy >= 1, "{ok} answered, {busy} refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -955,11 +980,76 @@ async fn admin_actions_are_records_of_the_signed_log() {
     assert_eq!(
         done,
         [
-            format!("API key {id} revoked"),
+            format!("API key {id} of carol@valmont.fr revoked"),
             "membership removed: carol@valmont.fr from group:achats".to_string(),
             "membership added: carol@valmont.fr in group:achats".to_string(),
             format!("API key {id} created for carol@valmont.fr (bot)"),
         ],
         "{v}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_administrator_sees_and_changes_that_tenant_only() {
+    if !twake_testkit::models() {
+        return;
+    }
+    let mut config = Config::default();
+    config.auth.admins = vec!["alice@valmont.fr".into()];
+    config.auth.tenant_admins.insert("acme".into(), vec!["dan@acme.fr".into()]);
+    // Bob names himself for acme: he is not of acme, so nothing.
+    config.auth.tenant_admins.get_mut("acme").unwrap().push("bob@valmont.fr".into());
+    let f = fixture_with(config).await;
+    let s = &f.state;
+    let ws = &s.workspace;
+    let p = |x: &str| Principal::parse(x).unwrap();
+    ws.set_tenant_domain("acme.fr", &twake_core::Tenant::parse("acme").unwrap()).await.unwrap();
+    let (_, dan) = ws.create_key(&p("dan@acme.fr"), "test").await.unwrap();
+    let (_, erin) = ws.create_key(&p("erin@acme.fr"), "test").await.unwrap();
+    let alice_key_id = ws.keys().await.unwrap().iter().find(|k| k.principal == "alice@valmont.fr").unwrap().id;
+
+    let (st, v) = json_call(s, "GET", "/api/v1/me", Some(&dan), None).await;
+    assert_eq!((st, &v["admin"], &v["admin_tenant"]), (StatusCode::OK, &json!(true), &json!("acme")), "{v}");
+    for (who, key) in [("erin (acme, not named)", &erin), ("bob (named for acme, not of it)", &f.bob)] {
+        let (st, v) = json_call(s, "GET", "/api/v1/admin/users", Some(key), None).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{who}: {v}");
+    }
+
+    // Keys: acme's only, listed, created and revoked.
+    let (_, v) = json_call(s, "GET", "/api/v1/admin/keys", Some(&dan), None).await;
+    let owners: Vec<&str> = v["keys"].as_array().unwrap().iter().map(|k| k["user"].as_str().unwrap()).collect();
+    assert!(!owners.is_empty() && owners.iter().all(|o| o.ends_with("@acme.fr")), "{v}");
+    let (st, v) = json_call(s, "POST", "/api/v1/admin/keys", Some(&dan), Some(r#"{"user":"carol@valmont.fr"}"#)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "no key for another tenant's user: {v}");
+    let (st, v) = json_call(s, "POST", "/api/v1/admin/keys", Some(&dan), Some(r#"{"user":"erin@acme.fr"}"#)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let erin2 = v["id"].as_i64().unwrap();
+    let (st, _, _) = call(s, "DELETE", &format!("/api/v1/admin/keys/{alice_key_id}"), Some(&dan), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "another tenant's key is no key to dan");
+    assert!(ws.keys().await.unwrap().iter().any(|k| k.id == alice_key_id && !k.revoked), "alice's key still works");
+    let (st, _, _) = call(s, "DELETE", &format!("/api/v1/admin/keys/{erin2}"), Some(&dan), None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+
+    // Memberships: in acme (the default for dan), never in another tenant.
+    let m = "/api/v1/admin/memberships?container=group:ventes&member=erin%40acme.fr";
+    assert_eq!(call(s, "POST", m, Some(&dan), None).await.0, StatusCode::CREATED);
+    let other = format!("{m}&tenant=default");
+    assert_eq!(call(s, "POST", &other, Some(&dan), None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call(s, "POST", &other, Some(&f.alice), None).await.0, StatusCode::CREATED, "the installation's admin");
+
+    // Users, memberships, reports, records: acme's only.
+    let (_, v) = json_call(s, "GET", "/api/v1/admin/users", Some(&dan), None).await;
+    let users: Vec<&str> = v["users"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    assert!(users.iter().all(|u| u.ends_with("@acme.fr")), "{v}");
+    assert!(v["memberships"].as_array().unwrap().iter().all(|m| m["tenant"] == "acme"), "{v}");
+    let (_, v) = json_call(s, "GET", "/api/v1/admin/users", Some(&f.alice), None).await;
+    assert!(v["memberships"].as_array().unwrap().iter().any(|m| m["tenant"] == "default"), "{v}");
+    let (st, _, _) = call(s, "GET", "/api/v1/admin/access?user=alice%40valmont.fr", Some(&dan), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(call(s, "GET", "/api/v1/admin/access?user=erin%40acme.fr", Some(&dan), None).await.0, StatusCode::OK);
+    let (_, v) = json_call(s, "GET", "/api/v1/admin/audit", Some(&dan), None).await;
+    let records = v["records"].as_array().unwrap();
+    assert!(!records.is_empty() && records.iter().all(|r| r["tenant"] == "acme"), "{v}");
+    let (_, v) = json_call(s, "GET", "/api/v1/admin/audit", Some(&f.alice), None).await;
+    assert!(v["records"].as_array().unwrap().iter().any(|r| r["tenant"] == "default"), "{v}");
 }
