@@ -258,7 +258,17 @@ fn a_running_server_sees_what_another_process_ingests() {
         "# Comptage des tortues\n\nLe comptage des tortues luth en Bretagne aura lieu le 12 juin à Douarnenez.\n",
     )
     .unwrap();
-    let out = twake(&data, &["ingest", "--readers", "alice.martin@valmont.fr", note.to_str().unwrap()]);
+    // With 40 more notes, the CLI's ingestion spans several of the
+    // server's checks: it sees the store move before the lexical commit.
+    for i in 0..40 {
+        std::fs::write(
+            note.with_file_name(format!("n{i:02}.md")),
+            format!("# Relevé {i}\n\nLe relevé {i} du parc de Nantes compte {} postes.\n", 10 + i),
+        )
+        .unwrap();
+    }
+    let notes = note.parent().unwrap().to_str().unwrap();
+    let out = twake(&data, &["ingest", "--readers", "alice.martin@valmont.fr", notes]);
     assert!(out.status.success(), "the CLI ingests while serve runs: {}", String::from_utf8_lossy(&out.stderr));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -269,6 +279,30 @@ fn a_running_server_sees_what_another_process_ingests() {
         assert!(Instant::now() < deadline, "serve never saw the new document: {v}");
         std::thread::sleep(Duration::from_millis(300));
     }
+    // Both indexes of the server hold every stored chunk: the vectors from
+    // the store, the lexical index from the CLI's commit.
+    let (on_disk, _) = check(&data);
+    let chunks = on_disk["found"]["chunks"].as_i64().unwrap();
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new("curl").args(["-sS", &metrics_url]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let gauge = |name: &str| -> Option<i64> {
+            text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok())
+        };
+        let lexical = gauge("twake_index_chunks{index=\"lexical\"}");
+        let vectors = gauge("twake_index_chunks{index=\"vectors\"}");
+        if lexical == Some(chunks) && vectors == Some(chunks) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve's indexes: lexical {lexical:?}, vectors {vectors:?}, stored {chunks}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     // Readers changed by the CLI: Alice no longer reads it.
     let out = twake(&data, &["ingest", "--readers", "bob.leroy@valmont.fr", note.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

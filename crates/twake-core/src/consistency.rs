@@ -86,7 +86,9 @@ impl Workspace {
     /// Commits the lexical index with the generation it reflects.
     pub(crate) fn commit_lexical(&self) -> Result<()> {
         let g = self.indexed.load(Ordering::SeqCst);
-        Ok(self.lexical_mut().commit(g)?)
+        self.lexical_mut().commit(g)?;
+        self.lexical_loaded.store(g, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Rebuilds the lexical index from `rows` when its last commit is not
@@ -119,22 +121,54 @@ impl Workspace {
 
     /// Brings the in-memory indexes up to date with changes another
     /// process made to the same data directory (documents, readers). Cheap
-    /// when nothing changed (one read of the generation); skipped while an
-    /// ingestion of this process runs. True when something was reloaded.
+    /// when nothing changed (one read of the generation, one of the lexical
+    /// index's record); skipped while an ingestion of this process runs.
+    /// The vectors follow the store's generation; the lexical readers
+    /// follow the index's own commits, which another process may make
+    /// after its store writes (its ingestion commits the lexical index at
+    /// its end). True when something was reloaded.
     pub async fn refresh(&self) -> Result<bool> {
         let Ok(_guard) = self.ingest_lock.try_lock() else { return Ok(false) };
         let generation = self.store.generation().await?;
-        if generation == self.indexed.load(Ordering::SeqCst) {
+        let committed = self.lexical().generation().unwrap_or(-1);
+        let vectors_behind = generation != self.indexed.load(Ordering::SeqCst);
+        let stale_before = self.lexical_stale.load(Ordering::SeqCst);
+        if !vectors_behind && !stale_before && committed == self.lexical_loaded.load(Ordering::SeqCst) {
             return Ok(false);
         }
-        let rows = self.store.chunks_of_docs(None, &AccessPass::system("reload derived indexes")).await?;
-        let flat = vectors_from(self.embedder.dim(), &rows)?;
+        let mut rows = None;
+        if vectors_behind {
+            let r = self.store.chunks_of_docs(None, &AccessPass::system("reload derived indexes")).await?;
+            *self.vectors_mut() = VectorIndex::Flat(vectors_from(self.embedder.dim(), &r)?);
+            self.indexed.store(generation, Ordering::SeqCst);
+            rows = Some(r);
+        }
         self.lexical_mut().reload()?;
-        self.rebuild_lexical_if_stale(generation, &rows)?;
-        *self.vectors_mut() = VectorIndex::Flat(flat);
-        self.indexed.store(generation, Ordering::SeqCst);
-        tracing::info!(target: "ingest", generation, chunks = rows.len(), "reloaded the indexes: another process changed the store");
+        let stale = self.lexical().generation() != Some(generation);
+        // Behind the store: rebuilt here if nobody is writing it; else the
+        // writer's commit moves its record, and a later call reloads (or,
+        // if that writer died, rebuilds once the index is free).
+        let still_stale = stale && !self.lexical_mut().lock_for_writing()?;
+        if stale && !still_stale {
+            let rows = match rows {
+                Some(r) => r,
+                None => self.store.chunks_of_docs(None, &AccessPass::system("rebuild the lexical index")).await?,
+            };
+            self.rebuild_lexical_if_stale(generation, &rows)?;
+        }
+        self.lexical_stale.store(still_stale, Ordering::SeqCst);
+        self.lexical_loaded.store(self.lexical().generation().unwrap_or(-1), Ordering::SeqCst);
+        if !still_stale || !stale_before {
+            tracing::info!(target: "ingest", generation, "reloaded the indexes: another process changed the store");
+        }
         Ok(true)
+    }
+
+    /// What this process's indexes hold: the store generation its vectors
+    /// reflect, the chunks of its lexical index (as last reloaded) and of
+    /// its vector index (for `/metrics`).
+    pub fn index_state(&self) -> (i64, u64, usize) {
+        (self.indexed.load(Ordering::SeqCst), self.lexical().num_docs(), self.vectors().len())
     }
 
     /// Verifies the store against the lexical and vector indexes, chunk by

@@ -77,6 +77,12 @@ pub struct Workspace {
     /// The store generation the in-memory indexes reflect (see
     /// [`Workspace::refresh`]).
     pub(crate) indexed: std::sync::atomic::AtomicI64,
+    /// The lexical index's recorded generation when its readers last
+    /// reloaded (-1: none recorded).
+    pub(crate) lexical_loaded: std::sync::atomic::AtomicI64,
+    /// The lexical index was found behind the store while another process
+    /// held its writer: [`Workspace::refresh`] tries again.
+    pub(crate) lexical_stale: std::sync::atomic::AtomicBool,
     /// The syncs running in this process and how far they are (the API
     /// shows them live).
     pub(crate) syncing: std::sync::Mutex<std::collections::BTreeMap<String, crate::sources::SyncProgress>>,
@@ -151,6 +157,8 @@ impl Workspace {
             lexical: RwLock::new(LexicalIndex::Tantivy(lexical)),
             vectors: RwLock::new(VectorIndex::Flat(flat)),
             indexed: std::sync::atomic::AtomicI64::new(generation),
+            lexical_loaded: std::sync::atomic::AtomicI64::new(-1),
+            lexical_stale: std::sync::atomic::AtomicBool::new(false),
             embedder,
             chat: tokio::sync::OnceCell::new(),
             ingest_lock: tokio::sync::Mutex::new(()),
@@ -162,6 +170,9 @@ impl Workspace {
         if repair {
             ws.rebuild_lexical_if_stale(generation, &rows)?;
         }
+        let loaded = ws.lexical().generation();
+        ws.lexical_loaded.store(loaded.unwrap_or(-1), std::sync::atomic::Ordering::SeqCst);
+        ws.lexical_stale.store(loaded != Some(generation), std::sync::atomic::Ordering::SeqCst);
         Ok(ws)
     }
 

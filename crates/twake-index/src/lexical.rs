@@ -70,6 +70,14 @@ impl LexicalIndex {
         }
     }
 
+    /// Takes the writer of every tenant's index, or none of them (false:
+    /// another process is writing). Held until the next commit.
+    pub fn lock_for_writing(&mut self) -> Result<bool> {
+        match self {
+            LexicalIndex::Tantivy(t) => t.lock_for_writing(),
+        }
+    }
+
     /// Every chunk id in the index, sorted (for `twake-ai check`).
     pub fn chunk_ids(&self) -> Result<Vec<i64>> {
         match self {
@@ -343,6 +351,23 @@ impl TantivyIndex {
             shard.reader.reload().map_err(shard.err())?;
         }
         Ok(())
+    }
+
+    pub fn lock_for_writing(&mut self) -> Result<bool> {
+        let mut busy = false;
+        for shard in self.shards.values_mut() {
+            match shard.writer() {
+                Ok(_) => {}
+                Err(IndexError::Busy { .. }) => busy = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if busy {
+            for shard in self.shards.values_mut() {
+                shard.writer = None;
+            }
+        }
+        Ok(!busy)
     }
 
     pub fn chunk_ids(&self) -> Result<Vec<i64>> {

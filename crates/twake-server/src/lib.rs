@@ -239,7 +239,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    let mut text = state.metrics.render();
+    let (generation, lexical, vectors) = state.workspace.index_state();
+    text.push_str(&format!(
+        "# HELP twake_index_generation The store generation this process's indexes reflect.\n# TYPE twake_index_generation gauge\ntwake_index_generation {generation}\n\
+         # HELP twake_index_chunks Chunks in this process's indexes.\n# TYPE twake_index_chunks gauge\n\
+         twake_index_chunks{{index=\"lexical\"}} {lexical}\ntwake_index_chunks{{index=\"vectors\"}} {vectors}\n"
+    ));
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn not_found() -> ApiError {
