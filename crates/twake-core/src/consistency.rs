@@ -14,7 +14,7 @@
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
-use twake_index::{FlatIndex, StoredVector, TantivyIndex, VectorIndex, quantize};
+use twake_index::{FlatIndex, LexicalIndex, StoredVector, TantivyIndex, VectorIndex, quantize};
 use twake_types::AccessPass;
 
 use crate::workspace::access_of;
@@ -100,19 +100,13 @@ impl Workspace {
             return Ok(false);
         }
         tracing::info!(target: "ingest", chunks = rows.len(), "rebuilding the lexical index from the store");
-        let rebuilt = lexical.clear().and_then(|()| {
-            for (v, text) in rows {
-                lexical.add(access_of(v), text)?;
-            }
-            lexical.commit(generation)
-        });
-        match rebuilt {
+        match fill(&mut lexical, generation, rows) {
             Ok(()) => Ok(true),
             Err(twake_index::IndexError::Busy { .. }) => {
                 tracing::info!(target: "ingest", "another process is writing the lexical index: not rebuilding it");
                 // Reopened: a writer taken on another tenant's shard is let
                 // go, its uncommitted clearing discarded.
-                *lexical = twake_index::LexicalIndex::Tantivy(TantivyIndex::open(&self.data_dir.join("lexical"))?);
+                *lexical = LexicalIndex::Tantivy(TantivyIndex::open(&self.data_dir.join("lexical"))?);
                 Ok(false)
             }
             Err(e) => Err(e.into()),
@@ -212,18 +206,22 @@ impl Workspace {
         let generation = self.store.generation().await?;
         let rows = self.store.chunks_of_docs(None, &AccessPass::system("repair derived indexes")).await?;
         *self.vectors_mut() = VectorIndex::Flat(vectors_from(self.embedder.dim(), &rows)?);
-        {
-            let mut lexical = self.lexical_mut();
-            lexical.clear()?;
-            for (v, text) in &rows {
-                lexical.add(access_of(v), text)?;
-            }
-            lexical.commit(generation)?;
-        }
+        fill(&mut self.lexical_mut(), generation, &rows)?;
         self.indexed.store(generation, Ordering::SeqCst);
+        self.lexical_loaded.store(generation, Ordering::SeqCst);
         report.repaired.push(format!("rebuilt the lexical and vector indexes from the store ({} chunks)", rows.len()));
         Ok(report)
     }
+}
+
+/// Empties the lexical index and fills it with `rows`, committed as of
+/// `generation`.
+fn fill(lexical: &mut LexicalIndex, generation: i64, rows: &[(StoredVector, String)]) -> twake_index::Result<()> {
+    lexical.clear()?;
+    for (v, text) in rows {
+        lexical.add(access_of(v), text)?;
+    }
+    lexical.commit(generation)
 }
 
 /// (in `a` not in `b`, in `b` not in `a`) of two sorted lists.
