@@ -690,7 +690,12 @@ fn minutes_messages(title: &str, cues: &[Cue], lang: Lang) -> Vec<ChatMessage> {
     let mut transcript = String::new();
     for c in cues {
         let who = c.speaker.as_deref().map(|s| format!("{s}: ")).unwrap_or_default();
-        transcript.push_str(&format!("[{}] ({}) {who}{}\n", c.n, format_ms(c.start_ms), c.text));
+        transcript.push_str(&format!(
+            "[{}] ({}) {who}{}\n",
+            c.n,
+            format_ms(c.start_ms),
+            crate::injection::defuse(&c.text)
+        ));
     }
     let system = format!(
         "You write the minutes of meetings from their transcripts, in {lang}. You reply with JSON only. \
@@ -972,7 +977,7 @@ pub(crate) fn numbered_thread(messages: &[ThreadMessage]) -> String {
     let mut thread = String::new();
     for m in messages {
         let date = m.date.as_deref().map(|d| format!(", {}", &d[..d.len().min(10)])).unwrap_or_default();
-        thread.push_str(&format!("[{}] From: {}{date}\n{}\n\n", m.n, m.from, m.text.trim()));
+        thread.push_str(&format!("[{}] From: {}{date}\n{}\n\n", m.n, m.from, crate::injection::defuse(m.text.trim())));
     }
     thread
 }

@@ -166,7 +166,7 @@ fn room_prompt(room: &str, messages: &[ThreadMessage], lang: Lang) -> Vec<ChatMe
     for m in messages {
         let at =
             m.date.as_deref().map(|d| format!(", {}", d.get(..16).unwrap_or(d).replace('T', " "))).unwrap_or_default();
-        listed.push_str(&format!("[{}] {}{at}: {}\n", m.n, m.from, m.text.trim()));
+        listed.push_str(&format!("[{}] {}{at}: {}\n", m.n, m.from, crate::injection::defuse(m.text.trim())));
     }
     let system = format!(
         "You summarise chat rooms in {lang}. You reply with JSON only. \

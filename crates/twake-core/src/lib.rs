@@ -21,6 +21,7 @@ pub mod dates;
 pub mod facts;
 pub mod gateway;
 pub mod ingest;
+pub mod injection;
 pub mod keys;
 pub mod models;
 pub mod pseudonym;

@@ -170,7 +170,8 @@ fn triage_messages(units: &[Unit], me: &str, lang: Lang) -> Vec<ChatMessage> {
     let mut inbox = String::new();
     for u in units {
         let to = if u.to_me { "to you" } else { "not addressed to you" };
-        inbox.push_str(&format!("[{}] \"{}\" — last message from {} ({to}):\n{}\n\n", u.n, u.subject, u.from, u.text));
+        let text = crate::injection::defuse(&u.text);
+        inbox.push_str(&format!("[{}] \"{}\" — last message from {} ({to}):\n{text}\n\n", u.n, u.subject, u.from));
     }
     let system = format!(
         "You triage an inbox for {me}. You reply with JSON only, in {lang}. Use only what the messages say.",

@@ -8,6 +8,7 @@ use twake_llm::{ChatMessage, Role};
 
 use super::material::Material;
 use super::question::{Intent, Question};
+use crate::injection::defuse;
 use crate::text::{Lang, detect};
 
 /// What the model writes when the passages do not answer.
@@ -56,7 +57,7 @@ pub fn build_messages(question: &Question, material: &[Material], mode: Mode) ->
     let fr = question.lang == Lang::Fr;
     let mut user = String::from(if fr { "Extraits :\n\n" } else { "Extracts:\n\n" });
     for (i, m) in material.iter().enumerate() {
-        user.push_str(&format!("[{}] {}\n{}\n\n", i + 1, m.head, m.text.trim()));
+        user.push_str(&format!("[{}] {}\n{}\n\n", i + 1, m.head, defuse(m.text.trim())));
     }
     user.push_str(&format!("{} {}\n", if fr { "Question :" } else { "Question:" }, question.text));
     if let Some(t) = &question.translation {
