@@ -67,16 +67,23 @@ test: models lint layering
 
 # Every parser on mutated real files, far longer than the bounded run in
 # `make test`; an input that makes one panic is kept in tests/fuzz-crashes/.
+# Then the Matrix and JMAP connectors against servers answering mutated
+# JSON (HOSTILE_ROUNDS syncs each; 40 in `make test`).
 FUZZ_ROUNDS ?= 100000
-fuzz: deps
+HOSTILE_ROUNDS ?= 1500
+fuzz: deps models
 	TWAKE_AI_FUZZ_ROUNDS=$(FUZZ_ROUNDS) TWAKE_AI_FUZZ_LAST=$(CARGO_TARGET_DIR)/fuzz-last-input cargo test --release --locked -p twake-extract --test fuzz -- --nocapture
+	TWAKE_AI_TEST_MODELS=1 TWAKE_AI_FUZZ_ROUNDS=$(HOSTILE_ROUNDS) cargo test --release --locked -p twake-core --test hostile_servers -- --nocapture
 
 # `twake-ai ingest` killed with SIGKILL at random points CRASH_KILLS times
 # (3 in `make test`), then run to its end: compared with an uninterrupted
-# run, and `twake-ai check` must find store and indexes in step.
+# run, and `twake-ai check` must find store and indexes in step. Then an
+# IMAP sync from Dovecot killed the same way.
 CRASH_KILLS ?= 25
 crash: models
 	TWAKE_AI_TEST_MODELS=1 TWAKE_AI_CRASH_KILLS=$(CRASH_KILLS) cargo test --release --locked -p twake-ai --test crash ingestion -- --nocapture
+	scripts/install-deps.sh --test
+	TWAKE_AI_TEST_MODELS=1 TWAKE_AI_CRASH_KILLS=$(CRASH_KILLS) cargo test --release --locked -p twake-ai --test imap -- --nocapture
 
 # 64 then 256 concurrent clients on search, ask and the OpenAI API for
 # LOAD_SECONDS each against a `serve` child (`make test` runs 12 clients

@@ -3,7 +3,9 @@
 //! certificate made for it, and mail delivered and changed with `doveadm`
 //! as an administrator would: initial sync over TLS, new mail, a deleted
 //! mail, a renamed folder, a UIDVALIDITY change, the server killed in the
-//! middle of a backfill and restarted, `serve` indexing new mail as IDLE
+//! middle of a backfill and restarted, the sync process itself killed
+//! (SIGKILL) at random points of another (`TWAKE_AI_CRASH_KILLS`, default
+//! 3), `serve` indexing new mail as IDLE
 //! announces it, a wrong password, a refused
 //! certificate, a server answering garbage, a 50 MB mail and a message that
 //! is not a mail. Needs the real embedding model (`TWAKE_AI_TEST_MODELS=1`)
@@ -403,6 +405,67 @@ fn imap_mailbox_syncs_incrementally_through_deletions_renames_and_a_crash() {
         assert_eq!(hits(d, ALICE, &format!("bordereau BX-{i:04}"), &title), 1, "{title} once");
     }
 
+    // The sync process itself killed (SIGKILL) at random points of a
+    // backfill, again and again: what it stored stays sound, and the sync
+    // that runs to the end leaves every mail once.
+    dove.doveadm(&["mailbox", "create", "-u", ALICE, "Masse2"]);
+    for i in 0..120 {
+        let body = format!("Le colis KX-{i:04} de la série tournée part du quai {i}.");
+        dove.save(
+            ALICE,
+            "Masse2",
+            &mail(&format!("k{i}"), "Quai <quai@valmont.fr>", &format!("Colis KX-{i:04}"), &body),
+        );
+    }
+    let kills = std::env::var("TWAKE_AI_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(3u32);
+    let mut at = 1_100_u64;
+    let mut mid_sync = 0;
+    for k in 0..kills {
+        let before = status(d)["items"].as_i64().unwrap();
+        let mut child = twake_cmd(d, &["sources", "sync", "mail"], &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Once the sync has saved a batch (or ended), a little later: in
+        // the middle of the next batch's download, storage or commit.
+        let started = Instant::now();
+        while status(d)["items"].as_i64().unwrap() == before && child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(300), "the sync did not progress");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        at = at * 7 % 1_500;
+        std::thread::sleep(Duration::from_millis(at));
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        mid_sync += u32::from(!finished);
+        let out = twake(d, &["check", "--json"], &[]);
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("check --json: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let f = &v["found"];
+        assert_eq!(f["store_problems"], serde_json::json!([]), "kill {k} after {at} ms: {v}");
+        assert_eq!(f["bad_vectors"], serde_json::json!([]), "kill {k} after {at} ms: {v}");
+        let agrees = f["lexical_missing_count"] == 0 && f["lexical_extra_count"] == 0;
+        assert!(
+            agrees || f["lexical_generation"] != f["generation"],
+            "kill {k}: a lexical index off its generation: {v}"
+        );
+        eprintln!("sync killed after {at} ms: {before} → {} items, {} files stored", status(d)["items"], f["files"]);
+    }
+    assert!(kills == 0 || mid_sync > 0, "no kill landed during a sync");
+    let s = sync(d);
+    let st = status(d);
+    assert_eq!((st["items"].as_i64(), st["status"].as_str()), (Some(427), Some("ok")), "{s} {st}");
+    assert_eq!(count(&sync(d), "stored"), 0, "a second sync finds nothing to do");
+    let out = twake(d, &["check", "--json"], &[]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), v["found"]["files"].as_i64()), (Some(0), Some(427)), "{v}");
+    for i in [0, 61, 119] {
+        let title = format!("Colis KX-{i:04}");
+        assert_eq!(hits(d, ALICE, &format!("colis KX-{i:04} tournée"), &title), 1, "{title} once");
+    }
+
     // `serve` keeps an IDLE on INBOX: new mail there is searchable within
     // seconds, long before the next periodic sync (an hour here).
     let key = ok(twake(d, &["keys", "create", "--user", ALICE], &[])).trim().to_string();
@@ -456,6 +519,6 @@ fn imap_mailbox_syncs_incrementally_through_deletions_renames_and_a_crash() {
     drop(server);
 
     let out = ok(twake(d, &["sources", "remove", "mail"], &[]));
-    assert!(out.contains("309 items forgotten"), "{out}");
+    assert!(out.contains("429 items forgotten"), "{out}");
     assert!(found(d, ALICE, "marché MX-4471 Nordlys").is_empty());
 }

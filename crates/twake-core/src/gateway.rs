@@ -220,7 +220,8 @@ pub async fn remote_generate(
             Ok(r) if r.status().is_server_error() && attempt < 2 => {}
             Ok(r) => {
                 let status = r.status();
-                let text = r.text().await.unwrap_or_default();
+                let text = crate::sources::http::body_within(r, 64 << 10).await.ok().flatten().unwrap_or_default();
+                let text = String::from_utf8_lossy(&text);
                 return Err(CoreError::Model(format!(
                     "{} answered {status}: {}",
                     m.name,
@@ -241,7 +242,9 @@ pub async fn remote_generate(
         .is_some_and(|v| v.contains("text/event-stream"));
     if !is_stream {
         // Some servers ignore `stream: true` and answer one completion.
-        let text = resp.text().await.map_err(|e| CoreError::Model(format!("{}: body broken: {e}", m.name)))?;
+        let text = crate::sources::http::answer_text(resp, &m.name)
+            .await
+            .map_err(|e| CoreError::Model(format!("{}: {e}", m.name)))?;
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let Some(content) = v["choices"][0]["message"]["content"].as_str() else {
             return Err(CoreError::Model(format!(
@@ -263,9 +266,19 @@ pub async fn remote_generate(
     let mut first: Option<Instant> = None;
     let mut events = 0;
     let mut done = false;
+    let mut read = 0u64;
     while let Some(chunk) =
         resp.chunk().await.map_err(|e| CoreError::Model(format!("{}: stream broken: {e}", m.name)))?
     {
+        read += chunk.len() as u64;
+        if read > crate::sources::http::MAX_ANSWER_BYTES || (buf.len() > MAX_EVENT_BYTES && !buf.contains('\n')) {
+            return Err(CoreError::Model(format!(
+                "{}: the event stream is longer than the server may send (an event past {} KB, or {} MB in all): stopped",
+                m.name,
+                MAX_EVENT_BYTES >> 10,
+                crate::sources::http::MAX_ANSWER_BYTES >> 20
+            )));
+        }
         buf.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(i) = buf.find('\n') {
             let line = buf[..i].trim().to_string();
@@ -310,6 +323,9 @@ pub async fn remote_generate(
     let _ = tx.send(GenEvent::Done(stats));
     Ok(())
 }
+
+/// The longest event line read from an inference server's stream.
+const MAX_EVENT_BYTES: usize = 1 << 20;
 
 fn read_usage(v: &serde_json::Value, stats: &mut GenStats) {
     if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {

@@ -126,6 +126,13 @@ impl Store {
         }
     }
 
+    /// How many files have a path starting with `prefix` (a source's items).
+    pub async fn count_under(&self, prefix: &str) -> Result<i64> {
+        match self {
+            Store::Sqlite(s) => s.count_under(prefix).await,
+        }
+    }
+
     pub async fn file(&self, path: &str) -> Result<Option<FileRecord>> {
         match self {
             Store::Sqlite(s) => s.file(path).await,

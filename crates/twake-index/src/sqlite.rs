@@ -573,6 +573,15 @@ impl SqliteStore {
         Ok(rows)
     }
 
+    pub async fn count_under(&self, prefix: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM files WHERE substr(path, 1, length(?)) = ?")
+            .bind(prefix)
+            .bind(prefix)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err())
+    }
+
     pub async fn file(&self, path: &str) -> Result<Option<FileRecord>> {
         let row =
             sqlx::query("SELECT path, content_hash, readers, format, tenant, sensitivity FROM files WHERE path = ?")

@@ -83,8 +83,9 @@ impl Oidc {
             .map_err(|e| OidcError::Discovery { issuer: issuer.clone(), reason: e.to_string() })?;
         let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
         let err = |e: reqwest::Error| OidcError::Discovery { issuer: issuer.clone(), reason: e.to_string() };
+        let resp = http.get(&url).send().await.and_then(|r| r.error_for_status()).map_err(err)?;
         let d: Discovery =
-            http.get(&url).send().await.and_then(|r| r.error_for_status()).map_err(err)?.json().await.map_err(err)?;
+            json_within(resp).await.map_err(|reason| OidcError::Discovery { issuer: issuer.clone(), reason })?;
         if d.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(OidcError::IssuerMismatch { configured: issuer, found: d.issuer });
         }
@@ -236,7 +237,7 @@ impl Oidc {
         let failed = |why: String| ApiError::unauthorized(format!("The identity provider refused the sign-in: {why}"));
         let resp = self.http.post(&web.token_endpoint).form(&form).send().await.map_err(|e| failed(e.to_string()))?;
         let status = resp.status();
-        let body: serde_json::Value = resp.json().await.map_err(|e| failed(e.to_string()))?;
+        let body: serde_json::Value = json_within(resp).await.map_err(failed)?;
         if !status.is_success() {
             let why = body.get("error_description").or_else(|| body.get("error")).and_then(|v| v.as_str());
             return Err(failed(format!("{status}: {}", why.unwrap_or("no reason given"))));
@@ -271,10 +272,25 @@ impl Oidc {
     }
 }
 
+/// The longest answer read from the identity provider.
+const MAX_IDP_BYTES: u64 = 1 << 20;
+
+/// A JSON answer of the identity provider, read no further than
+/// [`MAX_IDP_BYTES`].
+async fn json_within<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, String> {
+    match twake_core::sources::http::body_within(resp, MAX_IDP_BYTES).await {
+        Ok(Some(bytes)) => {
+            serde_json::from_slice(&bytes).map_err(|e| format!("the answer is not the JSON expected ({e})"))
+        }
+        Ok(None) => Err(format!("the answer is larger than {} KB", MAX_IDP_BYTES >> 10)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 async fn fetch_keys(http: &reqwest::Client, uri: &str) -> Result<Keys, OidcError> {
     let err = |e: reqwest::Error| OidcError::Jwks { uri: uri.to_string(), reason: e.to_string() };
-    let set: JwkSet =
-        http.get(uri).send().await.and_then(|r| r.error_for_status()).map_err(err)?.json().await.map_err(err)?;
+    let resp = http.get(uri).send().await.and_then(|r| r.error_for_status()).map_err(err)?;
+    let set: JwkSet = json_within(resp).await.map_err(|reason| OidcError::Jwks { uri: uri.to_string(), reason })?;
     let mut keys = Keys { fetched: Instant::now(), by_kid: HashMap::new(), anonymous: Vec::new() };
     for jwk in &set.keys {
         let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };

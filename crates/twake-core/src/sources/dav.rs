@@ -247,7 +247,7 @@ impl Client {
         let method = Method::from_bytes(b"PROPFIND").map_err(|e| CoreError::Other(e.to_string()))?;
         let resp = self.send(method, url, Some(depth)).await?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| CoreError::Other(format!("PROPFIND {}: {}", url.path(), cause(e))))?;
+        let text = super::http::answer_text(resp, &format!("PROPFIND {}", url.path())).await?;
         if status != StatusCode::MULTI_STATUS {
             return Err(CoreError::Other(format!(
                 "PROPFIND {} answered {status}, not 207 Multi-Status: is {} a WebDAV server?",
@@ -698,8 +698,18 @@ impl Run<'_> {
             Remote::Http(client) => {
                 let url = client.resolve(&r.href)?;
                 let resp = client.send(Method::GET, &url, None).await?;
-                let bytes = resp.bytes().await;
-                Ok(bytes.map_err(|e| CoreError::Other(format!("GET {}: {}", url.path(), cause(e))))?.to_vec())
+                // The length the listing declared is the server's word:
+                // the download stops at the limit too.
+                let bytes = super::http::body_within(resp, self.max_bytes)
+                    .await
+                    .map_err(|e| CoreError::Other(format!("GET {}: {}", url.path(), cause(e))))?;
+                let Some(bytes) = bytes else {
+                    let n = format!("{shown} is larger than the limit of {} MB: skipped", self.max_bytes >> 20);
+                    self.notice(n, progress);
+                    self.state.done(r, false);
+                    return Ok(());
+                };
+                Ok(bytes)
             }
             Remote::Local(root) => tokio::fs::read(root.join(r.href.trim_start_matches('/'))).await,
         };
@@ -767,7 +777,7 @@ impl Run<'_> {
     async fn save(&mut self) -> Result<()> {
         let saved = serde_json::to_string(&self.state).map_err(|e| CoreError::Other(e.to_string()))?;
         let prefix = super::item_prefix(self.dav.kind(), &self.row.name);
-        let items = self.ws.store.files_under(&prefix).await?.len() as i64;
+        let items = self.ws.store.count_under(&prefix).await?;
         self.ws.store.source_save_state(&self.row.name, &saved, items).await?;
         self.ws.commit_lexical()
     }

@@ -148,3 +148,39 @@ pub(crate) async fn send(
     }
     Err(CoreError::Other(format!("{last} (after {ATTEMPTS} attempts with backoff)")))
 }
+
+/// The longest answer read from a server's API (a JSON document, a
+/// listing): past it the server is broken or hostile.
+pub const MAX_ANSWER_BYTES: u64 = 64 << 20;
+
+/// The body of `resp`, read no further than `max` bytes whatever length
+/// the server declared: `Ok(None)` when it is longer.
+pub async fn body_within(
+    mut resp: reqwest::Response,
+    max: u64,
+) -> std::result::Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if (bytes.len() + chunk.len()) as u64 > max {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
+}
+
+/// An API answer of at most [`MAX_ANSWER_BYTES`], as text; the error says
+/// what was read and why it stopped.
+pub(crate) async fn answer_text(resp: reqwest::Response, what: &str) -> Result<String> {
+    match body_within(resp, MAX_ANSWER_BYTES).await {
+        Ok(Some(bytes)) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok(None) => Err(CoreError::Other(format!(
+            "{what}: the server's answer is larger than {} MB: refused (a broken or hostile server)",
+            MAX_ANSWER_BYTES >> 20
+        ))),
+        Err(e) => Err(CoreError::Other(format!("{what}: {}", cause(e)))),
+    }
+}

@@ -28,6 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
@@ -236,6 +237,86 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Io for T {}
 type Conn = Box<dyn Io>;
 type Session = async_imap::Session<Conn>;
 
+/// What the server may still send on a connection before it is cut: the
+/// sizes a server declares (`RFC822.SIZE`) are its word, and `async-imap`
+/// holds a whole answer in memory, so a server that declared 1 KB and
+/// sends 4 GB must be stopped by the reader itself. Set before each
+/// message download to the sizes declared (and a margin), else
+/// [`ANSWER_BYTES`].
+#[derive(Debug, Clone)]
+struct Allowance(Arc<AtomicU64>);
+
+/// What any other answer (a listing, a search, an IDLE) may hold.
+const ANSWER_BYTES: u64 = 64 << 20;
+
+impl Allowance {
+    fn new() -> Self {
+        Allowance(Arc::new(AtomicU64::new(ANSWER_BYTES)))
+    }
+    fn set(&self, bytes: u64) {
+        self.0.store(bytes, Ordering::Relaxed);
+    }
+    /// For a download of messages declared to weigh `declared` bytes: the
+    /// protocol's own lines and TLS records on top (1 %, 1 KB a message
+    /// and 64 KB).
+    fn for_messages(&self, declared: u64, messages: usize) {
+        self.set(declared + declared / 100 + 1024 * messages as u64 + (64 << 10));
+    }
+}
+
+/// A connection that fails a read past its [`Allowance`].
+#[derive(Debug)]
+struct Capped<T> {
+    inner: T,
+    left: Allowance,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Capped<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = polled {
+            let read = (buf.filled().len() - before) as u64;
+            let left = self.left.0.load(Ordering::Relaxed);
+            if read > left {
+                self.left.set(0);
+                return std::task::Poll::Ready(Err(std::io::Error::other(
+                    "the server sent more than the sizes it declared allow: stopped reading \
+                     (a broken or hostile server)",
+                )));
+            }
+            self.left.set(left - read);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Capped<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Attempts per sync before it fails (backoff 0.5 s, 1 s, 2 s, 4 s).
 const ATTEMPTS: u32 = 5;
 /// Messages and bytes fetched per batch (the cursor is saved after each).
@@ -327,7 +408,8 @@ impl async_imap::Authenticator for OAuthBearer<'_> {
 }
 
 /// Connects, protects and logs in.
-async fn open(spec: &ImapSpec, secret: &Secret) -> std::result::Result<Session, Fail> {
+/// A logged-in session, and the allowance of its connection.
+async fn open(spec: &ImapSpec, secret: &Secret) -> std::result::Result<(Session, Allowance), Fail> {
     if spec.security == Security::Plain && !spec.insecure {
         return Err(stop(format!(
             "refusing to send credentials in clear to {}: use --security tls or starttls (--insecure is for test servers only)",
@@ -340,6 +422,8 @@ async fn open(spec: &ImapSpec, secret: &Secret) -> std::result::Result<Session, 
         Ok(Err(e)) => return Err(Fail::Retry(format!("cannot reach the IMAP server at {addr}: {e}"))),
         Ok(Ok(s)) => s,
     };
+    let allowance = Allowance::new();
+    let tcp = Capped { inner: tcp, left: allowance.clone() };
     let mut client = match spec.security {
         Security::Tls => async_imap::Client::new(tls(spec, Box::new(tcp)).await?),
         Security::Plain | Security::Starttls => async_imap::Client::new(Box::new(tcp) as Conn),
@@ -369,7 +453,7 @@ async fn open(spec: &ImapSpec, secret: &Secret) -> std::result::Result<Session, 
     };
     match tokio::time::timeout(Duration::from_secs(30), login).await {
         Err(_) => Err(Fail::Retry(format!("login at {addr}: no answer within 30 s"))),
-        Ok(Ok(s)) => Ok(s),
+        Ok(Ok(s)) => Ok((s, allowance)),
         Ok(Err((async_imap::error::Error::No(msg) | async_imap::error::Error::Bad(msg), _))) => Err(stop(format!(
             "the IMAP server at {addr} refused the login of {user:?} ({}): check the user name, the password \
              or token, and --auth (plain, login or oauthbearer)",
@@ -386,7 +470,7 @@ pub(crate) async fn connect(spec: &ImapSpec, secret: &Secret) -> Result<()> {
         CoreError::Other(format!("invalid mailbox owner {:?} ({e}): give the user's address", spec.owner))
     })?;
     let mut s = match open(spec, secret).await {
-        Ok(s) => s,
+        Ok((s, _)) => s,
         Err(Fail::Stop(e)) => return Err(e),
         Err(Fail::Retry(e)) => return Err(CoreError::Other(e)),
     };
@@ -399,7 +483,7 @@ pub(crate) async fn connect(spec: &ImapSpec, secret: &Secret) -> Result<()> {
 /// what the last sync saw (mail that came while nobody was listening).
 pub(crate) async fn wait_for_change(spec: &ImapSpec, secret: &Secret, state: &str, max: Duration) -> Result<bool> {
     let fail = Fail::into_error;
-    let mut s = open(spec, secret).await.map_err(fail)?;
+    let (mut s, _) = open(spec, secret).await.map_err(fail)?;
     let caps = net("CAPABILITY", 30, s.capabilities()).await.map_err(fail)?;
     if !caps.has_str("IDLE") {
         let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
@@ -430,7 +514,7 @@ pub(crate) async fn wait_for_change(spec: &ImapSpec, secret: &Secret, state: &st
 /// Appends messages to a folder, in one session (the benchmark fills a test
 /// mailbox with them).
 pub(crate) async fn append_all(spec: &ImapSpec, secret: &Secret, folder: &str, messages: &[Vec<u8>]) -> Result<()> {
-    let mut s = open(spec, secret).await.map_err(Fail::into_error)?;
+    let (mut s, _) = open(spec, secret).await.map_err(Fail::into_error)?;
     for m in messages {
         net("APPEND", 60, s.append(folder, None, None, m)).await.map_err(Fail::into_error)?;
     }
@@ -442,13 +526,14 @@ pub(crate) async fn append_all(spec: &ImapSpec, secret: &Secret, folder: &str, m
 /// as a mail, storing nothing: the connector's own cost, without embedding
 /// (the benchmark). Returns the messages read.
 pub(crate) async fn fetch_and_parse(spec: &ImapSpec, secret: &Secret, folder: &str) -> Result<usize> {
-    let mut s = open(spec, secret).await.map_err(Fail::into_error)?;
+    let (mut s, allowance) = open(spec, secret).await.map_err(Fail::into_error)?;
     net("SELECT", 60, s.select(folder)).await.map_err(Fail::into_error)?;
     let uids: BTreeSet<u32> =
         net("UID SEARCH", 120, s.uid_search("ALL")).await.map_err(Fail::into_error)?.into_iter().collect();
     let uids: Vec<u32> = uids.into_iter().collect();
     let mut read = 0;
     for batch in uids.chunks(BATCH) {
+        allowance.set(ANSWER_BYTES);
         let messages = net("UID FETCH", 600, async {
             s.uid_fetch(uid_set(batch), "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await
         })
@@ -480,7 +565,7 @@ pub(crate) async fn sync(
         owner,
         state: serde_json::from_str(&row.state).unwrap_or_default(),
         report: SyncReport::default(),
-        items: row.health.items,
+        allowance: Allowance::new(),
     };
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
@@ -506,13 +591,17 @@ struct Run<'a> {
     owner: Principal,
     state: State,
     report: SyncReport,
-    items: i64,
+    /// Of the connection in use.
+    allowance: Allowance,
 }
 
 impl Run<'_> {
     async fn save(&mut self) -> std::result::Result<(), Fail> {
         let saved = serde_json::to_string(&self.state).map_err(|e| CoreError::Other(e.to_string()))?;
-        self.ws.store.source_save_state(&self.row.name, &saved, self.items).await?;
+        // Counted by the store: a sync killed between storing a batch and
+        // saving its cursor leaves no count behind.
+        let items = self.ws.store.count_under(&item_prefix("imap", &self.row.name)).await?;
+        self.ws.store.source_save_state(&self.row.name, &saved, items).await?;
         self.ws.commit_lexical()?;
         Ok(())
     }
@@ -520,7 +609,6 @@ impl Run<'_> {
     async fn forget(&mut self, path: &str) -> std::result::Result<(), Fail> {
         if self.ws.forget_locked(path).await? {
             self.report.removed += 1;
-            self.items -= 1;
         }
         Ok(())
     }
@@ -530,7 +618,8 @@ impl Run<'_> {
         secret: &Secret,
         progress: &mut (dyn FnMut(SyncEvent<'_>) + Send),
     ) -> std::result::Result<(), Fail> {
-        let mut s = open(self.spec, secret).await?;
+        let (mut s, allowance) = open(self.spec, secret).await?;
+        self.allowance = allowance;
         let caps = net("CAPABILITY", 30, s.capabilities()).await?;
         let condstore = caps.has_str("CONDSTORE") || caps.has_str("QRESYNC");
         let names = net("LIST", 60, async { s.list(Some(""), Some("*")).await?.try_collect::<Vec<_>>().await }).await?;
@@ -577,6 +666,7 @@ impl Run<'_> {
         condstore: bool,
         progress: &mut (dyn FnMut(SyncEvent<'_>) + Send),
     ) -> std::result::Result<(), Fail> {
+        self.allowance.set(ANSWER_BYTES);
         let selected = if condstore {
             tokio::time::timeout(Duration::from_secs(60), s.select_condstore(f)).await
         } else {
@@ -662,7 +752,9 @@ impl Run<'_> {
                 }
                 if !batch.is_empty() && (batch.len() >= BATCH || bytes + size > BATCH_BYTES) {
                     done += batch.len();
-                    missed += self.fetch(s, f, uidvalidity, &mut folder, std::mem::take(&mut batch), progress).await?;
+                    missed += self
+                        .fetch(s, f, uidvalidity, &mut folder, (std::mem::take(&mut batch), bytes), progress)
+                        .await?;
                     self.state.folders.insert(f.to_string(), folder.clone());
                     self.save().await?;
                     progress(SyncEvent::Items { place: &place, done, total: new.len() });
@@ -672,7 +764,7 @@ impl Run<'_> {
                 bytes += size;
             }
             if !batch.is_empty() {
-                missed += self.fetch(s, f, uidvalidity, &mut folder, batch, progress).await?;
+                missed += self.fetch(s, f, uidvalidity, &mut folder, (batch, bytes), progress).await?;
             }
             progress(SyncEvent::Items { place: &place, done: new.len(), total: new.len() });
         }
@@ -684,21 +776,26 @@ impl Run<'_> {
         self.save().await
     }
 
-    /// Fetches and stores one batch of messages; returns how many of `uids`
-    /// the server did not send.
+    /// Fetches and stores one batch of messages (their UIDs and the bytes
+    /// the server declared for them); returns how many of `uids` the server
+    /// did not send.
     async fn fetch(
         &mut self,
         s: &mut Session,
         f: &str,
         uidvalidity: u32,
         folder: &mut Folder,
-        uids: Vec<u32>,
+        (uids, declared): (Vec<u32>, u64),
         progress: &mut (dyn FnMut(SyncEvent<'_>) + Send),
     ) -> std::result::Result<usize, Fail> {
+        // No more than the sizes the server declared for them.
+        self.allowance.for_messages(declared, uids.len());
         let messages = net(&format!("UID FETCH in {f}"), 600, async {
             s.uid_fetch(uid_set(&uids), "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await
         })
-        .await?;
+        .await;
+        self.allowance.set(ANSWER_BYTES);
+        let messages = messages?;
         let prefix = folder_prefix(&self.row.name, f);
         let mut handled = BTreeSet::new();
         for m in &messages {
@@ -732,7 +829,6 @@ impl Run<'_> {
             };
             self.ws.store_documents(&record, documents, true).await.map_err(CoreError::Other)?;
             self.report.stored += 1;
-            self.items += 1;
         }
         Ok(uids.len() - handled.len())
     }
@@ -768,6 +864,24 @@ fn uid_set(uids: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reader itself (a unit test of its logic; the sync through it
+    /// runs against Dovecot in crates/twake-ai/tests/imap.rs).
+    #[tokio::test]
+    async fn a_connection_is_cut_past_its_allowance_and_not_before() {
+        use tokio::io::AsyncReadExt;
+        let sent = vec![b'x'; 300_000];
+        let allowance = Allowance::new();
+        allowance.for_messages(1_000, 1);
+        let mut lying = Capped { inner: &sent[..], left: allowance.clone() };
+        let err = lying.read_to_end(&mut Vec::new()).await.unwrap_err();
+        assert!(err.to_string().contains("more than the sizes it declared"), "{err}");
+        allowance.for_messages(300_000, 1);
+        let mut honest = Capped { inner: &sent[..], left: allowance.clone() };
+        let mut got = Vec::new();
+        honest.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), 300_000);
+    }
 
     #[test]
     fn servers_read_as_host_and_port() {

@@ -117,7 +117,7 @@ impl Session {
                 }
             }
             let base = resp.url().clone();
-            let text = resp.text().await.unwrap_or_default();
+            let text = super::http::answer_text(resp, &format!("GET {}", url.path())).await?;
             let Ok(session) = serde_json::from_str::<Value>(&text) else {
                 last = format!("GET {} did not answer with a JMAP session", url.path());
                 continue;
@@ -168,10 +168,9 @@ impl Session {
         args["accountId"] = json!(self.account);
         let body = json!({"using": USING, "methodCalls": [[method, args, "0"]]});
         let resp = self.send(Method::POST, &self.api, Some(&body)).await?;
-        let v: Value = resp
-            .json()
-            .await
-            .map_err(|e| CoreError::Other(format!("{method}: the JMAP server's answer is not JSON ({})", cause(e))))?;
+        let text = super::http::answer_text(resp, method).await?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| CoreError::Other(format!("{method}: the JMAP server's answer is not JSON ({e})")))?;
         let r = &v["methodResponses"][0];
         match r[0].as_str() {
             Some("error") => Ok(Err(r[1]["type"].as_str().unwrap_or("unknown").to_string())),
@@ -198,17 +197,10 @@ impl Session {
             .base
             .join(&url)
             .map_err(|e| CoreError::Other(format!("the JMAP download URL {url:?} is invalid ({e})")))?;
-        let mut resp = self.send(Method::GET, &url, None).await?;
-        let mut bytes = Vec::new();
-        while let Some(chunk) =
-            resp.chunk().await.map_err(|e| CoreError::Other(format!("downloading message {blob}: {}", cause(e))))?
-        {
-            if (bytes.len() + chunk.len()) as u64 > max {
-                return Ok(None);
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(Some(bytes))
+        let resp = self.send(Method::GET, &url, None).await?;
+        super::http::body_within(resp, max)
+            .await
+            .map_err(|e| CoreError::Other(format!("downloading message {blob}: {}", cause(e))))
     }
 }
 

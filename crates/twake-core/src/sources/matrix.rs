@@ -182,7 +182,19 @@ impl Client {
                 }
             };
             let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
+            let text = match super::http::body_within(resp, super::http::MAX_ANSWER_BYTES).await {
+                Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+                Ok(None) => {
+                    return Err(CoreError::Other(format!(
+                        "{what}: the homeserver's answer is larger than {} MB: refused",
+                        super::http::MAX_ANSWER_BYTES >> 20
+                    )));
+                }
+                Err(e) => {
+                    last = format!("the homeserver's answer broke off ({})", without_url(e));
+                    continue;
+                }
+            };
             let parsed: Option<Value> = serde_json::from_str(&text).ok();
             if status.is_success() {
                 return parsed.ok_or_else(|| {
@@ -293,7 +305,6 @@ pub(crate) async fn sync(
     })
     .to_string();
     let mut report = SyncReport::default();
-    let mut items = row.health.items;
     let mut noticed = BTreeSet::new();
     // Bounded: a busy room cannot keep one sync going forever.
     for _ in 0..1000 {
@@ -344,7 +355,7 @@ pub(crate) async fn sync(
             }
             seen_events += events.len();
             for e in &events {
-                handle(ws, &client, spec, row, room_id, r, e, &mut report, &mut items).await?;
+                handle(ws, &client, spec, row, room_id, r, e, &mut report).await?;
             }
             if r.encrypted && noticed.insert(room_id.clone()) {
                 let n = format!(
@@ -364,6 +375,9 @@ pub(crate) async fn sync(
         // Everything up to `next` is stored: the cursor moves.
         state.next_batch = Some(next.clone());
         let saved = serde_json::to_string(&state).map_err(|e| CoreError::Other(e.to_string()))?;
+        // Counted by the store: a sync killed between storing and saving
+        // its cursor leaves no count behind.
+        let items = ws.store.count_under(&super::item_prefix("matrix", &row.name)).await?;
         ws.store.source_save_state(&row.name, &saved, items).await?;
         ws.commit_lexical()?;
         if seen_events == 0 || since.as_deref() == Some(next.as_str()) {
@@ -477,7 +491,6 @@ async fn handle(
     r: &mut Room,
     e: &Value,
     report: &mut SyncReport,
-    items: &mut i64,
 ) -> Result<()> {
     let source = row.name.as_str();
     if e.get("state_key").is_some() {
@@ -491,7 +504,6 @@ async fn handle(
                 && ws.forget_locked(&item_path(source, room_id, t)).await?
             {
                 report.removed += 1;
-                *items -= 1;
             }
         }
         // An encrypted room's messages are ciphertext to TwakeAI (and a
@@ -521,7 +533,6 @@ async fn handle(
             match store(ws, &path, readers_now(spec, room_id, r), &row.tenant, doc).await? {
                 Stored::New => {
                     report.stored += 1;
-                    *items += 1;
                 }
                 Stored::Changed => report.stored += 1,
                 Stored::Unchanged => report.unchanged += 1,
