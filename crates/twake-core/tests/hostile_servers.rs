@@ -222,12 +222,22 @@ async fn server(handler: Arc<Mutex<Box<Handler>>>) -> u16 {
 /// Syncs `name` once; a panic or a hang fails the run with its round.
 async fn sync_round(ws: &Arc<Workspace>, name: &str, round: u64, seed: u64) -> bool {
     let (w, n) = (ws.clone(), name.to_string());
-    let task = tokio::spawn(async move { w.sync_source(&n, &mut |_| {}).await.is_ok() });
-    match tokio::time::timeout(Duration::from_secs(120), task).await {
+    let started = std::time::Instant::now();
+    let task = tokio::spawn(async move { w.sync_source(&n, &mut |_| {}).await });
+    let result = match tokio::time::timeout(Duration::from_secs(120), task).await {
         Err(_) => panic!("{name}: round {round} (TWAKE_AI_FUZZ_SEED={seed}) did not end within 120 s"),
         Ok(Err(e)) => panic!("{name}: round {round} (TWAKE_AI_FUZZ_SEED={seed}) panicked: {e}"),
-        Ok(Ok(ok)) => ok,
+        Ok(Ok(result)) => result,
+    };
+    if started.elapsed() > Duration::from_secs(2) {
+        let what = result.as_ref().map(|r| format!("{r:?}")).unwrap_or_else(|e| e.to_string());
+        eprintln!(
+            "{name}: round {round} took {:.1} s: {}",
+            started.elapsed().as_secs_f64(),
+            what.chars().take(300).collect::<String>()
+        );
     }
+    result.is_ok()
 }
 
 async fn consistent(ws: &Workspace, what: &str) {
@@ -297,10 +307,17 @@ async fn the_matrix_connector_survives_a_homeserver_answering_random_json() {
     // Per round: the first /sync and /messages are mutated seeds, later
     // ones say there is nothing more (so each sync ends).
     let fresh = Arc::new(Mutex::new((true, true)));
-    let (r, f) = (rng.clone(), fresh.clone());
+    // When set, the next /sync answers this instead.
+    let scripted: Arc<Mutex<Option<Value>>> = Arc::new(Mutex::new(None));
+    let (r, f, sc) = (rng.clone(), fresh.clone(), scripted.clone());
     let handler: Box<Handler> = Box::new(move |_method, target, _body| {
         let mut rng = r.lock().unwrap();
         let mut fresh = f.lock().unwrap();
+        if target.contains("/sync")
+            && let Some(v) = sc.lock().unwrap().take()
+        {
+            return (200, v.to_string().into_bytes());
+        }
         let path = target.split('?').next().unwrap_or("");
         let since = target.split("since=").nth(1).map(|s| s.split('&').next().unwrap_or("").to_string());
         if path.ends_with("/account/whoami") {
@@ -345,6 +362,16 @@ async fn the_matrix_connector_survives_a_homeserver_answering_random_json() {
     eprintln!("matrix: {rounds} rounds, {synced} syncs succeeded, the others failed with an error");
     assert!(synced > 0, "no round synced: the seeds themselves fail");
     consistent(&ws, "matrix").await;
+
+    // A cursor no request can carry (found by this fuzz: saved, it failed
+    // every later sync for good, each after 7.5 s of retries) is refused,
+    // and the next answer syncs again.
+    *scripted.lock().unwrap() = Some(json!({"next_batch": "é".repeat(60_000), "rooms": {}}));
+    let err = ws.sync_source("chat", &mut |_| {}).await.unwrap_err().to_string();
+    assert!(err.contains("no valid next_batch"), "{err}");
+    *fresh.lock().unwrap() = (false, false);
+    *scripted.lock().unwrap() = Some(json!({"next_batch": "s-good", "rooms": {}}));
+    ws.sync_source("chat", &mut |_| {}).await.expect("the source is not held by the token it refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

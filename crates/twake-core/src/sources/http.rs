@@ -111,7 +111,8 @@ pub(crate) async fn send(
     url: &Url,
     build: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<reqwest::Response> {
-    let what = format!("{method} {}", url.path());
+    // A path made of what a server sent is cut for messages.
+    let what = format!("{method} {}", url.path().chars().take(200).collect::<String>());
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
@@ -120,6 +121,11 @@ pub(crate) async fn send(
         let resp = match login.apply(build()).send().await {
             Ok(r) => r,
             Err(e) if is_certificate(&e) => return Err(certificate_refused(e)),
+            // It would fail the same way every time (a name the server sent
+            // that no URL can carry).
+            Err(e) if e.is_builder() => {
+                return Err(CoreError::Other(format!("{what}: cannot make the request ({})", cause(e))));
+            }
             Err(e) => {
                 last = format!("cannot reach {} ({})", url.host_str().unwrap_or("the server"), cause(e));
                 continue;

@@ -161,7 +161,7 @@ impl Client {
 
     /// One request, retried on connection failures, 429 and 5xx answers.
     async fn call(&self, method: reqwest::Method, url: Url, body: Option<&Value>) -> Result<Value> {
-        let what = format!("{method} {}", url.path());
+        let what = format!("{method} {}", url.path().chars().take(200).collect::<String>());
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
@@ -176,6 +176,12 @@ impl Client {
             }
             let resp = match req.send().await {
                 Ok(r) => r,
+                // A request that cannot be made (an ID or a token the
+                // homeserver sent that no URL can carry) fails the same way
+                // every time.
+                Err(e) if e.is_builder() => {
+                    return Err(CoreError::Other(format!("{what}: cannot make the request ({})", without_url(e))));
+                }
                 Err(e) => {
                     last = format!("cannot reach the homeserver ({})", without_url(e));
                     continue;
@@ -314,9 +320,10 @@ pub(crate) async fn sync(
             query.push(("since", s));
         }
         let resp = client.get(&v3(&["sync"]), &query).await?;
-        let next = resp["next_batch"]
-            .as_str()
-            .ok_or_else(|| CoreError::Other("the homeserver's /sync answer has no next_batch".into()))?
+        // The cursor saved for every later sync: a token no request can
+        // carry would stop the source for good.
+        let next = token(&resp["next_batch"])
+            .ok_or_else(|| CoreError::Other("the homeserver's /sync answer has no valid next_batch".into()))?
             .to_string();
         let joined = resp["rooms"]["join"].as_object().cloned().unwrap_or_default();
         progress(SyncEvent::Places { total: joined.len() });
@@ -325,12 +332,20 @@ pub(crate) async fn sync(
             let mut events: Vec<Value> = room["timeline"]["events"].as_array().cloned().unwrap_or_default();
             let known = state.rooms.contains_key(room_id);
             if room["timeline"]["limited"].as_bool().unwrap_or(false)
-                && let Some(from) = room["timeline"]["prev_batch"].as_str()
+                && let Some(from) = token(&room["timeline"]["prev_batch"])
             {
                 // A room new to the source: its whole history; a gap in a
                 // known room: back to the previous sync.
                 let to = if known { since.as_deref() } else { None };
-                let mut older = backfill(&client, room_id, from, to).await?;
+                let (mut older, cut) = backfill(&client, room_id, from, to).await?;
+                if cut {
+                    let n = format!(
+                        "room {room_id}: history older than its last {BACKFILL_MAX} messages not read (the homeserver \
+                         kept paging)"
+                    );
+                    progress(SyncEvent::Notice(&n));
+                    report.notices.push(n);
+                }
                 older.reverse();
                 older.append(&mut events);
                 events = older;
@@ -387,9 +402,20 @@ pub(crate) async fn sync(
     Ok(report)
 }
 
+/// A pagination token as the homeserver gave it, when a request can carry
+/// it back: at most 1 KB of visible ASCII (Synapse's are ~50 characters).
+fn token(v: &Value) -> Option<&str> {
+    v.as_str().filter(|t| !t.is_empty() && t.len() <= 1024 && t.bytes().all(|b| b.is_ascii_graphic()))
+}
+
+/// The most messages one backfill reads from a room: a homeserver that
+/// keeps paging cannot hold a sync (and its memory) forever.
+const BACKFILL_MAX: usize = 50_000;
+
 /// Pages `/messages` backwards from `from` (down to `to`, or the room's
-/// creation); events newest first.
-async fn backfill(client: &Client, room_id: &str, from: &str, to: Option<&str>) -> Result<Vec<Value>> {
+/// creation, or [`BACKFILL_MAX`] messages: then `true`); events newest
+/// first.
+async fn backfill(client: &Client, room_id: &str, from: &str, to: Option<&str>) -> Result<(Vec<Value>, bool)> {
     let mut out = Vec::new();
     let mut from = from.to_string();
     let limit = PAGE.to_string();
@@ -400,17 +426,21 @@ async fn backfill(client: &Client, room_id: &str, from: &str, to: Option<&str>) 
         }
         let page = client.get(&v3(&["rooms", room_id, "messages"]), &query).await?;
         let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
-        let end = page["end"].as_str().map(str::to_string);
+        let end = token(&page["end"]).map(str::to_string);
         if chunk.is_empty() {
             break;
         }
         out.extend(chunk);
+        if out.len() >= BACKFILL_MAX {
+            out.truncate(BACKFILL_MAX);
+            return Ok((out, true));
+        }
         match end {
             Some(e) if e != from => from = e,
             _ => break,
         }
     }
-    Ok(out)
+    Ok((out, false))
 }
 
 fn apply_state(r: &mut Room, e: &Value) {
