@@ -564,6 +564,26 @@ mod tests {
         assert_eq!(docx("petit", &docx_of(1 << 20)).unwrap().body.trim(), "Bombe");
     }
 
+    /// Depth costs no stack: the XML of office files is read by a
+    /// streaming reader and the HTML tree is walked without recursion
+    /// (200,000 levels: an error or a document, never a crash).
+    #[test]
+    fn deeply_nested_xml_and_html_are_read_without_recursion() {
+        use std::io::Write;
+        let depth = 200_000;
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        w.start_file("word/document.xml", zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(b"<w:document><w:body>").unwrap();
+        w.write_all(&b"<w:p>".repeat(depth)).unwrap();
+        w.write_all(b"<w:r><w:t>Profond</w:t></w:r>").unwrap();
+        w.write_all(&b"</w:p>".repeat(depth)).unwrap();
+        w.write_all(b"</w:body></w:document>").unwrap();
+        let deep = w.finish().unwrap().into_inner();
+        let _ = docx("profond", &deep);
+        let page = format!("<html><body>{}Profond{}</body></html>", "<div>".repeat(depth), "</div>".repeat(depth));
+        let _ = html("profond", &page);
+    }
+
     #[test]
     fn markdown_sections_follow_heading_path() {
         let d = markdown("x", "# Projet\nIntro.\n## Dates\nLe 12 mars.\n### Détail\nÀ 8h.\n## Budget\n120 k€\n```\n# not a heading\n```\n").unwrap();
