@@ -965,7 +965,7 @@ fn print_check(r: &twake_core::consistency::CheckReport) {
         "lexical index: {} missing, {} extra, last commit at generation {generation}{}",
         r.lexical_missing_count,
         r.lexical_extra_count,
-        if r.lexical_generation == Some(r.generation) { "" } else { " (behind the store)" }
+        if r.lexical_in_step() { "" } else { " (behind the store)" }
     );
     if !r.lexical_missing.is_empty() {
         println!("  missing chunks: {:?}", r.lexical_missing);

@@ -98,6 +98,11 @@ fn ingestion_killed_at_random_points_loses_nothing_and_duplicates_nothing() {
     let corpus = corpus(tmp.path());
     let corpus = corpus.as_str();
 
+    // A new data directory is consistent (nothing written, nothing to
+    // commit), not "behind".
+    let (empty, code) = check(&tmp.path().join("new"));
+    assert_eq!(code, Some(0), "{empty}");
+
     // How long one uninterrupted run takes: the kills land within it.
     let reference = tmp.path().join("reference");
     let started = Instant::now();

@@ -64,13 +64,20 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// True when store, lexical and vector indexes agree.
+    /// The lexical index's last commit is of the store's generation (an
+    /// index that never committed matches a store never written: a new
+    /// data directory).
+    pub fn lexical_in_step(&self) -> bool {
+        self.lexical_generation.unwrap_or(0) == self.generation
+    }
+
     pub fn consistent(&self) -> bool {
         self.store_problems.is_empty()
             && self.bad_vectors.is_empty()
             && self.lexical_missing_count == 0
             && self.lexical_extra_count == 0
             && self.vectors == self.vectors_expected
-            && self.lexical_generation == Some(self.generation)
+            && self.lexical_in_step()
     }
 }
 
