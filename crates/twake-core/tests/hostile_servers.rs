@@ -29,20 +29,7 @@ use twake_core::sources::matrix::MatrixSpec;
 use twake_core::sources::{Credentials, Secret, SourceSpec};
 use twake_core::{Config, Tenant, Workspace};
 
-/// xorshift64*: a fixed, dependency-free source of randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use twake_testkit::Rng;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

@@ -20,20 +20,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// xorshift64*: a fixed, dependency-free source of randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use twake_testkit::Rng;
 
 const INSERTS: &[&[u8]] = &[
     "é".as_bytes(),
@@ -61,7 +48,7 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
         match rng.below(7) {
             0 if !b.is_empty() => {
                 let i = rng.below(b.len());
-                b[i] = rng.next() as u8;
+                b[i] = rng.next_u64() as u8;
             }
             1 => b.truncate(at),
             2 => {
@@ -84,7 +71,7 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
                 b.splice(at..at, run);
             }
             _ => {
-                let junk: Vec<u8> = (0..1 + rng.below(32)).map(|_| rng.next() as u8).collect();
+                let junk: Vec<u8> = (0..1 + rng.below(32)).map(|_| rng.next_u64() as u8).collect();
                 b.splice(at..at, junk);
             }
         }
