@@ -686,8 +686,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 KeysCommand::List => {
                     for k in ws.keys().await? {
+                        let used = match k.last_used_at {
+                            Some(at) => format!("last used {}", twake_core::dates::rfc3339(at)),
+                            None => "never used".to_string(),
+                        };
                         println!(
-                            "{:>4}  {:<32} {:<20} {}",
+                            "{:>4}  {:<32} {:<20} {:<8} {used}",
                             k.id,
                             k.principal,
                             k.label,

@@ -23,6 +23,18 @@ use crate::dates::{Date, resolve};
 use crate::text::{Lang, detect, terms};
 use crate::{CoreError, Result, Workspace};
 
+/// A mail thread to pick (see [`Workspace::recent_threads`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadChoice {
+    /// Its latest readable message's Message-ID (what the thread tools take).
+    pub message_id: String,
+    pub subject: String,
+    pub from: String,
+    pub date: Option<String>,
+    /// How many of its messages the reader may read.
+    pub messages: usize,
+}
+
 /// What a task produced.
 #[derive(Debug, Clone)]
 pub struct TaskOutput {
@@ -1073,6 +1085,42 @@ impl Workspace {
             material.extend(chunks.into_iter().filter(|c| c.locator == twake_types::Locator::Message));
         }
         Ok((docs[0].title.clone(), messages, material))
+    }
+
+    /// The latest mail threads `pass` may read, newest first, at most
+    /// `limit`: what a person picks from instead of typing a Message-ID.
+    /// A thread is named by its latest readable message.
+    pub async fn recent_threads(&self, pass: &AccessPass, limit: usize) -> Result<Vec<ThreadChoice>> {
+        let docs = self.store.kind_documents(SourceKind::Mail, "", true, pass, 2000).await?;
+        let mut out: Vec<ThreadChoice> = Vec::new();
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        // Oldest first: a later message of a thread replaces its choice.
+        for d in docs {
+            let Some(message_id) = d.message_id.clone() else { continue };
+            let thread = d.thread_id.clone().unwrap_or_else(|| message_id.clone());
+            let choice = ThreadChoice {
+                message_id,
+                subject: d.title.clone(),
+                from: d.author.as_deref().map(display_name).unwrap_or_default(),
+                date: d.date.clone(),
+                messages: 1,
+            };
+            match seen.get(&thread) {
+                Some(&i) => out[i] = ThreadChoice { messages: out[i].messages + 1, ..choice },
+                None => {
+                    seen.insert(thread, out.len());
+                    out.push(choice);
+                }
+            }
+        }
+        out.sort_by(|a, b| b.date.cmp(&a.date));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The chat rooms `pass` may read (by name).
+    pub async fn readable_rooms(&self, pass: &AccessPass) -> Result<Vec<String>> {
+        Ok(self.store.readable_titles(SourceKind::Chat, pass).await?)
     }
 
     /// Summary of the mail thread of `message_id` (with or without `<>`),

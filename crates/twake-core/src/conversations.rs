@@ -104,6 +104,9 @@ pub fn validate(turns: &[Turn]) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// The longest title a user may give a conversation, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
 /// A title from the first question: its first 80 characters.
 fn title_of(turns: &[Turn]) -> String {
     let q = turns.first().map(|t| t.question.trim()).unwrap_or("");
@@ -120,7 +123,29 @@ impl Workspace {
     pub async fn save_conversation(&self, user: &Principal, id: Option<i64>, turns: &[Turn]) -> Result<Option<i64>> {
         validate(turns).map_err(CoreError::Other)?;
         let json = serde_json::to_string(turns).map_err(|e| CoreError::Other(e.to_string()))?;
-        Ok(self.store.conversation_save(user.as_str(), id, &title_of(turns), &json, self.now()).await?)
+        // The title follows the first question, unless the user renamed it.
+        let mut title = title_of(turns);
+        if let Some(id) = id {
+            let Some(row) = self.store.conversation(user.as_str(), id).await? else { return Ok(None) };
+            let before: Vec<Turn> = serde_json::from_str(&row.turns).unwrap_or_default();
+            if row.title != title_of(&before) {
+                title = row.title;
+            }
+        }
+        Ok(self.store.conversation_save(user.as_str(), id, &title, &json, self.now()).await?)
+    }
+
+    /// Renames a conversation of `user` (trimmed, at most 200 characters);
+    /// false when it is not one of theirs. An empty title gives back the
+    /// one made from the first question.
+    pub async fn rename_conversation(&self, user: &Principal, id: i64, title: &str) -> Result<bool> {
+        let Some(row) = self.store.conversation(user.as_str(), id).await? else { return Ok(false) };
+        let mut title: String = title.trim().chars().filter(|c| !c.is_control()).take(MAX_TITLE_CHARS).collect();
+        if title.is_empty() {
+            let turns: Vec<Turn> = serde_json::from_str(&row.turns).unwrap_or_default();
+            title = title_of(&turns);
+        }
+        Ok(self.store.conversation_save(user.as_str(), Some(id), &title, &row.turns, row.updated_at).await?.is_some())
     }
 
     /// The user's conversations, latest first (at most 200).

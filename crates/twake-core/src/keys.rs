@@ -59,6 +59,9 @@ fn hash(pepper: &[u8], key: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// How precisely a key's last use is known, in seconds.
+pub const KEY_USE_PRECISION: i64 = 300;
+
 impl Workspace {
     /// Creates a key for `user`; returns its id and the secret, which is not
     /// stored and cannot be shown again.
@@ -92,14 +95,33 @@ impl Workspace {
             return Ok(None);
         }
         let h = hash(&pepper(&self.data_dir)?, secret);
-        Ok(self
+        let found = self
             .store
             .key_principal(&h)
             .await?
             .and_then(|(p, id, limit)| Principal::parse(&p).ok().map(|p| (p, id, limit)))
             // A key made for a group before keys were refused to groups
             // signs nobody in.
-            .filter(|(p, ..)| p.kind() == twake_types::PrincipalKind::User))
+            .filter(|(p, ..)| p.kind() == twake_types::PrincipalKind::User);
+        if let Some((_, id, _)) = &found {
+            self.note_key_use(*id).await?;
+        }
+        Ok(found)
+    }
+
+    /// Writes down that key `id` is used now — at most once per key every
+    /// [`KEY_USE_PRECISION`] seconds, so that a busy key costs no write per
+    /// request.
+    async fn note_key_use(&self, id: i64) -> Result<()> {
+        let now = self.clock.now();
+        {
+            let mut seen = self.key_use.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.get(&id).is_some_and(|&at| now - at < KEY_USE_PRECISION) {
+                return Ok(());
+            }
+            seen.insert(id, now);
+        }
+        Ok(self.store.key_used(id, now).await?)
     }
 
     /// Opens a web UI session for `user` (signed in with the key `key`,

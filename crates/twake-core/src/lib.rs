@@ -19,6 +19,7 @@ pub mod consistency;
 pub mod conversations;
 pub mod dates;
 pub mod facts;
+pub mod feedback;
 pub mod gateway;
 pub mod ingest;
 pub mod injection;

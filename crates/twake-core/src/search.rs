@@ -120,25 +120,80 @@ pub fn snippet(text: &str, query: &str, max: usize) -> String {
     out
 }
 
+/// What a search may be narrowed to (the web UI's search page): kinds of
+/// source, a person (a case-insensitive part of the author's name or
+/// address) and dates (`YYYY-MM-DD`, both ends included; an undated passage
+/// is left out when a date is given). Applied to the best candidates both
+/// rankings found for the pass, so the top-k stay the asker's best k among
+/// what matches.
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilter {
+    pub kinds: Vec<twake_types::SourceKind>,
+    pub person: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+impl SearchFilter {
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty() && self.person.is_none() && self.since.is_none() && self.until.is_none()
+    }
+
+    pub fn keeps(&self, c: &ChunkView) -> bool {
+        if !self.kinds.is_empty() && !self.kinds.contains(&c.kind) {
+            return false;
+        }
+        if let Some(p) = &self.person {
+            let p = p.to_lowercase();
+            if !c.author.as_deref().is_some_and(|a| a.to_lowercase().contains(&p)) {
+                return false;
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            let Some(day) = c.date.as_deref().and_then(|d| d.get(..10)) else { return false };
+            if self.since.as_deref().is_some_and(|s| day < s) || self.until.as_deref().is_some_and(|u| day > u) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// How many more candidates a filtered search reads than an unfiltered one.
+const FILTER_WIDENING: usize = 10;
+
 impl Workspace {
+    /// Hybrid search over what the pass may read: the best `k` passages.
     pub async fn search(&self, query: &str, pass: &AccessPass, k: usize) -> Result<Vec<SearchHit>> {
+        self.search_filtered(query, pass, k, &SearchFilter::default()).await
+    }
+
+    /// [`Workspace::search`] narrowed by `filter`.
+    pub async fn search_filtered(
+        &self,
+        query: &str,
+        pass: &AccessPass,
+        k: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
         let cfg = &self.config.retrieval;
         let qv = self.embedder.embed_query(query).await?;
-        let n = cfg.candidates.max(k);
+        let n = if filter.is_empty() { cfg.candidates.max(k) } else { cfg.candidates.max(k) * FILTER_WIDENING };
         let dense = self.vectors().search(&qv, pass, n)?;
         let lexical = self.lexical().search(query, pass, n)?;
         let fused = fuse(&dense, &lexical, cfg.fusion, cfg.lexical_weight, cfg.rrf_k);
-        let top: Vec<_> = fused.into_iter().take(k).collect();
+        let top: Vec<_> = if filter.is_empty() { fused.into_iter().take(k).collect() } else { fused };
         let ids: Vec<i64> = top.iter().map(|t| t.chunk_id).collect();
         let views = self.store.chunks(&ids, pass).await?;
         let mut by_id: HashMap<i64, ChunkView> = views.into_iter().map(|v| (v.chunk_id, v)).collect();
         Ok(top
             .into_iter()
             .filter_map(|f| {
-                let chunk = by_id.remove(&f.chunk_id)?;
+                let chunk = by_id.remove(&f.chunk_id).filter(|c| filter.keeps(c))?;
                 let snippet = snippet(&chunk.text, query, 240);
                 Some(SearchHit { rank: 0, score: f.score, dense: f.dense, lexical: f.lexical, chunk, snippet })
             })
+            .take(k)
             .enumerate()
             .map(|(i, hit)| SearchHit { rank: i + 1, ..hit })
             .collect())

@@ -88,6 +88,9 @@ pub struct Workspace {
     pub(crate) syncing: std::sync::Mutex<std::collections::BTreeMap<String, crate::sources::SyncProgress>>,
     /// Appends to the provenance log one at a time (each links to the last).
     pub(crate) audit_lock: tokio::sync::Mutex<()>,
+    /// When each API key's use was last written down (see
+    /// `authenticate_key`): at most one write per key every few minutes.
+    pub(crate) key_use: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
     /// The provenance log's signing key, read from disk once.
     pub(crate) audit_key: tokio::sync::OnceCell<ed25519_dalek::SigningKey>,
     /// Where quotas read the time (tests inject a fixed clock).
@@ -164,6 +167,7 @@ impl Workspace {
             ingest_lock: tokio::sync::Mutex::new(()),
             syncing: Default::default(),
             audit_lock: tokio::sync::Mutex::new(()),
+            key_use: Default::default(),
             audit_key: tokio::sync::OnceCell::new(),
             clock: crate::quota::Clock::System,
         };

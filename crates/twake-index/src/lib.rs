@@ -17,8 +17,8 @@ mod vectors;
 
 pub use lexical::{LexicalIndex, TantivyIndex};
 pub use sqlite::{
-    ApiKeyRecord, AuditRow, ChunkView, ConversationRow, DocAccess, DocLabels, DocView, FileRecord, FileView, Grant,
-    Membership, NewChunk, NewDocument, SourceHealth, SourceRow, SqliteStore, StoredVector, Usage,
+    ApiKeyRecord, AuditRow, ChunkView, ConversationRow, DocAccess, DocLabels, DocView, FeedbackRow, FileRecord,
+    FileView, Grant, Membership, NewChunk, NewDocument, SourceHealth, SourceRow, SqliteStore, StoredVector, Usage,
 };
 pub use vectors::{ChunkAccess, FlatIndex, VectorIndex, quantize};
 
@@ -365,6 +365,24 @@ impl Store {
     pub async fn conversation(&self, user: &str, id: i64) -> Result<Option<ConversationRow>> {
         match self {
             Store::Sqlite(s) => s.conversation(user, id).await,
+        }
+    }
+
+    pub async fn key_used(&self, id: i64, at: i64) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.key_used(id, at).await,
+        }
+    }
+
+    pub async fn feedback_set(&self, row: &FeedbackRow) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.feedback_set(row).await,
+        }
+    }
+
+    pub async fn feedback_report(&self, tenant: Option<&str>, limit: i64) -> Result<(i64, i64, Vec<FeedbackRow>)> {
+        match self {
+            Store::Sqlite(s) => s.feedback_report(tenant, limit).await,
         }
     }
 

@@ -120,6 +120,23 @@ CREATE TABLE IF NOT EXISTS conversations (
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS conversations_by_user ON conversations (user, updated_at);
+-- What people think of answers (the web UI's thumbs): one rating per user
+-- and provenance record, +1 or -1, with an optional comment.
+CREATE TABLE IF NOT EXISTS feedback (
+    user TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    audit_id INTEGER NOT NULL,
+    rating INTEGER NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    at INTEGER NOT NULL,
+    PRIMARY KEY (user, audit_id)
+);
+CREATE INDEX IF NOT EXISTS feedback_by_tenant ON feedback (tenant, at);
+-- When each API key was last used (to the nearest few minutes).
+CREATE TABLE IF NOT EXISTS key_use (
+    key_id INTEGER PRIMARY KEY,
+    last_used_at INTEGER NOT NULL
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '4');
 "#;
 
@@ -170,6 +187,17 @@ pub struct SqliteStore {
 
 /// A connected source (a Matrix account, later IMAP, JMAP, WebDAV and
 /// CalDAV): its configuration and secret as given, the connector's cursor
+/// One rating of an answer (see the `feedback` table).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FeedbackRow {
+    pub user: String,
+    pub tenant: String,
+    pub audit_id: i64,
+    pub rating: i64,
+    pub comment: String,
+    pub at: i64,
+}
+
 /// A conversation of the web UI, owned by one user (`turns`: JSON owned by
 /// the engine). The `conversations` table is additive like `sources`.
 #[derive(Debug, Clone, PartialEq)]
@@ -991,6 +1019,8 @@ pub struct ApiKeyRecord {
     pub label: String,
     pub created_at: i64,
     pub revoked: bool,
+    /// Unix seconds of its last use (to the nearest few minutes), if any.
+    pub last_used_at: Option<i64>,
 }
 
 impl SqliteStore {
@@ -1009,6 +1039,71 @@ impl SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(self.err())
+    }
+
+    /// Notes that key `id` was used at `at` (Unix seconds).
+    pub async fn key_used(&self, id: i64, at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO key_use (key_id, last_used_at) VALUES (?, ?) \
+             ON CONFLICT(key_id) DO UPDATE SET last_used_at = max(last_used_at, excluded.last_used_at)",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records a rating (replacing the user's earlier one of that record).
+    pub async fn feedback_set(&self, row: &FeedbackRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO feedback (user, tenant, audit_id, rating, comment, at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(user, audit_id) DO UPDATE SET rating = excluded.rating, comment = excluded.comment, at = excluded.at",
+        )
+        .bind(&row.user)
+        .bind(&row.tenant)
+        .bind(row.audit_id)
+        .bind(row.rating)
+        .bind(&row.comment)
+        .bind(row.at)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The ratings of one tenant (all with `None`): how many up and down,
+    /// and the latest `limit`, newest first.
+    pub async fn feedback_report(&self, tenant: Option<&str>, limit: i64) -> Result<(i64, i64, Vec<FeedbackRow>)> {
+        let (up, down): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(rating > 0), 0), COALESCE(SUM(rating < 0), 0) FROM feedback WHERE ?1 IS NULL OR tenant = ?1",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err())?;
+        let rows = sqlx::query(
+            "SELECT user, tenant, audit_id, rating, comment, at FROM feedback WHERE ?1 IS NULL OR tenant = ?1 \
+             ORDER BY at DESC, audit_id DESC LIMIT ?2",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        let rows = rows
+            .iter()
+            .map(|r| FeedbackRow {
+                user: r.get(0),
+                tenant: r.get(1),
+                audit_id: r.get(2),
+                rating: r.get(3),
+                comment: r.get(4),
+                at: r.get(5),
+            })
+            .collect();
+        Ok((up, down, rows))
     }
 
     /// The principal, id and daily token limit of a live (not revoked) key
@@ -1098,11 +1193,13 @@ impl SqliteStore {
     }
 
     pub async fn keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        let rows =
-            sqlx::query("SELECT id, principal, label, created_at, revoked_at IS NOT NULL FROM api_keys ORDER BY id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(self.err())?;
+        let rows = sqlx::query(
+            "SELECT k.id, k.principal, k.label, k.created_at, k.revoked_at IS NOT NULL, u.last_used_at \
+             FROM api_keys k LEFT JOIN key_use u ON u.key_id = k.id ORDER BY k.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
         Ok(rows
             .iter()
             .map(|r| ApiKeyRecord {
@@ -1111,6 +1208,7 @@ impl SqliteStore {
                 label: r.get(2),
                 created_at: r.get(3),
                 revoked: r.get(4),
+                last_used_at: r.get(5),
             })
             .collect())
     }

@@ -188,7 +188,7 @@ pub async fn keys(State(state): State<AppState>, user: User) -> Result<Response,
         }
     }
     Ok(json_ok(json!({
-        "keys": keys.iter().map(|k| json!({"id": k.id, "user": k.principal, "label": k.label, "created_at": k.created_at, "revoked": k.revoked})).collect::<Vec<_>>(),
+        "keys": keys.iter().map(|k| json!({"id": k.id, "user": k.principal, "label": k.label, "created_at": k.created_at, "revoked": k.revoked, "last_used_at": k.last_used_at})).collect::<Vec<_>>(),
     })))
 }
 
@@ -213,6 +213,14 @@ pub async fn create_key(State(state): State<AppState>, user: User, body: Bytes) 
             Some("user"),
         ));
     }
+    if !is_mail_address(owner.as_str()) {
+        return Err(ApiError::invalid(
+            format!(
+                "{owner} is not an e-mail address: a key is made for a person, named by their address, e.g. alice@example.org."
+            ),
+            Some("user"),
+        ));
+    }
     let label = if req.label.trim().is_empty() { "web" } else { req.label.trim() };
     let tenant = state.workspace.tenant_of(&owner).await?;
     scope.check(&user, &tenant)?;
@@ -220,6 +228,17 @@ pub async fn create_key(State(state): State<AppState>, user: User, body: Bytes) 
     let what = format!("API key {id} created for {owner} ({label})");
     state.workspace.audit_admin(user.0.as_str(), tenant.as_str(), &what).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": id, "key": key}))).into_response())
+}
+
+/// `local@domain.tld`: the form a person's name takes in TwakeAI (mail
+/// headers, the identity provider's `email` claim).
+fn is_mail_address(s: &str) -> bool {
+    s.rsplit_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !local.contains('@')
+            && domain.split('.').count() >= 2
+            && domain.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+    })
 }
 
 /// Revokes an API key at once (its sessions end with it).
@@ -338,6 +357,19 @@ pub async fn audit(
     })))
 }
 
+/// What people thought of the answers in the caller's scope: counts of
+/// thumbs up and down, and the latest 50 ratings with their comments.
+#[utoipa::path(get, path = "/api/v1/admin/feedback", security(("bearer" = [])),
+    responses((status = 200, description = "`{up, down, recent: [{user, tenant, audit_id, rating, comment, at}]}`"), (status = 403, body = ErrorBody)))]
+pub async fn feedback(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    let tenant = match admin(&state, &user)? {
+        Scope::Installation => None,
+        Scope::Tenant(t) => Some(t),
+    };
+    let report = state.workspace.feedback_report(tenant.as_ref().map(|t| t.as_str()), 50).await?;
+    Ok(json_ok(report))
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct UsageQuery {
     /// How many days back, today included (default 14, at most 90).
@@ -380,4 +412,27 @@ pub async fn usage(
         "groups": q.groups.iter().map(|g| json!({"group": g.group, "tokens_per_day": g.tokens_per_day, "cost_per_month": g.cost_per_month})).collect::<Vec<_>>(),
     });
     Ok(json_ok(json!({ "days": days, "quotas": quotas })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_mail_address;
+
+    #[test]
+    fn a_key_is_for_a_mail_address() {
+        for ok in ["alice@example.org", "a.b-c@mail.valmont.fr", "élodie@exemple.fr"] {
+            assert!(is_mail_address(ok), "{ok}");
+        }
+        for bad in [
+            "not-an-email",
+            "@example.org",
+            "alice@",
+            "alice@localhost",
+            "a@b@c.org",
+            "alice@example..org",
+            "alice@ex_ample.org",
+        ] {
+            assert!(!is_mail_address(bad), "{bad}");
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod native;
 pub mod oidc;
 mod openai;
+pub mod progress;
 pub mod ui;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limits: Arc<limits::Limits>,
     pub jobs: Arc<native::Jobs>,
+    /// The assistants running now, per user (`GET /api/v1/progress`).
+    pub progress: Arc<progress::Progress>,
     /// Set when an OIDC issuer is configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
     /// The address `serve` listens on (`None` under `oneshot` tests): the
@@ -59,6 +62,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             limits,
             jobs: Arc::default(),
+            progress: Arc::default(),
             oidc: None,
             listen: None,
         }
@@ -275,6 +279,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/api/v1/search", post(native::search))
         .route("/api/v1/ask", post(native::ask))
+        .route("/api/v1/feedback", post(native::feedback))
+        .route("/api/v1/threads", get(native::threads))
+        .route("/api/v1/progress", get(native::progress))
+        .route("/api/v1/rooms", get(native::rooms))
         .route("/api/v1/minutes", post(native::minutes))
         .route("/api/v1/summarize/thread", post(native::summarize_thread))
         .route("/api/v1/summarize/room", post(native::summarize_room))
@@ -287,7 +295,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/conversations", get(native::conversations).post(native::create_conversation))
         .route(
             "/api/v1/conversations/{id}",
-            get(native::conversation).put(native::save_conversation).delete(native::delete_conversation),
+            get(native::conversation)
+                .put(native::save_conversation)
+                .patch(native::rename_conversation)
+                .delete(native::delete_conversation),
         )
         .route("/api/v1/admin/users", get(admin::users))
         .route("/api/v1/admin/memberships", post(admin::add_member).delete(admin::remove_member))
@@ -297,6 +308,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/access", get(admin::access_report))
         .route("/api/v1/admin/audit", get(admin::audit))
         .route("/api/v1/admin/usage", get(admin::usage))
+        .route("/api/v1/admin/feedback", get(admin::feedback))
         .route("/api/v1/usage", get(native::usage))
         .route("/api/v1/sources", get(native::sources))
         .route(

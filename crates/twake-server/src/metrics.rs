@@ -59,3 +59,21 @@ impl Metrics {
         s
     }
 }
+
+/// One generation counted in `twake_generations_in_flight` while it lives:
+/// dropped when the answer is done, fails, or is cancelled (its client
+/// gone, or stopped from the web UI).
+pub struct Generating(std::sync::Arc<Metrics>);
+
+impl Generating {
+    pub fn start(metrics: &std::sync::Arc<Metrics>) -> Self {
+        metrics.in_flight_generations.fetch_add(1, Ordering::Relaxed);
+        Generating(metrics.clone())
+    }
+}
+
+impl Drop for Generating {
+    fn drop(&mut self) {
+        self.0.in_flight_generations.fetch_sub(1, Ordering::Relaxed);
+    }
+}

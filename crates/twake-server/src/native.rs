@@ -31,6 +31,50 @@ pub struct SearchRequest {
     /// How many results (1–100, default 5).
     #[serde(default = "default_k")]
     k: usize,
+    /// Only these kinds of source: `mail`, `chat`, `document`,
+    /// `transcript`, `event` (default: all).
+    #[serde(default)]
+    kinds: Vec<String>,
+    /// Only passages whose author's name or address contains this
+    /// (case-insensitive).
+    #[serde(default)]
+    person: Option<String>,
+    /// Only passages dated on or after this day (`YYYY-MM-DD`).
+    #[serde(default)]
+    since: Option<String>,
+    /// Only passages dated on or before this day (`YYYY-MM-DD`).
+    #[serde(default)]
+    until: Option<String>,
+}
+
+impl SearchRequest {
+    fn filter(&self) -> Result<twake_core::search::SearchFilter, ApiError> {
+        let mut kinds = Vec::new();
+        for k in &self.kinds {
+            kinds.push(twake_types::SourceKind::parse(k).ok_or_else(|| {
+                ApiError::invalid(
+                    format!("Unknown kind {k:?}: use mail, chat, document, transcript or event."),
+                    Some("kinds"),
+                )
+            })?);
+        }
+        let day = |v: &Option<String>, name: &'static str| -> Result<Option<String>, ApiError> {
+            let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+            let ok = v.len() == 10
+                && v.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+            if !ok {
+                return Err(ApiError::invalid(format!("`{name}` must be a day as YYYY-MM-DD, not {v:?}."), Some(name)));
+            }
+            Ok(Some(v.to_string()))
+        };
+        let person = self.person.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
+        Ok(twake_core::search::SearchFilter {
+            kinds,
+            person,
+            since: day(&self.since, "since")?,
+            until: day(&self.until, "until")?,
+        })
+    }
 }
 
 fn default_k() -> usize {
@@ -54,6 +98,14 @@ pub struct SearchResult {
     snippet: String,
     /// `public`, `internal`, `confidential` or `secret`.
     sensitivity: &'static str,
+    /// `mail`, `chat`, `document`, `transcript` or `event`.
+    kind: &'static str,
+    /// The sender of a mail or chat message, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<String>,
+    /// The item's date as stored (RFC 3339 or `YYYY-MM-DD`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -295,6 +347,9 @@ fn hit(h: &SearchHit) -> SearchResult {
         locator: h.chunk.locator.display(),
         snippet: h.snippet.clone(),
         sensitivity: h.chunk.sensitivity.as_str(),
+        kind: h.chunk.kind.as_str(),
+        author: h.chunk.author.clone(),
+        date: h.chunk.date.clone(),
     }
 }
 
@@ -331,8 +386,70 @@ pub async fn search(State(state): State<AppState>, user: User, body: Bytes) -> R
     if !(1..=100).contains(&req.k) {
         return Err(ApiError::invalid("`k` must be between 1 and 100.", Some("k")));
     }
-    let hits = state.workspace.search(&req.query, &user.pass(), req.k).await?;
+    let filter = req.filter()?;
+    let hits = state.workspace.search_filtered(&req.query, &user.pass(), req.k, &filter).await?;
     Ok(json_ok(SearchResponse { results: hits.iter().map(hit).collect() }))
+}
+
+/// The caller's assistants running now (on this server), each with the
+/// tokens its model has written so far: what the web UI shows while a tool
+/// works.
+#[utoipa::path(get, path = "/api/v1/progress", security(("bearer" = [])),
+    responses((status = 200, description = "`{running: [{task, tokens, seconds}]}`"), (status = 401, body = ErrorBody)))]
+pub async fn progress(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    Ok(json_ok(serde_json::json!({ "running": state.progress.of(user.0.as_str()) })))
+}
+
+/// The latest mail threads the caller may read (newest first, at most
+/// 50), each named by its latest readable message: what the thread summary
+/// and the reply draft take, picked rather than typed.
+#[utoipa::path(get, path = "/api/v1/threads", security(("bearer" = [])),
+    responses((status = 200, description = "`{threads: [{message_id, subject, from, date, messages}]}`"), (status = 401, body = ErrorBody)))]
+pub async fn threads(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    let threads = state.workspace.recent_threads(&user.pass(), 50).await?;
+    Ok(json_ok(serde_json::json!({ "threads": threads })))
+}
+
+/// The chat rooms the caller may read, by name (what room catch-up takes).
+#[utoipa::path(get, path = "/api/v1/rooms", security(("bearer" = [])),
+    responses((status = 200, description = "`{rooms: [name]}`"), (status = 401, body = ErrorBody)))]
+pub async fn rooms(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    let rooms = state.workspace.readable_rooms(&user.pass()).await?;
+    Ok(json_ok(serde_json::json!({ "rooms": rooms })))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    /// The answer's provenance record (`audit_id` of `/api/v1/ask` and of
+    /// the assistants).
+    audit_id: i64,
+    /// `up` or `down`.
+    rating: String,
+    /// Optional, at most 2,000 characters kept.
+    #[serde(default)]
+    comment: String,
+}
+
+/// Rates an answer given to the caller (again: replaces the rating).
+#[utoipa::path(post, path = "/api/v1/feedback", request_body = FeedbackRequest, security(("bearer" = [])),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn feedback(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
+    let req: FeedbackRequest = parse_json(&body)?;
+    let up = match req.rating.as_str() {
+        "up" => true,
+        "down" => false,
+        other => return Err(ApiError::invalid(format!("`rating` must be up or down, not {other:?}."), Some("rating"))),
+    };
+    if state.workspace.rate_answer(&user.0, req.audit_id, up, &req.comment).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found(
+            "answer_not_found",
+            "audit_id",
+            format!("No answer of yours has the provenance record {}.", req.audit_id),
+        ))
+    }
 }
 
 /// A grounded answer with verified citations, from what the caller may read.
@@ -348,8 +465,9 @@ pub async fn ask(State(state): State<AppState>, user: User, body: Bytes) -> Resu
     if req.stream {
         return Ok(ask_stream(state, user, req.question, slot));
     }
+    let generating = crate::metrics::Generating::start(&state.metrics);
     let a = state.workspace.ask(&req.question, &user.pass(), &mut |_| {}).await?;
-    drop(slot);
+    drop((slot, generating));
     if let Some(s) = &a.stats {
         state.metrics.tokens(s.prompt_tokens, s.completion_tokens);
     }
@@ -363,6 +481,7 @@ fn ask_stream(state: AppState, user: User, question: String, slot: crate::limits
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     tokio::spawn(async move {
         let _slot = slot;
+        let _generating = crate::metrics::Generating::start(&state.metrics);
         let text_tx = tx.clone();
         let mut on_text = |ev: AnswerEvent<'_>| {
             let event = match ev {
@@ -423,7 +542,8 @@ pub async fn minutes(State(state): State<AppState>, user: User, body: Bytes) -> 
         None => None,
     };
     let pass = user.pass();
-    assisted(&state, &user, state.workspace.minutes(&req.path, &pass, date, &mut |_| {})).await
+    let run = state.progress.start(user.0.as_str(), "minutes");
+    assisted(&state, &user, state.workspace.minutes(&req.path, &pass, date, &mut |n| run.tokens(n))).await
 }
 
 /// Runs an assistant for `user`: quota checked first, one generation slot
@@ -464,7 +584,8 @@ pub async fn summarize_thread(State(state): State<AppState>, user: User, body: B
         return Err(ApiError::invalid("`message_id` must not be empty.", Some("message_id")));
     }
     let pass = user.pass();
-    assisted(&state, &user, state.workspace.summarize_thread(&req.message_id, &pass, &mut |_| {})).await
+    let run = state.progress.start(user.0.as_str(), "thread");
+    assisted(&state, &user, state.workspace.summarize_thread(&req.message_id, &pass, &mut |n| run.tokens(n))).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -498,7 +619,8 @@ pub async fn summarize_room(State(state): State<AppState>, user: User, body: Byt
         ));
     };
     let pass = user.pass();
-    assisted(&state, &user, state.workspace.catch_up_room(&req.room, since, &pass, &mut |_| {})).await
+    let run = state.progress.start(user.0.as_str(), "room");
+    assisted(&state, &user, state.workspace.catch_up_room(&req.room, since, &pass, &mut |n| run.tokens(n))).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -526,7 +648,8 @@ pub async fn brief(State(state): State<AppState>, user: User, body: Bytes) -> Re
         ));
     };
     let pass = user.pass();
-    assisted(&state, &user, ws.brief(since, &pass, &mut |_| {})).await
+    let run = state.progress.start(user.0.as_str(), "brief");
+    assisted(&state, &user, ws.brief(since, &pass, &mut |n| run.tokens(n))).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -560,7 +683,8 @@ pub async fn draft_reply(State(state): State<AppState>, user: User, body: Bytes)
     let lang = language(req.lang.as_deref(), "lang")?;
     let tone = Tone::parse(req.tone.as_deref().unwrap_or("neutral")).map_err(|e| ApiError::invalid(e, Some("tone")))?;
     let pass = user.pass();
-    let mut progress = |_| {};
+    let tracked = state.progress.start(user.0.as_str(), "draft");
+    let mut progress = |n| tracked.tokens(n);
     let run = state.workspace.draft_reply(&req.message_id, lang, tone, &req.points, &pass, &mut progress);
     assisted(&state, &user, run).await
 }
@@ -595,7 +719,8 @@ pub async fn triage(State(state): State<AppState>, user: User, body: Bytes) -> R
         None => twake_core::dates::Date::from_days(today.days() - 7),
     };
     let pass = user.pass();
-    assisted(&state, &user, state.workspace.triage(since, &pass, &mut |_| {})).await
+    let run = state.progress.start(user.0.as_str(), "triage");
+    assisted(&state, &user, state.workspace.triage(since, &pass, &mut |n| run.tokens(n))).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -639,7 +764,8 @@ pub async fn rewrite(State(state): State<AppState>, user: User, body: Bytes) -> 
         None => None,
     };
     let pass = user.pass();
-    assisted(&state, &user, state.workspace.rewrite(&req.text, to, tone, at_least, &pass, &mut |_| {})).await
+    let run = state.progress.start(user.0.as_str(), "translate");
+    assisted(&state, &user, state.workspace.rewrite(&req.text, to, tone, at_least, &pass, &mut |n| run.tokens(n))).await
 }
 
 /// The authenticated user.
@@ -762,6 +888,31 @@ pub async fn conversation(
     match state.workspace.open_conversation(id, &user.pass()).await? {
         Some(c) => Ok(json_ok(c)),
         None => Err(no_conversation(id)),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameBody {
+    /// The new title (at most 200 characters; empty: back to the first
+    /// question's).
+    title: String,
+}
+
+/// Renames a conversation of the caller.
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", request_body = RenameBody, security(("bearer" = [])),
+    params(("id" = i64, Path, description = "conversation id")), responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rename_conversation(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: RenameBody = parse_json(&body)?;
+    if state.workspace.rename_conversation(&user.0, id, &req.title).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(no_conversation(id))
     }
 }
 
@@ -1083,9 +1234,9 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TwakeAI native API", description = "Search, grounded answers and ingestion over the caller's own workspace. Every route needs `Authorization: Bearer <API key>`; errors use the body `{\"error\": {message, type, param, code}}`."),
-    paths(search, ask, minutes, summarize_thread, summarize_room, brief, draft_reply, rewrite, triage, me, document,
-        conversations, create_conversation, conversation, save_conversation, delete_conversation, usage, sources, files, upload, delete_file, job,
-        crate::admin::users, crate::admin::add_member, crate::admin::remove_member, crate::admin::keys, crate::admin::models, crate::admin::access_report, crate::admin::audit, crate::admin::usage),
+    paths(search, ask, feedback, progress, threads, rooms, minutes, summarize_thread, summarize_room, brief, draft_reply, rewrite, triage, me, document,
+        conversations, create_conversation, conversation, save_conversation, rename_conversation, delete_conversation, usage, sources, files, upload, delete_file, job,
+        crate::admin::users, crate::admin::add_member, crate::admin::remove_member, crate::admin::keys, crate::admin::models, crate::admin::access_report, crate::admin::audit, crate::admin::usage, crate::admin::feedback),
     components(schemas(SourcesEvent)),
     modifiers(&BearerAuth)
 )]

@@ -309,6 +309,25 @@ async fn chat_completions_plain_streamed_and_per_user() {
     assert!(rec.passages.iter().any(|p| p.path.ends_with("projet-lyon.mbox")));
     assert!(ws.audit_verify(None).await.unwrap().problems.is_empty());
 
+    // Feedback on that answer: Alice's alone to give; an admin route.
+    let body = json!({"audit_id": id, "rating": "down", "comment": "  Il manque l'heure.  "}).to_string();
+    let (st, v) = json_call(s, "POST", "/api/v1/feedback", Some(&f.bob), Some(&body)).await;
+    assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::NOT_FOUND, Some("audit_id")), "not Bob's answer: {v}");
+    let (st, v) = json_call(s, "POST", "/api/v1/feedback", Some(&f.alice), Some(&body)).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let up = json!({"audit_id": id, "rating": "up"}).to_string();
+    assert_eq!(json_call(s, "POST", "/api/v1/feedback", Some(&f.alice), Some(&up)).await.0, StatusCode::NO_CONTENT);
+    let (st, v) =
+        json_call(s, "POST", "/api/v1/feedback", Some(&f.alice), Some(r#"{"audit_id":1,"rating":"meh"}"#)).await;
+    assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("rating")), "{v}");
+    let report = ws.feedback_report(None, 10).await.unwrap();
+    assert_eq!((report.up, report.down, report.recent.len()), (1, 0, 1), "rating again replaces: {report:?}");
+    assert_eq!(report.recent[0].user, "alice@valmont.fr");
+    ws.rate_answer(&Principal::parse("alice@valmont.fr").unwrap(), id, false, "  Il manque l'heure.  ").await.unwrap();
+    assert_eq!(ws.feedback_report(None, 10).await.unwrap().recent[0].comment, "Il manque l'heure.");
+    let (st, _) = json_call(s, "GET", "/api/v1/admin/feedback", Some(&f.alice), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "no administrator here");
+
     // Two users over HTTP: each sees only their own documents.
     let q = r#"{"query":"augmentation de salaire prime","k":10}"#;
     let (_, v) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(q)).await;
@@ -322,6 +341,50 @@ async fn chat_completions_plain_streamed_and_per_user() {
     let (st, v) = json_call(s, "POST", "/api/v1/search", Some(&f.alice), Some(r#"{"query":""}"#)).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["param"], "query");
+
+    // The search page's filters: kind, person, days — inside what the
+    // caller may read.
+    let alice = f.alice.as_str();
+    let search = |body: Value| {
+        let body = body.to_string();
+        async move { json_call(s, "POST", "/api/v1/search", Some(alice), Some(&body)).await }
+    };
+    let (_, all) = search(json!({"query": "bascule du datacenter de Lyon", "k": 20})).await;
+    let all = all["results"].as_array().unwrap().clone();
+    assert!(all.iter().all(|r| r["kind"] == "mail" && r["date"].is_string()), "{all:?}");
+    let (_, v) = search(json!({"query": "bascule du datacenter de Lyon", "k": 20, "person": "CLAIRE"})).await;
+    let claire = v["results"].as_array().unwrap();
+    assert!(!claire.is_empty() && claire.len() < all.len(), "{v}");
+    assert!(claire.iter().all(|r| r["author"].as_str().unwrap().to_lowercase().contains("claire")), "{v}");
+    let (_, v) = search(json!({"query": "bascule du datacenter de Lyon", "kinds": ["document"]})).await;
+    assert_eq!(v["results"], json!([]), "Alice reads no document here, only mail: {v}");
+    let mut days: Vec<&str> = all.iter().map(|r| &r["date"].as_str().unwrap()[..10]).collect();
+    days.sort();
+    let middle = days[days.len() / 2];
+    let (_, v) = search(json!({"query": "bascule du datacenter de Lyon", "k": 20, "since": middle})).await;
+    let later = v["results"].as_array().unwrap();
+    assert!(!later.is_empty() && later.iter().all(|r| &r["date"].as_str().unwrap()[..10] >= middle), "{v}");
+    let (_, v) = search(json!({"query": "bascule", "until": middle, "since": middle})).await;
+    assert!(v["results"].as_array().unwrap().iter().all(|r| &r["date"].as_str().unwrap()[..10] == middle), "{v}");
+    for (body, param) in
+        [(json!({"query": "x", "since": "yesterday"}), "since"), (json!({"query": "x", "kinds": ["memo"]}), "kinds")]
+    {
+        let (st, v) = search(body).await;
+        assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some(param)), "{v}");
+    }
+
+    // Pickers: the threads and rooms each may read, never another's.
+    let (st, v) = json_call(s, "GET", "/api/v1/threads", Some(&f.alice), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let threads = v["threads"].as_array().unwrap();
+    assert!(threads.iter().any(|t| t["subject"].as_str().unwrap().contains("Lyon")), "{v}");
+    assert!(threads.iter().all(|t| !t["message_id"].as_str().unwrap().is_empty() && t["messages"].as_u64() >= Some(1)));
+    let dates: Vec<&str> = threads.iter().filter_map(|t| t["date"].as_str()).collect();
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first: {dates:?}");
+    let (_, v) = json_call(s, "GET", "/api/v1/threads", Some(&f.bob), None).await;
+    assert_eq!(v["threads"], json!([]), "Bob reads none of Alice's mail: {v}");
+    let (st, v) = json_call(s, "GET", "/api/v1/rooms", Some(&f.alice), None).await;
+    assert_eq!((st, &v["rooms"]), (StatusCode::OK, &json!([])), "no room in this fixture: {v}");
     let (_, v) = json_call(
         s,
         "POST",
@@ -728,8 +791,33 @@ async fn minutes_and_thread_summaries_over_the_native_api() {
         json_call(&f.state, "POST", "/api/v1/summarize/thread", Some(&f.alice), Some(r#"{"message_id": " "}"#)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
-    // The minutes themselves, charged to the caller's budget.
-    let (s, m) = json_call(&f.state, "POST", "/api/v1/minutes", Some(&f.alice), Some(&body)).await;
+    // The minutes themselves, charged to the caller's budget; while they
+    // are written, the caller (and only the caller) sees the run and the
+    // tokens written so far.
+    let minutes = json_call(&f.state, "POST", "/api/v1/minutes", Some(&f.alice), Some(&body));
+    // (Polled slower than the 120 requests a minute a user may make.)
+    let watch = async {
+        let mut seen = 0;
+        for _ in 0..300 {
+            let (st, v) = json_call(&f.state, "GET", "/api/v1/progress", Some(&f.alice), None).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            if let Some(run) = v["running"].as_array().and_then(|r| r.first()) {
+                assert_eq!(run["task"], "minutes", "{v}");
+                seen = seen.max(run["tokens"].as_u64().unwrap());
+                if seen > 0 {
+                    let (_, other) = json_call(&f.state, "GET", "/api/v1/progress", Some(&f.bob), None).await;
+                    assert_eq!(other["running"], json!([]), "Bob sees nothing of Alice's run: {other}");
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        }
+        seen
+    };
+    let ((s, m), seen) = tokio::join!(minutes, watch);
+    assert!(seen > 0, "the tokens written so far were seen");
+    let (_, v) = json_call(&f.state, "GET", "/api/v1/progress", Some(&f.alice), None).await;
+    assert_eq!(v["running"], json!([]), "the run is forgotten once done");
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["date"], "2026-11-20");
     assert!(m["action_items"].as_array().unwrap().iter().all(|a| a["source"]["cue"].as_u64().is_some()), "{m}");
@@ -960,6 +1048,14 @@ async fn admin_actions_are_records_of_the_signed_log() {
     let (st, v) =
         json_call(s, "POST", "/api/v1/admin/keys", Some(&f.alice), Some(r#"{"user":"group:it","label":"x"}"#)).await;
     assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("user")), "a group gets no key: {v}");
+    let (st, v) = json_call(s, "POST", "/api/v1/admin/keys", Some(&f.alice), Some(r#"{"user":"not-an-email"}"#)).await;
+    assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("user")), "not an address: {v}");
+    let (_, v) = json_call(s, "GET", "/api/v1/admin/keys", Some(&f.alice), None).await;
+    assert!(!v.to_string().contains("not-an-email"), "no key, no user left behind: {v}");
+    let keys = v["keys"].as_array().unwrap();
+    let last_used = |user: &str| keys.iter().find(|k| k["user"] == user).map(|k| k["last_used_at"].clone());
+    assert!(last_used("alice@valmont.fr").unwrap().as_i64().is_some(), "Alice's key was just used: {v}");
+    assert_eq!(last_used("carol@valmont.fr"), Some(Value::Null), "Carol's key never was: {v}");
     let m = "/api/v1/admin/memberships?container=group:achats&member=carol%40valmont.fr";
     assert_eq!(call(s, "POST", m, Some(&f.alice), None).await.0, StatusCode::CREATED);
     assert_eq!(call(s, "DELETE", m, Some(&f.alice), None).await.0, StatusCode::NO_CONTENT);
@@ -1186,4 +1282,46 @@ async fn instructions_inside_documents_and_mail_are_not_followed_and_leak_nothin
             assert_eq!(tool["name"], "summarize_thread", "{q}: only the assistant asked for runs: {tool}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_conversation_is_renamed_and_keeps_its_name() {
+    if !twake_testkit::models() {
+        return;
+    }
+    let f = fixture().await;
+    let s = &f.state;
+    let turns = |qs: &[&str]| {
+        json!({"turns": qs.iter().map(|q| json!({"question": q, "answer": "Réponse."})).collect::<Vec<_>>()})
+            .to_string()
+    };
+    let (st, v) = json_call(s, "POST", "/api/v1/conversations", Some(&f.alice), Some(&turns(&["Première ?"]))).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let path = format!("/api/v1/conversations/{id}");
+    let title = || async {
+        let (_, v) = json_call(s, "GET", "/api/v1/conversations", Some(&f.alice), None).await;
+        v["conversations"][0]["title"].as_str().unwrap().to_string()
+    };
+    assert_eq!(title().await, "Première ?");
+    let alice = f.alice.as_str();
+    let rename = |body: Value| {
+        let path = path.clone();
+        async move { call(s, "PATCH", &path, Some(alice), Some(&body.to_string())).await.0 }
+    };
+    assert_eq!(rename(json!({"title": "  Bascule de Lyon\n"})).await, StatusCode::NO_CONTENT);
+    assert_eq!(title().await, "Bascule de Lyon");
+    // Saving the conversation (a new turn) keeps the name given.
+    let (st, _) = json_call(s, "PUT", &path, Some(&f.alice), Some(&turns(&["Première ?", "Et ensuite ?"]))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(title().await, "Bascule de Lyon");
+    assert_eq!(rename(json!({"name": "x"})).await, StatusCode::BAD_REQUEST);
+    let (st, _, _) = call(s, "PATCH", &path, Some(&f.bob), Some(r#"{"title":"Mine"}"#)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "not Bob's");
+    // An empty name gives back the first question's, which then follows it.
+    assert_eq!(rename(json!({"title": ""})).await, StatusCode::NO_CONTENT);
+    assert_eq!(title().await, "Première ?");
+    let (st, _) = json_call(s, "PUT", &path, Some(&f.alice), Some(&turns(&["Autre ?"]))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(title().await, "Autre ?");
 }

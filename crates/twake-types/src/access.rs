@@ -22,6 +22,8 @@ pub enum PrincipalError {
     Empty,
     #[error("invalid principal {0:?}: principals may not contain spaces, commas, slashes or control characters")]
     Invalid(String),
+    #[error("invalid principal {0:?}: give a name after the colon, e.g. group:it")]
+    NoName(String),
     #[error("invalid tenant {0:?}: a tenant name is letters, digits, '-', '_' or '.', e.g. valmont")]
     Tenant(String),
 }
@@ -59,7 +61,7 @@ impl Principal {
         }
         let p = Principal(s.to_lowercase());
         if p.kind() != PrincipalKind::User && p.0.split_once(':').is_some_and(|(_, name)| name.is_empty()) {
-            return Err(PrincipalError::Invalid(s.to_string()));
+            return Err(PrincipalError::NoName(s.to_string()));
         }
         Ok(p)
     }
@@ -276,6 +278,7 @@ mod tests {
         for bad in ["../x", "a/b", "a\\b", "..", ".hidden", "a\nb", "group:"] {
             assert!(Principal::parse(bad).is_err(), "{bad:?}");
         }
+        assert!(Principal::parse("group:").unwrap_err().to_string().contains("give a name after the colon"));
         let l = Principal::parse_list("a@x.fr, b@x.fr,,").unwrap();
         assert_eq!(l.len(), 2);
         assert_eq!(p("group:RH").kind(), PrincipalKind::Group);
