@@ -3,13 +3,16 @@
 //! `twake-ai serve` on the sample workspace, with a real OIDC provider
 //! (`oidc-provider`, tests/oidc/provider.mjs) for the sign-in through an
 //! identity provider. Sign-in with a key and through the provider, a
-//! streamed answer, a citation opened beside it, an upload indexed, a tool,
-//! French, a phone-sized screen, admin pages refused to a non-admin, and
-//! another user's private sources never shown. Screenshots go to
-//! docs/screenshots (the README shows them).
-//! Needs `TWAKE_AI_TEST_NODE_DIR` (oidc-provider and playwright-core
-//! installed; `make test` makes it with scripts/node-env.sh), the models,
-//! and /usr/bin/chromium (`scripts/install-deps.sh --test`).
+//! streamed answer seen while it is written and another stopped (the
+//! server's generation gauge back to 0), a citation opened beside it,
+//! feedback, renaming, confirmations, the search page, "nothing found",
+//! pickers, an upload indexed, the tools, French, every page on a phone,
+//! the admin pages (refused to a non-admin), another user's private
+//! sources never shown, and axe-core on every page in both languages.
+//! Screenshots go to docs/screenshots (the README shows them).
+//! Needs `TWAKE_AI_TEST_NODE_DIR` (oidc-provider, playwright-core and
+//! axe-core installed; `make test` makes it with scripts/node-env.sh), the
+//! models, and /usr/bin/chromium (`scripts/install-deps.sh --test`).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -50,11 +53,13 @@ fn the_web_ui_in_a_real_browser() {
         "no /usr/bin/chromium: scripts/install-deps.sh --test installs Debian's chromium"
     );
     let node_dir = Path::new(&node_dir);
-    assert!(
-        node_dir.join("node_modules/playwright-core").is_dir(),
-        "no playwright-core in {}: run scripts/node-env.sh",
-        node_dir.display()
-    );
+    for package in ["playwright-core", "axe-core"] {
+        assert!(
+            node_dir.join("node_modules").join(package).is_dir(),
+            "no {package} in {}: run scripts/node-env.sh",
+            node_dir.display()
+        );
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -129,7 +134,8 @@ fn the_web_ui_in_a_real_browser() {
     println!("{stdout}");
     assert!(out.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("ok: every step passed"), "{stdout}");
-    for page in ["sign-in", "ask", "source", "sources", "tools", "admin", "phone"] {
+    assert!(stdout.contains("axe-core: no serious or critical violation"), "{stdout}");
+    for page in ["sign-in", "ask", "source", "search", "sources", "tools", "admin", "phone"] {
         assert!(shots.join(format!("{page}.png")).is_file(), "no screenshot of {page}");
     }
 }
