@@ -498,6 +498,17 @@ try {
   const panel = await small.$eval('#source', (a) => { const r = a.getBoundingClientRect(); return [r.top, r.width]; });
   check(panel[0] === 0 && panel[1] === 390, `the source opens over the page, not below the question: ${panel}`);
   await fits(small, 'a source');
+  await small.keyboard.press('Escape');
+  step = 'the sign-in and admin pages fit a phone';
+  await small.click('#sign-out');
+  await small.waitForSelector('#key');
+  await fits(small, 'sign-in');
+  await small.fill('#key', KEY_ALICE);
+  await small.click('button[type=submit]');
+  await small.waitForSelector('#question');
+  await small.goto(`${BASE}/#/admin`);
+  await small.waitForSelector('#audit-status');
+  await fits(small, 'admin');
   await phone.close();
 
   if (OIDC) {
