@@ -346,14 +346,13 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
     } else {
         let chat = state.workspace.chat().await?;
         let generation = chat.generate(c.messages.clone(), c.params.clone())?;
-        state.metrics.in_flight_generations.fetch_add(1, Ordering::Relaxed);
-        let metrics = state.metrics.clone();
+        let generating = crate::metrics::Generating::start(&state.metrics);
         let (handle, state2) = (tokio::runtime::Handle::current(), state.clone());
         let price = state.workspace.config.models.price_per_million_tokens;
         // A dropped receiver (client gone) makes `send` fail, which drops
         // the generation and so cancels it on the model thread.
         tokio::task::spawn_blocking(move || {
-            let _slot = slot;
+            let (_slot, _generating) = (slot, generating);
             for ev in generation {
                 let msg = match ev {
                     GenEvent::Text(t) => Msg::Text(t),
@@ -367,7 +366,6 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
                     break;
                 }
             }
-            metrics.in_flight_generations.fetch_sub(1, Ordering::Relaxed);
         });
     }
     let id = completion_id();
