@@ -3,22 +3,12 @@
 //! `ask --json` contracts, on the real default models (run when
 //! `TWAKE_AI_TEST_MODELS=1`, as `make test` does after pulling them).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+use std::path::Path;
+use std::process::Command;
 
-fn twake(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twake-ai"))
-        .current_dir(root())
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run twake-ai")
-}
+use common::{root, twake};
 
 #[test]
 fn usage_errors_are_clear() {

@@ -11,20 +11,12 @@
 //! data directory without a restart.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
-fn twake(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twake-ai"))
-        .current_dir(common::root())
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run twake-ai")
-}
+use common::twake;
 
 fn check(dir: &Path) -> (serde_json::Value, Option<i32>) {
     let out = twake(dir, &["check", "--json"]);

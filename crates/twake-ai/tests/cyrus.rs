@@ -19,56 +19,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, root};
+use common::{count, found_paths, free_port, ok, source_status, twake_cmd, twake_env};
 use serde_json::Value;
+
+/// The source's password, in the environment of every run.
+const PASSWORD: &[(&str, &str)] = &[("CYRUS_PASSWORD", "pw-alice")];
+
+fn twake(dir: &Path, args: &[&str]) -> Output {
+    twake_env(dir, args, PASSWORD)
+}
 
 const ALICE: &str = "alice@valmont.fr";
 const BOB: &str = "bob@valmont.fr";
 const CAROL: &str = "carol@valmont.fr";
 
-fn twake(dir: &Path, args: &[&str]) -> Output {
-    twake_cmd(dir, args).stdin(Stdio::null()).output().expect("run twake-ai")
-}
-
-fn twake_cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_twake-ai"));
-    c.current_dir(root()).arg("--data-dir").arg(dir).args(args).env("CYRUS_PASSWORD", "pw-alice");
-    c
-}
-
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    stdout
-}
-
-/// Paths of what `user` finds for `query` (20 best).
-fn found(dir: &Path, user: &str, query: &str) -> Vec<String> {
-    let out = ok(twake(dir, &["search", "--as", user, "-k", "20", "--json", query]));
-    let v: Value = serde_json::from_str(&out).unwrap();
-    v["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap_or("").to_string()).collect()
-}
-
 fn titles(dir: &Path, user: &str, query: &str) -> Vec<String> {
     let out = ok(twake(dir, &["search", "--as", user, "-k", "20", "--json", query]));
     let v: Value = serde_json::from_str(&out).unwrap();
     v["results"].as_array().unwrap().iter().map(|r| r["title"].as_str().unwrap_or("").to_string()).collect()
-}
-
-fn status(dir: &Path, name: &str) -> Value {
-    let out = twake(dir, &["sources", "status", "--json"]);
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("sources status: {e}: {}", String::from_utf8_lossy(&out.stderr)));
-    v.as_array().unwrap().iter().find(|s| s["name"] == name).cloned().unwrap_or_default()
-}
-
-fn count(summary: &str, what: &str) -> usize {
-    let words: Vec<&str> = summary.split_whitespace().collect();
-    words
-        .windows(2)
-        .find(|w| w[1].trim_end_matches(',') == what)
-        .and_then(|w| w[0].parse().ok())
-        .unwrap_or_else(|| panic!("no {what:?} in {summary:?}"))
 }
 
 /// A Cyrus master with IMAP and HTTP (JMAP, CalDAV) on loopback, in its
@@ -322,7 +290,8 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
     // Refused at once: a wrong password, clear text without --insecure, a
     // URL that is not JMAP.
     let add = ["sources", "add", "mail", "--kind", "jmap", "--owner", ALICE, "--user", "alice"];
-    let mut wrong = twake_cmd(d, &[&add[..], &["--url", &url, "--insecure", "--secret-env", "WRONG"]].concat());
+    let mut wrong =
+        twake_cmd(d, &[&add[..], &["--url", &url, "--insecure", "--secret-env", "WRONG"]].concat(), PASSWORD);
     let out = wrong.env("WRONG", "not-the-password").stdin(Stdio::null()).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("refused the login"), "{err}");
@@ -351,7 +320,7 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
     let (s, err) = (ok(out.clone()), String::from_utf8_lossy(&out.stderr).into_owned());
     assert_eq!(count(&s, "stored"), 4, "{s}\n{err}");
     assert!(err.contains("\"Gros envoi\" is larger than the limit of 1 MB"), "{err}");
-    assert_eq!(status(d, "mail")["items"], 4);
+    assert_eq!(source_status(d, "mail")["items"], 4);
     let t = titles(d, ALICE, "marché Nordlys JX-4471");
     assert!(t.contains(&"Marché JX-4471".to_string()), "{t:?}");
     assert!(titles(d, ALICE, "lot livré Lyon JX-4474").contains(&"Chantier Lyon".to_string()));
@@ -379,7 +348,7 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
     assert!(titles(d, ALICE, "promo offre JX-4475").contains(&"Promo JX-4475".to_string()));
     assert!(!titles(d, ALICE, "budget plafond JX-4472").contains(&"Budget 2027".to_string()), "moved to the Trash");
     assert!(!titles(d, ALICE, "campagne entretiens JX-4473").contains(&"Entretiens".to_string()), "destroyed");
-    assert_eq!(status(d, "mail")["items"], 4);
+    assert_eq!(source_status(d, "mail")["items"], 4);
 
     // A backfill of 150 mails, the server killed in its middle.
     let many: Vec<_> = (0..150)
@@ -389,11 +358,14 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
         })
         .collect();
     cyrus.deliver(&many);
-    let child =
-        twake_cmd(d, &["sources", "sync", "mail"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = twake_cmd(d, &["sources", "sync", "mail"], PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let before_kill = loop {
-        let items = status(d, "mail")["items"].as_i64().unwrap_or(0);
+        let items = source_status(d, "mail")["items"].as_i64().unwrap_or(0);
         if items >= 4 + 50 {
             break items;
         }
@@ -404,14 +376,14 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success() && err.contains("cannot reach"), "the sync fails once its retries are spent: {err}");
-    let st = status(d, "mail");
+    let st = source_status(d, "mail");
     assert_eq!(st["status"], "failing", "{st}");
     let kept = st["items"].as_i64().unwrap();
     assert!(kept >= before_kill && kept < 154, "what was stored is kept, and the backfill was cut: {kept}");
     cyrus.run();
     let s = ok(twake(d, &["sources", "sync", "mail"]));
     assert!(count(&s, "stored") as i64 <= 154 - kept, "{s}");
-    let st = status(d, "mail");
+    let st = source_status(d, "mail");
     assert_eq!((st["status"].as_str(), st["items"].as_i64()), (Some("ok"), Some(154)), "{st}");
     for i in [0, 77, 149] {
         let want = format!("Bordereau JB-{i:04}");
@@ -438,7 +410,7 @@ fn jmap_account_and_caldav_calendars_on_cyrus() {
     ok(twake(d, &[&cal[..], &["--insecure", "--secret-env", "CYRUS_PASSWORD"]].concat()));
     let s = ok(twake(d, &["sources", "sync", "agenda"]));
     assert_eq!(count(&s, "stored"), 1, "{s}");
-    let hits = found(d, ALICE, "comité arbitrage lot JX-4480");
+    let hits = found_paths(d, ALICE, "comité arbitrage lot JX-4480");
     assert_eq!(hits[0], "caldav://agenda/dav/calendars/user/alice/Default/copil.ics", "{hits:?}");
 
     // Removing the source forgets its mail.

@@ -21,52 +21,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, root, wait_for};
+use common::{count, found_paths, free_port, ok, source_status, twake_cmd, twake_env, wait_for};
 use serde_json::Value;
+
+/// The source's password, in the environment of every run.
+const PASSWORD: &[(&str, &str)] = &[("DAV_PASSWORD", "s3cret-dav")];
+
+fn twake(dir: &Path, args: &[&str]) -> Output {
+    twake_env(dir, args, PASSWORD)
+}
 
 const ALICE: &str = "alice@valmont.fr";
 const BOB: &str = "bob@valmont.fr";
 const CAROL: &str = "carol@valmont.fr";
-
-fn twake(dir: &Path, args: &[&str]) -> Output {
-    twake_cmd(dir, args).stdin(Stdio::null()).output().expect("run twake-ai")
-}
-
-fn twake_cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_twake-ai"));
-    c.current_dir(root()).arg("--data-dir").arg(dir).args(args).env("DAV_PASSWORD", "s3cret-dav");
-    c
-}
-
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    stdout
-}
-
-/// Paths of what `user` finds for `query` (20 best).
-fn found(dir: &Path, user: &str, query: &str) -> Vec<String> {
-    let out = ok(twake(dir, &["search", "--as", user, "-k", "20", "--json", query]));
-    let v: Value = serde_json::from_str(&out).unwrap();
-    v["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap_or("").to_string()).collect()
-}
-
-fn status(dir: &Path, name: &str) -> Value {
-    let out = twake(dir, &["sources", "status", "--json"]);
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("sources status: {e}: {}", String::from_utf8_lossy(&out.stderr)));
-    v.as_array().unwrap().iter().find(|s| s["name"] == name).cloned().unwrap_or_default()
-}
-
-/// "stored N" and so on from a sync's summary line.
-fn count(summary: &str, what: &str) -> usize {
-    let words: Vec<&str> = summary.split_whitespace().collect();
-    words
-        .windows(2)
-        .find(|w| w[1].trim_end_matches(',') == what)
-        .and_then(|w| w[0].parse().ok())
-        .unwrap_or_else(|| panic!("no {what:?} in {summary:?}"))
-}
 
 /// A server process (python), killed on drop.
 struct Server {
@@ -163,7 +130,7 @@ fn webdav_share_syncs_edits_moves_deletions_and_survives_a_crash() {
     let add = ["sources", "add", "share", "--kind", "webdav", "--url", &url, "--user", "twake"];
     let out = twake(d, &[&add[..], &["--readers", "group:finance", "--secret-env", "DAV_PASSWORD"]].concat());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure"), "{out:?}");
-    let mut cmd = twake_cmd(d, &[&add[..], &["--readers", "group:finance", "--insecure"]].concat());
+    let mut cmd = twake_cmd(d, &[&add[..], &["--readers", "group:finance", "--insecure"]].concat(), PASSWORD);
     let out = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     use std::io::Write;
     out.stdin.as_ref().unwrap().write_all(b"wrong-password\n").unwrap();
@@ -183,11 +150,13 @@ fn webdav_share_syncs_edits_moves_deletions_and_survives_a_crash() {
     assert!(err.contains("broken.pdf cannot be read"), "{err}");
     assert!(err.contains("Archives/gros.txt is larger than the limit of 1 MB"), "{err}");
     assert!(!err.contains("photo.png"), "a picture is neither downloaded nor reported: {err}");
-    assert_eq!(status(d, "share")["items"], 3);
-    assert_eq!(found(d, ALICE, "plafond lot Rhône FX-301")[0], "webdav://share/Finances/budget.txt");
-    assert!(found(d, ALICE, "ligne FX-302 gymnase").contains(&"webdav://share/Finances/Compte rendu.md".to_string()));
-    assert!(found(d, ALICE, "recrutement RH-77").contains(&"webdav://share/RH/2026/notes.md".to_string()));
-    assert!(found(d, BOB, "plafond lot Rhône FX-301").is_empty(), "Bob is not in group:finance");
+    assert_eq!(source_status(d, "share")["items"], 3);
+    assert_eq!(found_paths(d, ALICE, "plafond lot Rhône FX-301")[0], "webdav://share/Finances/budget.txt");
+    assert!(
+        found_paths(d, ALICE, "ligne FX-302 gymnase").contains(&"webdav://share/Finances/Compte rendu.md".to_string())
+    );
+    assert!(found_paths(d, ALICE, "recrutement RH-77").contains(&"webdav://share/RH/2026/notes.md".to_string()));
+    assert!(found_paths(d, BOB, "plafond lot Rhône FX-301").is_empty(), "Bob is not in group:finance");
 
     // Nothing changed: nothing read again (the skipped files neither).
     let s = ok(twake(d, &["sources", "sync", "share"]));
@@ -202,11 +171,11 @@ fn webdav_share_syncs_edits_moves_deletions_and_survives_a_crash() {
     std::fs::remove_dir_all(share.join("RH")).unwrap();
     let s = ok(twake(d, &["sources", "sync", "share"]));
     assert_eq!((count(&s, "stored"), count(&s, "edited"), count(&s, "removed")), (2, 1, 2), "{s}");
-    assert_eq!(status(d, "share")["items"], 2);
-    let hits = found(d, ALICE, "plafond lot Rhône FX-311 45 000");
+    assert_eq!(source_status(d, "share")["items"], 2);
+    let hits = found_paths(d, ALICE, "plafond lot Rhône FX-311 45 000");
     assert_eq!(hits.iter().filter(|p| p.ends_with("budget.txt")).count(), 1, "{hits:?}");
-    assert!(found(d, ALICE, "recrutement RH-77 suspendu").iter().all(|p| !p.contains("RH/")));
-    let moved = found(d, ALICE, "ligne FX-302 gymnase");
+    assert!(found_paths(d, ALICE, "recrutement RH-77 suspendu").iter().all(|p| !p.contains("RH/")));
+    let moved = found_paths(d, ALICE, "ligne FX-302 gymnase");
     assert!(moved.contains(&"webdav://share/Compte rendu comité.md".to_string()), "{moved:?}");
     assert!(!moved.iter().any(|p| p.contains("Finances/Compte")), "{moved:?}");
 
@@ -217,11 +186,14 @@ fn webdav_share_syncs_edits_moves_deletions_and_survives_a_crash() {
             format!("Le bordereau LT-{i:04} concerne le lot {i} du chantier."),
         );
     }
-    let child =
-        twake_cmd(d, &["sources", "sync", "share"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = twake_cmd(d, &["sources", "sync", "share"], PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let before_kill = loop {
-        let items = status(d, "share")["items"].as_i64().unwrap_or(0);
+        let items = source_status(d, "share")["items"].as_i64().unwrap_or(0);
         if items >= 2 + 20 {
             break items;
         }
@@ -232,7 +204,7 @@ fn webdav_share_syncs_edits_moves_deletions_and_survives_a_crash() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success() && err.contains("cannot reach"), "the sync fails once its retries are spent: {err}");
-    let st = status(d, "share");
+    let st = source_status(d, "share");
     assert_eq!(st["status"], "failing", "{st}");
     let kept = st["items"].as_i64().unwrap();
     assert!(kept >= before_kill && kept < 102, "what was stored is kept, and the backfill was cut: {kept}");
@@ -242,11 +214,11 @@ fn webdav_share_syncs_edits_moves_deletions_and_survives_a_crash() {
     let s = ok(twake(d, &["sources", "sync", "share"]));
     assert!(count(&s, "stored") as i64 <= 102 - kept, "{s}");
     assert_eq!(count(&s, "stored") + count(&s, "unchanged"), 102, "{s}");
-    let st = status(d, "share");
+    let st = source_status(d, "share");
     assert_eq!((st["status"].as_str(), st["items"].as_i64()), (Some("ok"), Some(102)), "{st}");
     for i in [0, 47, 99] {
         let code = format!("bordereau LT-{i:04}");
-        let hits = found(d, ALICE, &code);
+        let hits = found_paths(d, ALICE, &code);
         let want = format!("webdav://share/Lots/lot-{i:03}.txt");
         assert_eq!(hits.iter().filter(|p| **p == want).count(), 1, "{code}: {hits:?}");
     }
@@ -254,7 +226,7 @@ fn webdav_share_syncs_edits_moves_deletions_and_survives_a_crash() {
     // Removing the source forgets what it brought.
     let out = ok(twake(d, &["sources", "remove", "share"]));
     assert!(out.contains("102 items forgotten"), "{out}");
-    assert!(found(d, ALICE, "plafond lot Rhône FX-311").is_empty());
+    assert!(found_paths(d, ALICE, "plafond lot Rhône FX-311").is_empty());
 }
 
 /// Radicale with users alice and bob (passwords in clear in its htpasswd:
@@ -332,12 +304,12 @@ fn caldav_calendars_sync_events_with_their_attendees_and_ics_files_ingest() {
     ok(twake(d, &[&add[..], &["--insecure", "--secret-env", "DAV_PASSWORD"]].concat()));
     let s = ok(twake(d, &["sources", "sync", "agenda"]));
     assert_eq!(count(&s, "stored"), 3, "{s}");
-    let hits = found(d, ALICE, "comité de pilotage lot 3 CP-501");
+    let hits = found_paths(d, ALICE, "comité de pilotage lot 3 CP-501");
     assert_eq!(hits[0], "caldav://agenda/alice/travail/copil.ics", "{hits:?}");
     // Bob attends the steering committee, not the budget meeting.
-    assert!(found(d, BOB, "comité de pilotage lot 3 CP-501").contains(&hits[0]));
-    assert!(!found(d, BOB, "arbitrages budgétaires CP-502").iter().any(|p| p.contains("budget.ics")));
-    assert!(!found(d, CAROL, "comité de pilotage CP-501").iter().any(|p| p.contains("copil.ics")));
+    assert!(found_paths(d, BOB, "comité de pilotage lot 3 CP-501").contains(&hits[0]));
+    assert!(!found_paths(d, BOB, "arbitrages budgétaires CP-502").iter().any(|p| p.contains("budget.ics")));
+    assert!(!found_paths(d, CAROL, "comité de pilotage CP-501").iter().any(|p| p.contains("copil.ics")));
     // The time is given in its zone, with the right offset (summer time).
     let v: Value =
         serde_json::from_str(&ok(twake(d, &["search", "--as", ALICE, "--json", "arbitrages CP-502"]))).unwrap();
@@ -364,16 +336,16 @@ fn caldav_calendars_sync_events_with_their_attendees_and_ics_files_ingest() {
     assert_eq!(dav("PUT", &format!("{perso}dentiste.ics"), Some(&ics)), 201);
     let s = ok(twake(d, &["sources", "sync", "agenda"]));
     assert_eq!((count(&s, "stored"), count(&s, "edited"), count(&s, "removed")), (2, 1, 1), "{s}");
-    let hits = found(d, BOB, "comité de pilotage reporté CP-511");
+    let hits = found_paths(d, BOB, "comité de pilotage reporté CP-511");
     assert_eq!(hits.iter().filter(|p| p.ends_with("copil.ics")).count(), 1, "{hits:?}");
-    assert!(found(d, ALICE, "entretien annuel Carol CP-503").iter().all(|p| !p.ends_with("rh.ics")));
-    assert!(found(d, ALICE, "dentiste CP-504").contains(&"caldav://agenda/alice/perso/dentiste.ics".to_string()));
+    assert!(found_paths(d, ALICE, "entretien annuel Carol CP-503").iter().all(|p| !p.ends_with("rh.ics")));
+    assert!(found_paths(d, ALICE, "dentiste CP-504").contains(&"caldav://agenda/alice/perso/dentiste.ics".to_string()));
 
     // A deleted calendar takes its events with it.
     assert_eq!(dav("DELETE", &perso, None), 200);
     let s = ok(twake(d, &["sources", "sync", "agenda"]));
     assert_eq!(count(&s, "removed"), 1, "{s}");
-    assert_eq!(status(d, "agenda")["items"], 2);
+    assert_eq!(source_status(d, "agenda")["items"], 2);
 
     // The same reader for .ics files given to `ingest`.
     let files = tmp.path().join("files");
@@ -415,11 +387,14 @@ fn local_folder_is_watched_under_serve() {
     ok(twake(d, &["sources", "add", "partage", "--kind", "folder", "--path", path, "--owner", ALICE]));
     let s = ok(twake(d, &["sources", "sync", "partage"]));
     assert_eq!(count(&s, "stored"), 3, "{s}");
-    assert_eq!(found(d, ALICE, "local réservé FD-101")[0], "folder://partage/notes.md");
-    assert!(found(d, ALICE, "FD-103 brouillon").iter().all(|p| !p.contains(".cache")), "hidden entries are skipped");
+    assert_eq!(found_paths(d, ALICE, "local réservé FD-101")[0], "folder://partage/notes.md");
+    assert!(
+        found_paths(d, ALICE, "FD-103 brouillon").iter().all(|p| !p.contains(".cache")),
+        "hidden entries are skipped"
+    );
     let v: Value = serde_json::from_str(&ok(twake(d, &["search", "--as", BOB, "--json", "devis FD-104"]))).unwrap();
     assert_eq!(v["results"][0]["title"], "Devis FD-104", "a Maildir's messages are mails, read by their sender");
-    assert!(found(d, BOB, "chantier Lyon FD-102").iter().all(|p| !p.ends_with("lyon.txt")), "Bob is no reader");
+    assert!(found_paths(d, BOB, "chantier Lyon FD-102").iter().all(|p| !p.ends_with("lyon.txt")), "Bob is no reader");
 
     // Under `serve` the folder is watched: a new file is searchable, an
     // edited one is read again and a deleted one leaves, long before the
@@ -427,7 +402,7 @@ fn local_folder_is_watched_under_serve() {
     let key = ok(twake(d, &["keys", "create", "--user", ALICE])).trim().to_string();
     let listen = format!("127.0.0.1:{}", free_port());
     let mut server = common::Kill(
-        twake_cmd(d, &["serve", "--listen", &listen, "--sync-every", "3600"])
+        twake_cmd(d, &["serve", "--listen", &listen, "--sync-every", "3600"], PASSWORD)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -463,5 +438,5 @@ fn local_folder_is_watched_under_serve() {
     std::fs::remove_file(dir.join("Projets/lyon.txt")).unwrap();
     until("a deletion", &|| !search("chantier Lyon FD-102").contains("folder://partage/Projets/lyon.txt"));
     drop(server);
-    assert_eq!(status(d, "partage")["items"], 3);
+    assert_eq!(source_status(d, "partage")["items"], 3);
 }

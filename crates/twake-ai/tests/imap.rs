@@ -16,30 +16,15 @@ mod common;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, root};
+use common::twake_env as twake;
+use common::{count, free_port, ok, twake_cmd};
 use serde_json::Value;
 
 const ALICE: &str = "alice@valmont.fr";
 const BOB: &str = "bob@valmont.fr";
-
-fn twake(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    twake_cmd(dir, args, envs).stdin(Stdio::null()).output().expect("run twake-ai")
-}
-
-fn twake_cmd(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_twake-ai"));
-    c.current_dir(root()).arg("--data-dir").arg(dir).args(args).envs(envs.iter().copied());
-    c
-}
-
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    stdout
-}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
@@ -238,16 +223,6 @@ fn status(dir: &Path) -> Value {
 
 fn sync(dir: &Path) -> String {
     ok(twake(dir, &["sources", "sync", "mail"], &[]))
-}
-
-/// "stored N" and so on from a sync's summary line.
-fn count(summary: &str, what: &str) -> usize {
-    let words: Vec<&str> = summary.split_whitespace().collect();
-    words
-        .windows(2)
-        .find(|w| w[1].trim_end_matches(',') == what)
-        .and_then(|w| w[0].parse().ok())
-        .unwrap_or_else(|| panic!("no {what:?} in {summary:?}"))
 }
 
 #[test]

@@ -4,13 +4,12 @@
 //! Also checks that SIGTERM shuts the server down cleanly.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+mod common;
+
+use common::root;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_twake-ai"));

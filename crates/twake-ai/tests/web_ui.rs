@@ -26,15 +26,7 @@ const ALICE: &str = "alice.martin@valmont.fr";
 const BOB: &str = "bob.leroy@valmont.fr";
 
 fn twake(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_twake-ai"))
-        .current_dir(root())
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "twake-ai {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    common::ok(common::twake(data, args))
 }
 
 #[test]
