@@ -313,41 +313,30 @@ fn offset_from_vtimezone(tz: &Component, w: &When) -> Option<i64> {
     best.map(|(_, o)| o)
 }
 
-/// Zones of the European Union's summer-time rule (last Sunday of March to
-/// last Sunday of October, at 01:00 UTC), with their standard offset: used
-/// when a file names one of them without describing it.
-const EU_ZONES: [(&str, i64); 22] = [
-    ("Europe/London", 0),
-    ("Europe/Dublin", 0),
-    ("Europe/Lisbon", 0),
-    ("Europe/Paris", 3600),
-    ("Europe/Brussels", 3600),
-    ("Europe/Luxembourg", 3600),
-    ("Europe/Amsterdam", 3600),
-    ("Europe/Berlin", 3600),
-    ("Europe/Zurich", 3600),
-    ("Europe/Vienna", 3600),
-    ("Europe/Rome", 3600),
-    ("Europe/Madrid", 3600),
-    ("Europe/Monaco", 3600),
-    ("Europe/Prague", 3600),
-    ("Europe/Warsaw", 3600),
-    ("Europe/Copenhagen", 3600),
-    ("Europe/Stockholm", 3600),
-    ("Europe/Oslo", 3600),
-    ("Europe/Budapest", 3600),
-    ("Europe/Helsinki", 7200),
-    ("Europe/Athens", 7200),
-    ("Europe/Bucharest", 7200),
-];
-
-fn eu_offset(zone: &str, w: &When) -> Option<i64> {
-    let standard = EU_ZONES.iter().find(|(z, _)| *z == zone)?.1;
-    let y = w.date.0;
-    let utc = wall_seconds(w) - standard;
-    let starts = days_from_civil(y, 3, nth_weekday(y, 3, -1, 0)?) * 86_400 + 3600;
-    let ends = days_from_civil(y, 10, nth_weekday(y, 10, -1, 0)?) * 86_400 + 3600;
-    Some(if (starts..ends).contains(&utc) { standard + 3600 } else { standard })
+/// The UTC offset of an IANA zone (`America/New_York`, `Europe/Paris`) at a
+/// wall-clock time, from the time-zone database bundled in the binary
+/// (jiff): every zone, offline, with its past rules. A time in a gap (the
+/// hour skipped in spring) reads with the offset before it, a time in a
+/// fold (the hour repeated in autumn) as the first one, as RFC 5545 says.
+fn tzdb_offset(zone: &str, w: &When) -> Option<i64> {
+    let tz = jiff::tz::db().get(zone).ok()?;
+    let (h, mi, s) = w.time?;
+    let small = |v: u32| i8::try_from(v).ok();
+    let wall = jiff::civil::DateTime::new(
+        i16::try_from(w.date.0).ok()?,
+        small(w.date.1)?,
+        small(w.date.2)?,
+        small(h)?,
+        small(mi)?,
+        small(s.min(59))?,
+        0,
+    )
+    .ok()?;
+    let offset = match tz.to_ambiguous_timestamp(wall).offset() {
+        jiff::tz::AmbiguousOffset::Unambiguous { offset } => offset,
+        jiff::tz::AmbiguousOffset::Gap { before, .. } | jiff::tz::AmbiguousOffset::Fold { before, .. } => before,
+    };
+    Some(i64::from(offset.seconds()))
 }
 
 /// RFC 3339 of a start: with its offset when the zone is known, as a bare
@@ -363,7 +352,7 @@ fn rfc3339(w: &When, zones: &[&Component]) -> String {
             .iter()
             .find(|z| z.prop("TZID").is_some_and(|p| p.value.trim_start_matches('/') == name))
             .and_then(|z| offset_from_vtimezone(z, w))
-            .or_else(|| eu_offset(name, w)),
+            .or_else(|| tzdb_offset(name, w)),
     };
     match offset {
         Some(o) => {
@@ -655,9 +644,17 @@ mod tests {
         assert_eq!(rfc3339(&when("20260329T120000", Some("Europe/Paris")), &zones), "2026-03-29T12:00:00+02:00");
         assert_eq!(rfc3339(&when("20261025T120000", Some("Europe/Paris")), &zones), "2026-10-25T12:00:00+01:00");
         assert_eq!(rfc3339(&when("20260101T120000", Some("Europe/Paris")), &zones), "2026-01-01T12:00:00+01:00");
-        // Named but not described: the EU rule for European zones.
+        // Named but not described: the bundled time-zone database, any zone.
         assert_eq!(rfc3339(&when("20260715T090000", Some("Europe/Berlin")), &[]), "2026-07-15T09:00:00+02:00");
         assert_eq!(rfc3339(&when("20261201T090000", Some("Europe/London")), &[]), "2026-12-01T09:00:00+00:00");
+        assert_eq!(rfc3339(&when("20260715T090000", Some("America/New_York")), &[]), "2026-07-15T09:00:00-04:00");
+        assert_eq!(rfc3339(&when("20261201T090000", Some("America/New_York")), &[]), "2026-12-01T09:00:00-05:00");
+        assert_eq!(rfc3339(&when("20261201T090000", Some("Asia/Kolkata")), &[]), "2026-12-01T09:00:00+05:30");
+        assert_eq!(rfc3339(&when("20260315T090000", Some("Australia/Sydney")), &[]), "2026-03-15T09:00:00+11:00");
+        // Paris skips 02:00–03:00 on 29 March 2026: the offset before the gap.
+        assert_eq!(rfc3339(&when("20260329T023000", Some("Europe/Paris")), &[]), "2026-03-29T02:30:00+01:00");
+        // and repeats 02:00–03:00 on 25 October 2026: the first of the two.
+        assert_eq!(rfc3339(&when("20261025T023000", Some("Europe/Paris")), &[]), "2026-10-25T02:30:00+02:00");
         assert_eq!(rfc3339(&when("20261201T090000Z", None), &[]), "2026-12-01T09:00:00Z");
         // Unknown zone or floating time: the wall-clock time, no offset.
         assert_eq!(rfc3339(&when("20261201T090000", Some("Mars/Olympus")), &[]), "2026-12-01T09:00:00");
