@@ -2,6 +2,8 @@
 # Checks the crate graph against ARCHITECTURE.md: the pure crates
 # (twake-types, twake-extract) depend neither on tokio nor on the index or
 # model crates; twake-llm does not depend on tokio or on the index.
+# Inside twake-core, scripts/check-modules.py checks the capability folders'
+# layering and that no modules form a circle.
 set -euo pipefail
 fail=0
 check() { # crate forbidden...
@@ -21,5 +23,6 @@ check twake-llm tokio sqlx tantivy twake-index twake-core
 check twake-index llama-cpp-2 twake-llm twake-core twake-extract
 check twake-core clap indicatif axum twake-server
 check twake-server clap indicatif
+python3 "$(dirname "$0")/check-modules.py" || fail=1
 [[ $fail -eq 0 ]] && echo "layering: ok"
 exit $fail

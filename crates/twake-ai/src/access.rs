@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use serde_json::json;
-use twake_core::access::Canary;
+use twake_core::retrieve::canary::Canary;
 use twake_core::{Principal, Tenant, Workspace};
 
 #[derive(Subcommand)]

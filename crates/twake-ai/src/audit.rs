@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use twake_core::Workspace;
-use twake_core::audit::{AuditFilter, public_key};
-use twake_core::quota::{civil_from_days, days_from_civil};
+use twake_core::engine::dates::{civil_from_days, days_from_civil};
+use twake_core::policy::audit::{AuditFilter, public_key};
 
 #[derive(Subcommand)]
 pub enum AuditCommand {

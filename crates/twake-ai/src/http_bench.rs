@@ -8,10 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::bench::measure::Row;
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
-use twake_core::bench::Row;
 use twake_core::ingest::IngestOptions;
 use twake_core::{Config, Principal, Workspace};
 

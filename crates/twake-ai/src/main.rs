@@ -9,9 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use twake_core::answer::AnswerEvent;
+use twake_core::engine::models::{self, PullOutcome};
 use twake_core::ingest::{FileOutcome, IngestEvent, IngestOptions};
-use twake_core::models::{self, PullOutcome};
+use twake_core::retrieve::answer::AnswerEvent;
 use twake_core::{Config, Principal, Sensitivity, Tenant, Workspace};
 
 mod access;
@@ -349,7 +349,7 @@ enum ModelsCommand {
 }
 
 /// A passage as the CLI names it: title, path, locator, message id.
-fn source_line(hit: &twake_core::search::SearchHit) -> String {
+fn source_line(hit: &twake_core::retrieve::search::SearchHit) -> String {
     let c = &hit.chunk;
     let loc = c.locator.display();
     let id = c.message_id.as_deref().map(|m| format!(" <{m}>")).unwrap_or_default();
@@ -579,7 +579,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ask { question, as_user, json } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;
             let pass = ws.pass_for(&principal(as_user.as_deref())?).await?;
-            let who = twake_core::quota::Requester { pass: &pass, key: None };
+            let who = twake_core::policy::quota::Requester { pass: &pass, key: None };
             ws.quota_check(&who).await?;
             let mut stdout = std::io::stdout();
             // The passages first (well under a second), then a spinner on
@@ -663,7 +663,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("accepting OIDC bearer tokens besides API keys");
             }
             if sync_every > 0 {
-                tokio::spawn(twake_core::sources::keep_in_sync(ws.clone(), std::time::Duration::from_secs(sync_every)));
+                tokio::spawn(twake_core::connectors::keep_in_sync(
+                    ws.clone(),
+                    std::time::Duration::from_secs(sync_every),
+                ));
             }
             twake_server::serve(listener, twake_server::AppState::new(ws).with_oidc(oidc)).await?;
             Ok(ExitCode::SUCCESS)
@@ -687,7 +690,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 KeysCommand::List => {
                     for k in ws.keys().await? {
                         let used = match k.last_used_at {
-                            Some(at) => format!("last used {}", twake_core::dates::rfc3339(at)),
+                            Some(at) => format!("last used {}", twake_core::engine::dates::rfc3339(at)),
                             None => "never used".to_string(),
                         };
                         println!(
@@ -754,12 +757,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     let d = audit::parse_day(&d)? / 86_400;
                     (d, d)
                 }
-                (Some(m), None) => twake_core::quota::month_of(audit::parse_day(&format!("{m}-01"))? / 86_400),
-                (None, None) => twake_core::quota::month_of(ws.now().div_euclid(86_400)),
+                (Some(m), None) => twake_core::engine::dates::month_of(audit::parse_day(&format!("{m}-01"))? / 86_400),
+                (None, None) => twake_core::engine::dates::month_of(ws.now().div_euclid(86_400)),
             };
             let rows = ws.usage_report(from, to).await?;
-            let (fy, fm, fd) = twake_core::quota::civil_from_days(from);
-            let (ty, tm, td) = twake_core::quota::civil_from_days(to);
+            let (fy, fm, fd) = twake_core::engine::dates::civil_from_days(from);
+            let (ty, tm, td) = twake_core::engine::dates::civil_from_days(to);
             let period = format!("{fy:04}-{fm:02}-{fd:02} to {ty:04}-{tm:02}-{td:02}");
             if json {
                 let v: Vec<_> = rows
@@ -794,7 +797,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Summarize { command: SummarizeCommand::Room { room, as_user, since, format } } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;
-            let since = twake_core::catchup::parse_since(&since, ws.now()).with_context(|| {
+            let since = twake_core::assist::catchup::parse_since(&since, ws.now()).with_context(|| {
                 format!(
                     "invalid --since {since:?}: give last-read, a day as YYYY-MM-DD, or a duration such as 24h or 7d"
                 )
@@ -813,7 +816,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Brief { as_user, since, json } => {
             let ws = Workspace::open(&cli.data_dir, config).await?;
-            let since = twake_core::brief::brief_since(since.as_deref(), ws.today(), ws.now()).with_context(|| {
+            let since = twake_core::assist::brief::brief_since(since.as_deref(), ws.today(), ws.now()).with_context(|| {
                 format!(
                     "invalid --since {:?}: give a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d",
                     since.as_deref().unwrap_or_default()
@@ -839,7 +842,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Minutes { path, as_user, date, format } => {
             let date = match date {
                 Some(d) => Some(
-                    twake_core::dates::Date::find_iso(&d)
+                    twake_core::engine::dates::Date::find_iso(&d)
                         .with_context(|| format!("invalid --date {d:?}: give it as YYYY-MM-DD"))?,
                 ),
                 None => None,
@@ -956,7 +959,7 @@ pub(crate) fn cli_actor() -> String {
     format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()))
 }
 
-fn print_check(r: &twake_core::consistency::CheckReport) {
+fn print_check(r: &twake_core::engine::consistency::CheckReport) {
     println!("store: {} files, {} documents, {} chunks, generation {}", r.files, r.documents, r.chunks, r.generation);
     for p in &r.store_problems {
         println!("  store problem: {p}");

@@ -10,11 +10,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use twake_core::sources::dav::{DavSpec, FolderSpec};
-use twake_core::sources::http::HttpAuth;
-use twake_core::sources::imap::{Auth, ImapSpec, Security};
-use twake_core::sources::jmap::JmapSpec;
-use twake_core::sources::{Credentials, Secret, SourceInfo, SourceSpec, SyncEvent, matrix::MatrixSpec};
+use twake_core::connectors::dav::{DavSpec, FolderSpec};
+use twake_core::connectors::imap::{Auth, ImapSpec, Security};
+use twake_core::connectors::jmap::JmapSpec;
+use twake_core::connectors::{Credentials, SourceInfo, SourceSpec, SyncEvent, matrix::MatrixSpec};
+use twake_core::engine::http::HttpAuth;
+use twake_core::engine::http::Secret;
 use twake_core::{Principal, Tenant, Workspace};
 
 // Parsed once per run: the size of the `add` variant costs nothing.

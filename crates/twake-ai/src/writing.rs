@@ -1,13 +1,13 @@
 //! `twake-ai draft-reply`, `rewrite`, `translate` and `triage`: the writing
-//! assistants (see `twake_core::writing`) and inbox triage.
+//! assistants (see `twake_core::assist::writing`) and inbox triage.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use indicatif::ProgressBar;
 use twake_core::Workspace;
-use twake_core::assist::Charged;
-use twake_core::writing::{Language, Tone};
+use twake_core::assist::task::Charged;
+use twake_core::assist::writing::{Language, Tone};
 use twake_types::Sensitivity;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -44,7 +44,7 @@ where
     Fut: std::future::Future<Output = twake_core::Result<T>>,
     T: Charged,
 {
-    let who = twake_core::quota::Requester { pass, key: None };
+    let who = twake_core::policy::quota::Requester { pass, key: None };
     ws.quota_check(&who).await?;
     let spinner = ProgressBar::new_spinner().with_message(format!("{what}…"));
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -125,13 +125,13 @@ pub async fn rewrite(
 }
 
 /// A day from `YYYY-MM-DD` or `Nd` (N days before `today`).
-pub fn since_day(s: &str, today: twake_core::dates::Date) -> Result<twake_core::dates::Date> {
+pub fn since_day(s: &str, today: twake_core::engine::dates::Date) -> Result<twake_core::engine::dates::Date> {
     let s = s.trim();
     if let Some(n) = s.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()).filter(|n| *n >= 0) {
         // Checked, and never before 1970: "99999999999d" is since the beginning.
-        return Ok(twake_core::dates::Date::from_days(today.days().checked_sub(n).unwrap_or(0).max(0)));
+        return Ok(twake_core::engine::dates::Date::from_days(today.days().checked_sub(n).unwrap_or(0).max(0)));
     }
-    twake_core::dates::Date::find_iso(s)
+    twake_core::engine::dates::Date::find_iso(s)
         .filter(|_| s.len() == 10)
         .ok_or_else(|| anyhow!("--since {s:?}: give a day as YYYY-MM-DD or a number of days back such as 7d"))
 }

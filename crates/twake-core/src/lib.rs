@@ -2,44 +2,38 @@
 //! answers with verified citations, over the backends of `twake-index` and
 //! the models of `twake-llm`.
 //!
-//! Boundary: [`Workspace`] is the one entry point (the CLI and, later, the
-//! server call it). Architecture invariants: every search and answer runs
-//! with an [`AccessPass`]; every `[n]` in an answer maps to a passage that
-//! was given to the model and that supports the sentence.
+//! The library is cut by capability, one folder each, lowest first (a
+//! folder uses only the folders above it in this list; `scripts/check-
+//! layering.sh` checks it and that no modules form a circle):
+//! - [`engine`]: the [`Workspace`] (opens the data directory, holds the
+//!   store, the indexes and the models), configuration, model registry,
+//!   text and date helpers, capped HTTP reads;
+//! - [`policy`]: who may read what and which model may see it: access,
+//!   sensitivity labels, gateway routing, pseudonymisation, the signed
+//!   provenance log, quotas, API keys, prompt-injection guards;
+//! - [`ingest`]: files and connector items into the store and the indexes;
+//! - [`connectors`]: IMAP, JMAP, Matrix, CalDAV/CardDAV/WebDAV sync;
+//! - [`retrieve`]: hybrid search and grounded answers with verified
+//!   citations;
+//! - [`assist`]: the assistants (thread summaries, minutes, writing, triage,
+//!   brief, room catch-up, tools);
+//! - [`history`]: users' conversations and their ratings of answers.
+//!
+//! Architecture invariants: every search and answer runs with an
+//! [`AccessPass`]; every `[n]` in an answer maps to a passage that was given
+//! to the model and that supports the sentence.
 
-pub mod access;
-pub mod answer;
 pub mod assist;
-pub mod audit;
-pub mod bench;
-pub mod brief;
-pub mod catchup;
-pub mod config;
-pub mod consistency;
-pub mod conversations;
-pub mod dates;
-pub mod facts;
-pub mod feedback;
-pub mod gateway;
+pub mod connectors;
+pub mod engine;
+pub mod history;
 pub mod ingest;
-pub mod injection;
-pub mod keys;
-pub mod models;
-pub mod pseudonym;
-pub mod quality;
-pub mod quota;
-pub mod search;
-pub mod sensitivity;
-pub mod sources;
-pub mod text;
-pub mod tools;
-pub mod triage;
-mod workspace;
-pub mod writing;
+pub mod policy;
+pub mod retrieve;
 
-pub use config::Config;
+pub use engine::config::Config;
+pub use engine::workspace::{Embedder, Workspace};
 pub use twake_types::{AccessPass, Principal, PrincipalKind, Sensitivity, Tenant};
-pub use workspace::{Embedder, Workspace};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -64,6 +58,12 @@ pub enum CoreError {
     NotFound(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<String> for CoreError {
+    fn from(s: String) -> Self {
+        CoreError::Other(s)
+    }
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -14,7 +14,7 @@ const FORBIDDEN: [&str; 8] =
     ["4 %", "4%", "2 500", "2500", "prime exceptionnelle", "exceptional bonus", "juniors", "junior administrators"];
 
 /// The ids of the hits from one file.
-fn chunk_ids_of(hits: &[twake_core::search::SearchHit], path: &str) -> Vec<i64> {
+fn chunk_ids_of(hits: &[twake_core::retrieve::search::SearchHit], path: &str) -> Vec<i64> {
     hits.iter().filter(|h| h.chunk.path == path).map(|h| h.chunk.chunk_id).collect()
 }
 
@@ -41,7 +41,8 @@ async fn membership_and_reader_changes_apply_on_the_next_query_without_re_embedd
     let r = ingest(&ws, std::slice::from_ref(&export), &[room.as_str()]).await;
     assert_eq!(r.new, 1);
     let q = "code du wifi invité salle Belledonne";
-    let finds = |hits: &[twake_core::search::SearchHit]| hits.iter().any(|h| h.chunk.text.contains("PAPILLON-42"));
+    let finds =
+        |hits: &[twake_core::retrieve::search::SearchHit]| hits.iter().any(|h| h.chunk.text.contains("PAPILLON-42"));
     assert!(!finds(&ws.search(q, &pass(&ws, ALICE).await, 5).await.unwrap()), "alice is not in the room yet");
     assert!(ws.add_member(&t, &room, &p(ALICE)).await.unwrap());
     let hits = ws.search(q, &pass(&ws, ALICE).await, 5).await.unwrap();
@@ -63,7 +64,7 @@ async fn membership_and_reader_changes_apply_on_the_next_query_without_re_embedd
     let private = root().join("examples/workspace/private-bob/entretien-annuel-bob-leroy.md").display().to_string();
     let (_, _, chunks_before) = ws.counts().await.unwrap();
     let salary = "augmentation de salaire de Bob";
-    let sees = |hits: &[twake_core::search::SearchHit]| hits.iter().any(|h| h.chunk.path == private);
+    let sees = |hits: &[twake_core::retrieve::search::SearchHit]| hits.iter().any(|h| h.chunk.path == private);
     assert!(!sees(&ws.search(salary, &pass(&ws, "claire.dubois@valmont.fr").await, 10).await.unwrap()));
     assert!(ws.set_readers(&private, &[p(BOB), p("group:rh")]).await.unwrap().0);
     ws.add_member(&t, &p("group:rh"), &p("claire.dubois@valmont.fr")).await.unwrap();
@@ -209,7 +210,7 @@ async fn sensitivity_labels_come_from_defaults_rules_markings_and_detectors() {
     use twake_core::Sensitivity::{self, *};
     let dir = tempfile::tempdir().unwrap();
     let mut config = twake_core::Config::default();
-    config.sensitivity.rules.push(twake_core::sensitivity::Rule {
+    config.sensitivity.rules.push(twake_core::engine::config::Rule {
         level: "confidential".into(),
         path_contains: Some("sensitivity/rh/".into()),
         reader: None,
@@ -271,7 +272,7 @@ async fn relabelling_applies_new_rules_readers_and_defaults_without_re_embedding
         return;
     }
     use twake_core::Sensitivity::*;
-    use twake_core::sensitivity::Rule;
+    use twake_core::engine::config::Rule;
     let dir = tempfile::tempdir().unwrap();
     let docs = dir.path().join("docs");
     std::fs::create_dir_all(&docs).unwrap();

@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use twake_core::sources::jmap::JmapSpec;
-use twake_core::sources::matrix::MatrixSpec;
-use twake_core::sources::{Credentials, Secret, SourceSpec};
+use twake_core::connectors::jmap::JmapSpec;
+use twake_core::connectors::matrix::MatrixSpec;
+use twake_core::connectors::{Credentials, SourceSpec};
+use twake_core::engine::http::Secret;
 use twake_core::{Config, Tenant, Workspace};
 
 use twake_testkit::Rng;

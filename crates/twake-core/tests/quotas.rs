@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use common::*;
-use twake_core::quota::{Clock, GroupQuota, Requester, days_from_civil};
+use twake_core::engine::config::GroupQuota;
+use twake_core::engine::dates::{Clock, days_from_civil};
+use twake_core::policy::quota::Requester;
 use twake_core::{Config, CoreError, Tenant, Workspace};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

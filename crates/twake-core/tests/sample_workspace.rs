@@ -4,9 +4,9 @@
 //! test`) and run when `TWAKE_AI_TEST_MODELS=1`; without it they fail,
 //! or are counted as skipped under `TWAKE_AI_TEST_ALLOW_SKIP=1`.
 
-use twake_core::answer::AnswerEvent;
-use twake_core::config::FusionMethod;
+use twake_core::engine::config::FusionMethod;
 use twake_core::ingest::IngestOptions;
+use twake_core::retrieve::answer::AnswerEvent;
 use twake_core::{Config, Workspace};
 
 mod common;
@@ -238,7 +238,7 @@ async fn answers_cite_the_passage_that_holds_the_fact() {
             assert!(a.text.contains(&format!("[{}]", c.n)));
             assert_eq!(a.passages[c.n - 1].chunk.chunk_id, c.chunk.chunk_id);
         }
-        let (_, marks) = twake_core::answer::strip_markers(&a.text);
+        let (_, marks) = twake_core::retrieve::answer::strip_markers(&a.text);
         assert!(marks.iter().all(|n| a.citations.iter().any(|c| c.n == *n)), "{q}: {marks:?}");
         // The cited passages include one that states the fact.
         assert!(

@@ -19,7 +19,7 @@ use std::cell::Cell;
 use common::{ALICE, ingest, pass};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
-use twake_core::dates::Date;
+use twake_core::engine::dates::Date;
 use twake_core::{Config, Workspace};
 
 const SPEAKERS: [&str; 6] =

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use twake_core::audit::AuditFilter;
+use twake_core::policy::audit::AuditFilter;
 use twake_core::{Principal, Tenant};
 
 use crate::error::parse_json;

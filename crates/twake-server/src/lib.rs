@@ -94,7 +94,7 @@ impl User {
     /// caller's budgets (user, group, key) is spent. Called before any
     /// generation.
     pub async fn check_quota(&self, state: &AppState) -> Result<(), ApiError> {
-        let who = twake_core::quota::Requester { pass: &self.1, key: self.2 };
+        let who = twake_core::policy::quota::Requester { pass: &self.1, key: self.2 };
         Ok(state.workspace.quota_check(&who).await?)
     }
 
@@ -145,7 +145,7 @@ impl Payer {
 
     /// [`Payer::charge`] for a known token count.
     pub async fn charge_tokens(&self, state: &AppState, tokens: u64, price_per_million: f64) {
-        let who = twake_core::quota::Requester { pass: &self.pass, key: self.key };
+        let who = twake_core::policy::quota::Requester { pass: &self.pass, key: self.key };
         if let Err(e) = state.workspace.quota_charge(&who, tokens, price_per_million).await {
             tracing::warn!(target: "api", error = %e, "could not record usage");
         }

@@ -13,10 +13,10 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use twake_core::answer::{Answer, AnswerEvent};
+use twake_core::assist::writing::{Language, Tone};
 use twake_core::ingest::{FileOutcome, IngestEvent, IngestOptions};
-use twake_core::search::SearchHit;
-use twake_core::writing::{Language, Tone};
+use twake_core::retrieve::answer::{Answer, AnswerEvent};
+use twake_core::retrieve::search::SearchHit;
 use twake_types::Principal;
 use utoipa::{OpenApi, ToSchema};
 
@@ -48,7 +48,7 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
-    fn filter(&self) -> Result<twake_core::search::SearchFilter, ApiError> {
+    fn filter(&self) -> Result<twake_core::retrieve::search::SearchFilter, ApiError> {
         let mut kinds = Vec::new();
         for k in &self.kinds {
             kinds.push(twake_types::SourceKind::parse(k).ok_or_else(|| {
@@ -68,7 +68,7 @@ impl SearchRequest {
             Ok(Some(v.to_string()))
         };
         let person = self.person.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
-        Ok(twake_core::search::SearchFilter {
+        Ok(twake_core::retrieve::search::SearchFilter {
             kinds,
             person,
             since: day(&self.since, "since")?,
@@ -536,7 +536,7 @@ pub async fn minutes(State(state): State<AppState>, user: User, body: Bytes) -> 
     let req: MinutesRequest = parse_json(&body)?;
     let date = match req.date.as_deref() {
         Some(d) => Some(
-            twake_core::dates::Date::find_iso(d)
+            twake_core::engine::dates::Date::find_iso(d)
                 .ok_or_else(|| ApiError::invalid("`date` must be a date as YYYY-MM-DD.", Some("date")))?,
         ),
         None => None,
@@ -554,7 +554,7 @@ async fn assisted<T>(
     run: impl std::future::Future<Output = twake_core::Result<T>>,
 ) -> Result<Response, ApiError>
 where
-    T: twake_core::assist::Charged + Serialize,
+    T: twake_core::assist::task::Charged + Serialize,
 {
     user.check_quota(state).await?;
     let slot = state.limits.acquire(user.0.as_str())?;
@@ -612,7 +612,7 @@ pub async fn summarize_room(State(state): State<AppState>, user: User, body: Byt
         return Err(ApiError::invalid("`room` must not be empty.", Some("room")));
     }
     let since = req.since.as_deref().unwrap_or("last-read");
-    let Some(since) = twake_core::catchup::parse_since(since, state.workspace.now()) else {
+    let Some(since) = twake_core::assist::catchup::parse_since(since, state.workspace.now()) else {
         return Err(ApiError::invalid(
             "`since` must be last-read, a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d.",
             Some("since"),
@@ -641,7 +641,7 @@ pub struct BriefRequest {
 pub async fn brief(State(state): State<AppState>, user: User, body: Bytes) -> Result<Response, ApiError> {
     let req: BriefRequest = if body.is_empty() { BriefRequest { since: None } } else { parse_json(&body)? };
     let ws = &state.workspace;
-    let Some(since) = twake_core::brief::brief_since(req.since.as_deref(), ws.today(), ws.now()) else {
+    let Some(since) = twake_core::assist::brief::brief_since(req.since.as_deref(), ws.today(), ws.now()) else {
         return Err(ApiError::invalid(
             "`since` must be a day as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MMZ, or a duration such as 24h or 7d.",
             Some("since"),
@@ -713,10 +713,10 @@ pub async fn triage(State(state): State<AppState>, user: User, body: Bytes) -> R
     let req: TriageRequest = if body.is_empty() { TriageRequest { since: None } } else { parse_json(&body)? };
     let today = state.workspace.today();
     let since = match req.since.as_deref() {
-        Some(d) => twake_core::dates::Date::find_iso(d)
+        Some(d) => twake_core::engine::dates::Date::find_iso(d)
             .filter(|_| d.len() == 10)
             .ok_or_else(|| ApiError::invalid("`since` must be a day as YYYY-MM-DD.", Some("since")))?,
-        None => twake_core::dates::Date::from_days(today.days() - 7),
+        None => twake_core::engine::dates::Date::from_days(today.days() - 7),
     };
     let pass = user.pass();
     let run = state.progress.start(user.0.as_str(), "triage");
@@ -827,12 +827,12 @@ pub struct ConversationBody {
     /// "citations": [{"n", "doc_id", "chunk_id"}], "model", "decision",
     /// "audit_id"}` (at most 100 turns).
     #[schema(value_type = Vec<Object>)]
-    turns: Vec<twake_core::conversations::Turn>,
+    turns: Vec<twake_core::history::conversations::Turn>,
 }
 
 fn conversation_body(body: &Bytes) -> Result<ConversationBody, ApiError> {
     let req: ConversationBody = parse_json(body)?;
-    twake_core::conversations::validate(&req.turns).map_err(|e| ApiError::invalid(e, Some("turns")))?;
+    twake_core::history::conversations::validate(&req.turns).map_err(|e| ApiError::invalid(e, Some("turns")))?;
     Ok(req)
 }
 
@@ -936,7 +936,7 @@ pub async fn delete_conversation(
 #[utoipa::path(get, path = "/api/v1/usage", security(("bearer" = [])), responses((status = 200, body = UsageResponse), (status = 401, body = ErrorBody)))]
 pub async fn usage(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
     let pass = user.pass();
-    let who = twake_core::quota::Requester { pass: &pass, key: user.key() };
+    let who = twake_core::policy::quota::Requester { pass: &pass, key: user.key() };
     let budgets = state.workspace.budgets(&who).await?;
     Ok(json_ok(UsageResponse {
         budgets: budgets

@@ -17,7 +17,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use tokio::sync::RwLock;
-use twake_core::config::{AuthConfig, UnverifiedEmail};
+use twake_core::engine::config::{AuthConfig, UnverifiedEmail};
 use twake_types::{Principal, PrincipalKind};
 
 use crate::ApiError;
@@ -278,7 +278,7 @@ const MAX_IDP_BYTES: u64 = 1 << 20;
 /// A JSON answer of the identity provider, read no further than
 /// [`MAX_IDP_BYTES`].
 async fn json_within<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, String> {
-    match twake_core::sources::http::body_within(resp, MAX_IDP_BYTES).await {
+    match twake_core::engine::http::body_within(resp, MAX_IDP_BYTES).await {
         Ok(Some(bytes)) => {
             serde_json::from_slice(&bytes).map_err(|e| format!("the answer is not the JSON expected ({e})"))
         }

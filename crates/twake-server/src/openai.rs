@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use twake_core::answer::AnswerEvent;
+use twake_core::retrieve::answer::AnswerEvent;
 use twake_llm::{ChatMessage, GenEvent, GenParams, GenStats, Role};
 
 use crate::error::parse_json;
@@ -274,7 +274,7 @@ pub async fn chat_completions(State(state): State<AppState>, user: User, body: B
         let ws = state.workspace.clone();
         let pass = user.pass();
         let state2 = state.clone();
-        // A request naming an assistant runs it (see `twake_core::tools`).
+        // A request naming an assistant runs it (see `twake_core::assist::tools`).
         if let Some(call) = ws.route(&question, &pass).await? {
             tokio::spawn(async move {
                 let _slot = slot;

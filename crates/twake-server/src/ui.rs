@@ -195,7 +195,7 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resp
 }
 
 fn random_token() -> Result<String, ApiError> {
-    let bytes = twake_core::keys::random_bytes(32).map_err(|e| ApiError::internal(e.to_string()))?;
+    let bytes = twake_core::policy::keys::random_bytes(32).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 

@@ -695,7 +695,7 @@ async fn spent_budgets_answer_429_quota_exceeded_before_any_generation() {
     let p = |s: &str| Principal::parse(s).unwrap();
     // Alice has used her day already.
     let alice = ws.pass_for(&p("alice@valmont.fr")).await.unwrap();
-    ws.quota_record(&twake_core::quota::Requester { pass: &alice, key: None }, 50_000).await.unwrap();
+    ws.quota_record(&twake_core::policy::quota::Requester { pass: &alice, key: None }, 50_000).await.unwrap();
     let chat = r#"{"model":"twake-ai","messages":[{"role":"user","content":"Quand a lieu la bascule ?"}]}"#;
     let embed = r#"{"model":"multilingual-e5-small-q4_0","input":"bascule"}"#;
     for (uri, body) in [

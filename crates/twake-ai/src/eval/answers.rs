@@ -1,21 +1,21 @@
 //! `twake-ai eval answers`: grounded answers to the questions of
 //! `examples/eval/answers/questions.toml`, scored by
-//! `twake_core::quality::answers`. Not a test: it measures the configured
+//! `crate::eval::score::answers`. Not a test: it measures the configured
 //! model (an answer takes seconds to tens of seconds on 2 cores).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::eval::score::answers::{
+    AnswerScore, AnswerSet, AnswerTotals, Given, GivenCitation, QuestionKind, score_answer,
+};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use twake_core::Workspace;
-use twake_core::answer::AnswerEvent;
-use twake_core::config::Config;
+use twake_core::engine::config::Config;
 use twake_core::ingest::IngestOptions;
-use twake_core::quality::answers::{
-    AnswerScore, AnswerSet, AnswerTotals, Given, GivenCitation, QuestionKind, score_answer,
-};
+use twake_core::retrieve::answer::AnswerEvent;
 use twake_types::{Principal, Sensitivity};
 
 #[derive(clap::Args)]
@@ -240,7 +240,7 @@ async fn evaluate(set: &AnswerSet, args: &AnswersArgs, data: &Path, config: Conf
     let asker = Principal::parse(&set.asker).with_context(|| format!("invalid asker {:?}", set.asker))?;
     let pass = ws.pass_for(&asker).await?;
     let only = args.only.as_deref().map(str::to_lowercase);
-    let chosen: Vec<(usize, &twake_core::quality::answers::RefQuestion)> = set
+    let chosen: Vec<(usize, &crate::eval::score::answers::RefQuestion)> = set
         .q
         .iter()
         .enumerate()
@@ -290,7 +290,8 @@ async fn evaluate(set: &AnswerSet, args: &AnswersArgs, data: &Path, config: Conf
                 // A citation is read as the model read its passage: with
                 // its heading (a mail's subject, sender and day) and a chat
                 // message's author.
-                let cited: Vec<String> = a.citations.iter().map(|c| twake_core::answer::as_given(&c.chunk)).collect();
+                let cited: Vec<String> =
+                    a.citations.iter().map(|c| twake_core::retrieve::answer::as_given(&c.chunk)).collect();
                 let given = Given {
                     text: &a.text,
                     found: a.found,

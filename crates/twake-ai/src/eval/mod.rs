@@ -7,17 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::eval::score::{Faithfulness, Reference, Tally, score_minutes, score_room, score_thread};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use twake_core::Workspace;
-use twake_core::catchup::parse_since;
-use twake_core::config::Config;
+use twake_core::assist::catchup::parse_since;
+use twake_core::engine::config::Config;
 use twake_core::ingest::IngestOptions;
-use twake_core::quality::{Faithfulness, Reference, Tally, score_minutes, score_room, score_thread};
 use twake_types::Principal;
 
 mod answers;
+pub mod score;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
