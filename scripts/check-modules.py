@@ -9,7 +9,9 @@ crate root re-exports (`crate::Workspace`). Two rules:
 1. the capability folders are layered: a folder uses only the folders
    listed as below it in LAYERS (the crate root, `lib.rs`, holds the error
    type every folder uses);
-2. no modules form a circle (a folder's `mod.rs` included).
+2. no modules form a circle (a folder's `mod.rs` included);
+3. a folder names nothing FORBIDDEN says it must not (a model from a
+   connector, a system pass or an index write outside engine and ingest).
 
 Prints each violation with the files that make it; exits 1 on any.
 """
@@ -31,13 +33,20 @@ LAYERS = {
     "history": {"engine", "policy"},
 }
 
-# Crates a folder must not name at all.
-FORBIDDEN_CRATES = {
+# Names a folder must not use, and why.
+ONLY_ENGINE_AND_INGEST = ["engine", "ingest"]
+FORBIDDEN = [
     # Connectors fetch and hand items to ingestion; they never call a model.
-    "connectors": {"twake_llm"},
+    (["connectors"], r"\btwake_llm::", "connectors never call a model"),
     # Policy decides; it neither parses files nor reads the network itself.
-    "policy": {"twake_extract", "reqwest"},
-}
+    (["policy"], r"\btwake_extract::", "policy parses no file"),
+    (["policy"], r"\breqwest::", "policy reads no network"),
+    # Every read for a person goes through their pass: a system pass (which
+    # reads everything) is for rebuilding and filling the derived indexes.
+    (None, r"AccessPass::system\(", "only engine and ingest read with a system pass"),
+    # The derived indexes are written by ingestion and rebuilt by the engine.
+    (None, r"\b(vectors_mut|lexical_mut)\(", "only engine and ingest write the derived indexes"),
+]
 
 
 def module_of(path: Path) -> tuple[str, ...]:
@@ -135,10 +144,10 @@ def main() -> int:
             t = resolve(p, m)
             if t is not None and t != m and t in modules:
                 edges[m].setdefault(t, f"{f.relative_to(SRC)} names {p}")
-        if m and m[0] in FORBIDDEN_CRATES:
-            for krate in FORBIDDEN_CRATES[m[0]]:
-                if re.search(r"\b" + krate + r"::", code):
-                    problems.append(f"{f.relative_to(SRC)}: the {m[0]} folder must not use {krate}")
+        for folders, pattern, why in FORBIDDEN:
+            applies = m and (m[0] in folders if folders else m[0] not in ONLY_ENGINE_AND_INGEST)
+            if applies and re.search(pattern, code):
+                problems.append(f"{f.relative_to(SRC)}: {why} ({pattern})")
 
     for m, ts in edges.items():
         for t, why in ts.items():
