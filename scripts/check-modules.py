@@ -4,7 +4,10 @@
 Each file of `crates/twake-core/src` is a module; a module uses another
 when its code (tests left out) names it by a path: `crate::a::b`,
 `super::x`, `self::x`, a child module by name (`imap::sync`), or a name the
-crate root re-exports (`crate::Workspace`). Two rules:
+crate root re-exports (`crate::Workspace`); or when it calls a method that
+the other module adds to `Workspace` (`self.ask(…)`, `ws.sync_source(…)`,
+`self.ws.pass_for(…)`: the capabilities' entry points are `Workspace`
+methods, each defined in its capability's folder). Three rules:
 
 1. the capability folders are layered: a folder uses only the folders
    listed as below it in LAYERS (the crate root, `lib.rs`, holds the error
@@ -29,7 +32,7 @@ LAYERS = {
     "ingest": {"engine", "policy"},
     "connectors": {"engine", "policy", "ingest"},
     "retrieve": {"engine", "policy", "ingest"},
-    "assist": {"engine", "policy", "retrieve"},
+    "assist": {"engine", "policy", "connectors", "retrieve"},
     "history": {"engine", "policy"},
 }
 
@@ -130,6 +133,15 @@ def main() -> int:
         return target
 
     edges: dict[tuple, dict[tuple, str]] = {m: {} for m in modules}
+    # Which module adds each method to `Workspace`.
+    methods: dict[str, tuple] = {}
+    impl_block = re.compile(r"^impl (?:crate::)?Workspace \{\n(.*?)^\}", re.S | re.M)
+    for m, f in modules.items():
+        for block in impl_block.finditer(code_of(f.read_text())):
+            for name in re.findall(r"^    (?:pub(?:\([^)]*\))? )?(?:async )?fn (\w+)", block.group(1), re.M):
+                if name in methods and methods[name] != m:
+                    sys.exit(f"Workspace::{name} is defined twice ({methods[name]} and {m})")
+                methods[name] = m
     problems = []
     for m, f in modules.items():
         code = code_of(f.read_text())
@@ -144,6 +156,10 @@ def main() -> int:
             t = resolve(p, m)
             if t is not None and t != m and t in modules:
                 edges[m].setdefault(t, f"{f.relative_to(SRC)} names {p}")
+        for call in re.finditer(r"\b(?:self\.ws|self|ws)\.(\w+)\(", code):
+            t = methods.get(call.group(1))
+            if t is not None and t != m:
+                edges[m].setdefault(t, f"{f.relative_to(SRC)} calls Workspace::{call.group(1)}")
         for folders, pattern, why in FORBIDDEN:
             applies = m and (m[0] in folders if folders else m[0] not in ONLY_ENGINE_AND_INGEST)
             if applies and re.search(pattern, code):

@@ -775,7 +775,7 @@ impl Run<'_> {
     /// (a sync cut between two saves stored more than its cursor says).
     async fn save(&mut self) -> Result<()> {
         let saved = serde_json::to_string(&self.state).map_err(|e| CoreError::Other(e.to_string()))?;
-        let prefix = crate::ingest::items::item_prefix(self.dav.kind(), &self.row.name);
+        let prefix = crate::ingest::item_prefix(self.dav.kind(), &self.row.name);
         let items = self.ws.store.count_under(&prefix).await?;
         self.ws.store.source_save_state(&self.row.name, &saved, items).await?;
         self.ws.commit_lexical()

@@ -45,7 +45,8 @@ use twake_types::Principal;
 
 use super::sync::{SyncEvent, SyncReport};
 use crate::engine::http::Secret;
-use crate::ingest::items::{item_prefix, parse_mail};
+use crate::ingest::item_prefix;
+use crate::ingest::items::parse_mail;
 use crate::{CoreError, Result, Workspace};
 
 /// How the connection is protected.

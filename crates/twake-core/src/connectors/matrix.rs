@@ -27,7 +27,7 @@ use twake_types::{Document, Locator, Principal, Section, SourceKind};
 
 use super::sync::{Credentials, SyncEvent, SyncReport};
 use crate::engine::http::Secret;
-use crate::ingest::items::item_prefix;
+use crate::ingest::item_prefix;
 use crate::{CoreError, Result, Workspace};
 
 /// A Matrix source's settings.
@@ -394,7 +394,7 @@ pub(crate) async fn sync(
         let saved = serde_json::to_string(&state).map_err(|e| CoreError::Other(e.to_string()))?;
         // Counted by the store: a sync killed between storing and saving
         // its cursor leaves no count behind.
-        let items = ws.store.count_under(&crate::ingest::items::item_prefix("matrix", &row.name)).await?;
+        let items = ws.store.count_under(&crate::ingest::item_prefix("matrix", &row.name)).await?;
         ws.store.source_save_state(&row.name, &saved, items).await?;
         ws.commit_lexical()?;
         if seen_events == 0 || since.as_deref() == Some(next.as_str()) {

@@ -30,7 +30,7 @@ use twake_types::Tenant;
 
 use crate::engine::http::Secret;
 use crate::engine::workspace::SyncProgress;
-use crate::ingest::items::item_prefix;
+use crate::ingest::item_prefix;
 use crate::{CoreError, Result, Workspace};
 
 /// How a source is reached, one variant per connector.

@@ -14,10 +14,10 @@
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
-use twake_index::{LexicalIndex, StoredVector, TantivyIndex, VectorIndex, quantize};
+use twake_index::{VectorIndex, quantize};
 use twake_types::AccessPass;
 
-use crate::engine::workspace::access_of;
+use crate::engine::derived::{fill, rebuild_lexical_if_stale, vectors_from};
 use crate::{Result, Workspace};
 
 /// What `twake-ai check` found, and did.
@@ -83,28 +83,6 @@ impl Workspace {
         Ok(())
     }
 
-    /// Rebuilds the lexical index from `rows` when its last commit is not
-    /// of `generation` or its size differs. Another process writing it is
-    /// not an error: its commit will bring the index up to date.
-    pub(crate) fn rebuild_lexical_if_stale(&self, generation: i64, rows: &[(StoredVector, String)]) -> Result<bool> {
-        let mut lexical = self.lexical_mut();
-        if lexical.generation() == Some(generation) && lexical.num_docs() == rows.len() as u64 {
-            return Ok(false);
-        }
-        tracing::info!(target: "ingest", chunks = rows.len(), "rebuilding the lexical index from the store");
-        match fill(&mut lexical, generation, rows) {
-            Ok(()) => Ok(true),
-            Err(twake_index::IndexError::Busy { .. }) => {
-                tracing::info!(target: "ingest", "another process is writing the lexical index: not rebuilding it");
-                // Reopened: a writer taken on another tenant's shard is let
-                // go, its uncommitted clearing discarded.
-                *lexical = LexicalIndex::Tantivy(TantivyIndex::open(&self.data_dir.join("lexical"))?);
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Brings the in-memory indexes up to date with changes another
     /// process made to the same data directory (documents, readers). Cheap
     /// when nothing changed (one read of the generation, one of the lexical
@@ -125,7 +103,7 @@ impl Workspace {
         let mut rows = None;
         if vectors_behind {
             let r = self.store.chunks_of_docs(None, &AccessPass::system("reload derived indexes")).await?;
-            *self.vectors_mut() = VectorIndex::Flat(crate::engine::workspace::vectors_from(self.embedder.dim(), &r)?);
+            *self.vectors_mut() = VectorIndex::Flat(vectors_from(self.embedder.dim(), &r)?);
             self.indexed.store(generation, Ordering::SeqCst);
             rows = Some(r);
         }
@@ -140,7 +118,7 @@ impl Workspace {
                 Some(r) => r,
                 None => self.store.chunks_of_docs(None, &AccessPass::system("rebuild the lexical index")).await?,
             };
-            self.rebuild_lexical_if_stale(generation, &rows)?;
+            rebuild_lexical_if_stale(&mut self.lexical_mut(), &self.data_dir.join("lexical"), generation, &rows)?;
         }
         self.lexical_stale.store(still_stale, Ordering::SeqCst);
         self.lexical_loaded.store(self.lexical().generation().unwrap_or(-1), Ordering::SeqCst);
@@ -197,7 +175,7 @@ impl Workspace {
         }
         let generation = self.store.generation().await?;
         let rows = self.store.chunks_of_docs(None, &AccessPass::system("repair derived indexes")).await?;
-        *self.vectors_mut() = VectorIndex::Flat(crate::engine::workspace::vectors_from(self.embedder.dim(), &rows)?);
+        *self.vectors_mut() = VectorIndex::Flat(vectors_from(self.embedder.dim(), &rows)?);
         fill(&mut self.lexical_mut(), generation, &rows)?;
         self.indexed.store(generation, Ordering::SeqCst);
         self.lexical_loaded.store(generation, Ordering::SeqCst);
@@ -208,14 +186,6 @@ impl Workspace {
 
 /// Empties the lexical index and fills it with `rows`, committed as of
 /// `generation`.
-fn fill(lexical: &mut LexicalIndex, generation: i64, rows: &[(StoredVector, String)]) -> twake_index::Result<()> {
-    lexical.clear()?;
-    for (v, text) in rows {
-        lexical.add(access_of(v), text)?;
-    }
-    lexical.commit(generation)
-}
-
 /// (in `a` not in `b`, in `b` not in `a`) of two sorted lists.
 fn differences(a: &[i64], b: &[i64]) -> (Vec<i64>, Vec<i64>) {
     let (mut i, mut j) = (0, 0);

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod consistency;
 pub mod dates;
+pub mod derived;
 pub mod http;
 pub mod models;
 pub mod remote;

@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use twake_index::{ChunkAccess, FlatIndex, LexicalIndex, SqliteStore, Store, StoredVector, TantivyIndex, VectorIndex};
+use twake_index::{LexicalIndex, SqliteStore, Store, TantivyIndex, VectorIndex};
 use twake_llm::{EmbedderOptions, GgufChat, GgufEmbedder, ModelOptions};
 use twake_types::AccessPass;
 
+use super::derived::{rebuild_lexical_if_stale, vectors_from};
 use super::models;
 use crate::{Config, CoreError, Result};
 
@@ -173,7 +174,7 @@ impl Workspace {
             clock: crate::engine::dates::Clock::System,
         };
         if repair {
-            ws.rebuild_lexical_if_stale(generation, &rows)?;
+            rebuild_lexical_if_stale(&mut ws.lexical_mut(), &data_dir.join("lexical"), generation, &rows)?;
         }
         let loaded = ws.lexical().generation();
         ws.lexical_loaded.store(loaded.unwrap_or(-1), std::sync::atomic::Ordering::SeqCst);
@@ -269,11 +270,6 @@ pub struct OpenedDocument {
     pub context: Vec<twake_index::DocView>,
 }
 
-/// What the derived indexes store about a stored chunk's access.
-pub(crate) fn access_of(v: &StoredVector) -> ChunkAccess<'_> {
-    ChunkAccess { chunk_id: v.chunk_id, doc_id: v.doc_id, tenant: &v.tenant, readers: &v.readers }
-}
-
 /// How far a running sync is.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct SyncProgress {
@@ -298,19 +294,4 @@ impl Workspace {
     pub fn today(&self) -> super::dates::Date {
         super::dates::Date::from_days(self.clock.now().div_euclid(86_400))
     }
-}
-
-/// The vector index of these stored chunks. A vector of the wrong size (a
-/// damaged row) is left out, not fatal: `twake-ai check` names it and
-/// computes it again.
-pub(crate) fn vectors_from(dim: usize, rows: &[(StoredVector, String)]) -> Result<FlatIndex> {
-    let mut flat = FlatIndex::new(dim);
-    for (v, _) in rows {
-        if v.embedding.len() != dim {
-            tracing::warn!(target: "ingest", chunk = v.chunk_id, "stored vector of the wrong size; `twake-ai check --repair` computes it again");
-            continue;
-        }
-        flat.insert(access_of(v), v.scale, &v.embedding)?;
-    }
-    Ok(flat)
 }

@@ -74,26 +74,3 @@ pub async fn parse_mail(
         Err(e) => (Vec::new(), Err(format!("the parser failed ({e})"))),
     }
 }
-
-/// Whether a stored path is an item of a connected source (not a file).
-pub fn is_source_item(path: &str) -> bool {
-    path.split_once("://")
-        .is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap" | "jmap" | "webdav" | "caldav" | "folder"))
-}
-
-/// The path prefix of every item of a source.
-pub fn item_prefix(kind: &str, name: &str) -> String {
-    format!("{kind}://{name}/")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_items_are_told_from_files() {
-        assert!(is_source_item("matrix://chat/!r:localhost/$e"));
-        assert!(!is_source_item("examples/workspace/shared/mail/x.mbox"));
-        assert!(!is_source_item("/tmp/a://b"));
-    }
-}

@@ -3,7 +3,6 @@
 //! a bad file or a crash never loses what was already indexed.
 
 pub mod items;
-mod readers;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,8 +12,8 @@ use twake_extract::{Format, chunk_document};
 use twake_index::{DocLabels, FileRecord, NewChunk, NewDocument, quantize};
 use twake_types::{AccessPass, Chunk, Document, Principal, Sensitivity, Tenant};
 
+use crate::engine::derived::access_of;
 use crate::policy::sensitivity::{Label, Source};
-
 use crate::{CoreError, Result, Workspace};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,7 +249,7 @@ impl Workspace {
         let mut n = 0;
         for f in self.store.files().await? {
             // Items of connected sources (`matrix://…`) are no files.
-            if !items::is_source_item(&f.path) && !Path::new(&f.path).exists() {
+            if !is_source_item(&f.path) && !Path::new(&f.path).exists() {
                 let (removed, generation) = self.store.remove_file(&f.path).await?;
                 self.drop_derived(&removed)?;
                 self.advance(generation);
@@ -469,7 +468,7 @@ impl Workspace {
         default: Option<Sensitivity>,
         dry_run: bool,
     ) -> Result<Relabel> {
-        if items::is_source_item(&file.path) {
+        if is_source_item(&file.path) {
             return Ok(Relabel::Skipped(
                 "an item of a connected source: labelled again when the source changes it".into(),
             ));
@@ -538,11 +537,62 @@ impl Workspace {
         let rows = self.store.chunks_of_docs(Some(added), &AccessPass::system("index newly stored chunks")).await?;
         let (mut vectors, mut lexical) = (self.vectors_mut(), self.lexical_mut());
         for (v, text) in &rows {
-            vectors.insert(crate::engine::workspace::access_of(v), v.scale, &v.embedding)?;
-            lexical.add(crate::engine::workspace::access_of(v), text)?;
+            vectors.insert(access_of(v), v.scale, &v.embedding)?;
+            lexical.add(access_of(v), text)?;
         }
         Ok(())
     }
+
+    /// Replaces the readers of an ingested file. The indexes are updated in
+    /// place (nothing is re-embedded); the next query sees the change. The
+    /// file's labels are computed again (rules may name readers); when that
+    /// cannot be done (the file changed or is gone) the reason is returned
+    /// and the labels are kept. False when no such file was ingested.
+    pub async fn set_readers(&self, path: &str, readers: &[Principal]) -> Result<(bool, Option<String>)> {
+        let _guard = self.ingest_lock.lock().await;
+        let found = self.set_readers_locked(path, readers).await?;
+        self.commit_lexical()?;
+        let mut kept = None;
+        if found
+            && let Some(file) = self.store.file(path).await?
+            && let Relabel::Skipped(why) = self.relabel_file(&file, file.sensitivity, false).await?
+        {
+            kept = Some(why);
+        }
+        Ok((found, kept))
+    }
+
+    /// [`Workspace::set_readers`] for a caller that holds the ingest lock.
+    pub(crate) async fn set_readers_locked(&self, path: &str, readers: &[Principal]) -> Result<bool> {
+        let mut readers = readers.to_vec();
+        readers.sort();
+        readers.dedup();
+        let Some((docs, generation)) = self.store.set_file_readers(path, &readers).await? else { return Ok(false) };
+        let rows = self.store.chunks_of_docs(Some(&docs), &AccessPass::system("re-index changed readers")).await?;
+        let (mut vectors, mut lexical) = (self.vectors_mut(), self.lexical_mut());
+        lexical.remove_docs(&docs)?;
+        let mut seen = BTreeSet::new();
+        for (v, text) in &rows {
+            if seen.insert(v.doc_id) {
+                vectors.set_access(v.doc_id, &v.tenant, &v.readers);
+            }
+            lexical.add(access_of(v), text)?;
+        }
+        drop((vectors, lexical));
+        self.advance(generation);
+        Ok(true)
+    }
+}
+
+/// Whether a stored path is an item of a connected source (not a file).
+pub fn is_source_item(path: &str) -> bool {
+    path.split_once("://")
+        .is_some_and(|(scheme, _)| matches!(scheme, "matrix" | "imap" | "jmap" | "webdav" | "caldav" | "folder"))
+}
+
+/// The path prefix of every item of a source.
+pub fn item_prefix(kind: &str, name: &str) -> String {
+    format!("{kind}://{name}/")
 }
 
 #[cfg(test)]
@@ -568,5 +618,12 @@ mod tests {
         assert_eq!(inputs[2].forced, Some(Format::Eml));
         assert_eq!(errors.len(), 1);
         std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn source_items_are_told_from_files() {
+        assert!(is_source_item("matrix://chat/!r:localhost/$e"));
+        assert!(!is_source_item("examples/workspace/shared/mail/x.mbox"));
+        assert!(!is_source_item("/tmp/a://b"));
     }
 }
