@@ -112,7 +112,7 @@ def main() -> int:
         for name in m.group(2).split(","):
             reexports[name.strip()] = tuple(m.group(1).split("::"))
 
-    def resolve(path: str, here: tuple[str, ...]) -> tuple[str, ...] | None:
+    def resolve(path: str, here: tuple[str, ...]) -> tuple[str, ...]:
         segs = path.split("::")
         if segs[0] == "crate":
             base, segs = (), segs[1:]
@@ -132,19 +132,20 @@ def main() -> int:
                 break
         return target
 
+    codes = {m: code_of(f.read_text()) for m, f in modules.items()}
     edges: dict[tuple, dict[tuple, str]] = {m: {} for m in modules}
     # Which module adds each method to `Workspace`.
     methods: dict[str, tuple] = {}
     impl_block = re.compile(r"^impl (?:crate::)?Workspace \{\n(.*?)^\}", re.S | re.M)
-    for m, f in modules.items():
-        for block in impl_block.finditer(code_of(f.read_text())):
+    for m, code in codes.items():
+        for block in impl_block.finditer(code):
             for name in re.findall(r"^    (?:pub(?:\([^)]*\))? )?(?:async )?fn (\w+)", block.group(1), re.M):
                 if name in methods and methods[name] != m:
                     sys.exit(f"Workspace::{name} is defined twice ({methods[name]} and {m})")
                 methods[name] = m
     problems = []
     for m, f in modules.items():
-        code = code_of(f.read_text())
+        code = codes[m]
         is_folder = f.name in ("mod.rs", "lib.rs")
         found = paths_in(code)
         # A child module named from its parent: `imap::sync(…)`.
@@ -154,7 +155,7 @@ def main() -> int:
                     found.append("self::" + child)
         for p in found:
             t = resolve(p, m)
-            if t is not None and t != m and t in modules:
+            if t != m and t in modules:
                 edges[m].setdefault(t, f"{f.relative_to(SRC)} names {p}")
         for call in re.finditer(r"\b(?:self\.ws|self|ws)\.(\w+)\(", code):
             t = methods.get(call.group(1))

@@ -188,6 +188,16 @@ impl Workspace {
         self
     }
 
+    /// The current time (the injected clock in tests).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Today's date (UTC), from the same clock.
+    pub fn today(&self) -> super::dates::Date {
+        super::dates::Date::from_days(self.clock.now().div_euclid(86_400))
+    }
+
     /// The lexical index for reading (a poisoned lock is recovered: the
     /// index itself is consistent, only a panicking writer left it).
     pub(crate) fn lexical(&self) -> RwLockReadGuard<'_, LexicalIndex> {
@@ -282,16 +292,4 @@ pub struct SyncProgress {
     pub items_total: usize,
     /// Items stored so far by this sync.
     pub stored: usize,
-}
-
-impl Workspace {
-    /// The current time (the injected clock in tests).
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-
-    /// Today's date (UTC), from the same clock.
-    pub fn today(&self) -> super::dates::Date {
-        super::dates::Date::from_days(self.clock.now().div_euclid(86_400))
-    }
 }
